@@ -1,0 +1,1140 @@
+"""Input pipelines: CIFAR-10, ImageNet 2012, (Fashion-)MNIST and a synthetic smoke-test set.
+
+`load(DataConfig(...))` finds the data, checks it and returns a `Data` object whose
+`train()` and `evaluation()` methods build `tf.data` pipelines sized by the GLOBAL batch
+(the caller distributes them with `tf.distribute`).
+
+Where the data comes from (local files are always tried before any download):
+
+- ``cifar10``: in each of ``data_dir``, ``data_dir/downloads/manual`` (or, without a
+  ``data_dir``, ``~/tensorflow_datasets/downloads/manual``): the extracted folder
+  ``cifar-10-batches-bin/`` or ``data_dir`` itself holding ``data_batch_1.bin`` ..
+  ``data_batch_5.bin`` and ``test_batch.bin`` (records of 1 label byte + 3072 pixel bytes in
+  CHW order), the archive ``cifar-10-binary.tar.gz``, the Python version
+  ``cifar-10-batches-py/`` (pickled dicts with ``b"data"`` uint8 [N, 3072] CHW and
+  ``b"labels"``) or ``cifar-10-python.tar.gz``. Then a prepared tensorflow-datasets
+  directory (``data_dir`` or ``~/tensorflow_datasets``), then a tfds download, but only
+  if ``www.cs.toronto.edu``/``storage.googleapis.com`` answer within a few seconds, so
+  that an offline machine fails at once instead of after minutes of DNS retries.
+- ``fashion_mnist`` / ``mnist``: the IDX files ``train-images-idx3-ubyte.gz``,
+  ``train-labels-idx1-ubyte.gz``, ``t10k-images-idx3-ubyte.gz``,
+  ``t10k-labels-idx1-ubyte.gz`` (or uncompressed) in ``data_dir``, ``data_dir/<name>``,
+  then (Fashion-MNIST only) ``/usr/share/datasets/fashion-mnist/`` from the Debian
+  package ``dataset-fashion-mnist``, then tensorflow-datasets as for CIFAR-10.
+- ``imagenet2012``: tensorflow-datasets only, read lazily (never held in memory). The
+  steps, once per machine:
+
+  1. Register at https://image-net.org/download-images and download
+     ``ILSVRC2012_img_train.tar`` (138 GB) and ``ILSVRC2012_img_val.tar`` (6.3 GB).
+  2. Put both files in ``DIR`` or ``DIR/downloads/manual`` and run nac with
+     ``--data_dir=DIR``. The first run prepares the tfds dataset in ``DIR/imagenet2012/``
+     (several hours, about 150 GB more disk); later runs read the prepared files. A copy
+     of a prepared ``DIR/imagenet2012/<version>/`` tree from another machine works too.
+  3. The tfds ``validation`` split (50,000 images) is nac's ``test`` split;
+     ``validation_examples`` carves nac's validation split from the end of ``train``.
+
+- ``synthetic``: generated in memory from a fixed seed: 10 classes told apart by a mean
+  colour and by stripes of a class-dependent frequency and orientation, plus Gaussian
+  noise. For smoke tests only.
+
+Preprocessing follows the original TF1 CIFAR-10 recipe. Training (``augment="original"``):
+random crop to ``image_size`` from the unpadded raw image, random horizontal flip, random
+brightness (max delta 63 on the 0-255 scale), random contrast in [0.2, 1.8], per-image
+standardisation. ``augment="padded"``: zero-pad 4 pixels, random crop to ``image_size``,
+flip, standardisation. ``augment="none"`` and evaluation: central crop, standardisation.
+ImageNet: Inception-style random distorted bounding-box crop (area (0.08, 1), aspect
+(3/4, 4/3)), resize, flip, scale to [-1, 1]; evaluation: central 87.5 % crop, resize,
+scale to [-1, 1].
+
+Determinism: with a seed, the training stream is a pure function of (seed, batch number):
+in-memory sets are permuted per epoch with ``stateless_shuffle(seed, epoch)`` and
+augmented per batch with stateless random ops seeded by ``(seed, batch index)`` (every
+image in a batch still draws its own crop, flip, brightness and contrast); ImageNet
+examples are shuffled with seeded tf.data ops and augmented per example with seeds
+``(seed, example index)``. ``Data.train(..., start_batch=k)`` resumes the stream at batch
+``k`` without recomputing the first ``k`` batches (in-memory sets).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import io
+import logging
+import os
+import pickle
+import random
+import socket
+import tarfile
+import threading
+import zlib
+
+import numpy as np
+import tensorflow as tf
+
+DATASETS = ("cifar10", "imagenet2012", "fashion_mnist", "mnist", "synthetic")
+AUGMENTATIONS = ("original", "padded", "none")
+SPLITS = ("train", "validation", "test")
+
+DEBIAN_FASHION_MNIST = "/usr/share/datasets/fashion-mnist"
+CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"
+ONLINE_HOSTS = (("www.cs.toronto.edu", 443), ("storage.googleapis.com", 443))
+
+_log = logging.getLogger(__name__)
+
+
+class DataError(ValueError):
+    """Missing, corrupt or misconfigured input data; the message is one line that says
+    where nac looked and what fixes it."""
+
+
+@dataclasses.dataclass(frozen=True)
+class _Spec:
+    num_classes: int
+    channels: int
+    raw_size: int  # 0: variable (ImageNet JPEGs)
+    default_image_size: int
+
+
+_SPECS = {
+    "cifar10": _Spec(10, 3, 32, 28),
+    "imagenet2012": _Spec(1000, 3, 0, 299),
+    "fashion_mnist": _Spec(10, 1, 28, 28),
+    "mnist": _Spec(10, 1, 28, 28),
+    "synthetic": _Spec(10, 3, 0, 16),  # raw size = image_size
+}
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def _check_int(name: str, value, minimum: int) -> None:
+    if not _is_int(value) or value < minimum:
+        raise DataError(
+            f"DataConfig.{name}={value!r} is not valid; use an integer >= {minimum}"
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    """Which data to load and how to preprocess it.
+
+    Attributes:
+      dataset: One of `DATASETS`.
+      data_dir: Folder holding the data files (see the module docstring), or None.
+      image_size: The model's input size; None picks the dataset default (cifar10 28,
+        the original's net A; imagenet2012 299; fashion_mnist/mnist 28; synthetic 16).
+      augment: Training augmentation, one of `AUGMENTATIONS`.
+      cache: Cache examples read through tfds in memory (in-memory sets ignore it).
+      seed: Seed of shuffling and augmentation; None draws a random one at load time.
+      validation_examples: Examples carved from the end of the unshuffled training
+        split as a validation split; 0 means no validation split.
+      synthetic_train_examples: Training examples of the synthetic set.
+      synthetic_test_examples: Test examples of the synthetic set.
+      shuffle_buffer: Shuffle buffer of streamed (tfds/ImageNet) data; in-memory sets
+        are fully permuted every epoch.
+      label_offset: Added to every label (ImageNet nets with 1001 classes use 1).
+    """
+
+    dataset: str
+    data_dir: str | None = None
+    image_size: int | None = None
+    augment: str = "original"
+    cache: bool = False
+    seed: int | None = None
+    validation_examples: int = 0
+    synthetic_train_examples: int = 512
+    synthetic_test_examples: int = 256
+    shuffle_buffer: int = 10000
+    label_offset: int = 0
+
+    def __post_init__(self):
+        if self.dataset not in DATASETS:
+            raise DataError(
+                f"DataConfig.dataset={self.dataset!r} is not supported; "
+                f"use one of: {', '.join(DATASETS)}"
+            )
+        if self.data_dir is not None and not isinstance(
+            self.data_dir, (str, os.PathLike)
+        ):
+            raise DataError(
+                f"DataConfig.data_dir={self.data_dir!r} is not valid; "
+                "use a folder path or None"
+            )
+        if self.image_size is not None:
+            _check_int("image_size", self.image_size, 1)
+        if self.augment not in AUGMENTATIONS:
+            raise DataError(
+                f"DataConfig.augment={self.augment!r} is not valid; "
+                f"use one of: {', '.join(AUGMENTATIONS)}"
+            )
+        if not isinstance(self.cache, bool):
+            raise DataError(
+                f"DataConfig.cache={self.cache!r} is not valid; use True or False"
+            )
+        if self.seed is not None and (
+            not _is_int(self.seed) or not 0 <= self.seed < 2**63
+        ):
+            raise DataError(
+                f"DataConfig.seed={self.seed!r} is not valid; "
+                "use None or an integer in [0, 2**63)"
+            )
+        _check_int("validation_examples", self.validation_examples, 0)
+        _check_int("synthetic_train_examples", self.synthetic_train_examples, 1)
+        _check_int("synthetic_test_examples", self.synthetic_test_examples, 1)
+        _check_int("shuffle_buffer", self.shuffle_buffer, 1)
+        _check_int("label_offset", self.label_offset, 0)
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetInfo:
+    """What was loaded.
+
+    Attributes:
+      name: The dataset name.
+      num_classes: Classes the model must output (the dataset's classes plus
+        `label_offset`).
+      channels: Image channels (1 for (Fashion-)MNIST).
+      image_size: The model's input size after cropping/resizing.
+      raw_size: Stored image size before cropping (32 for cifar10, 28 for mnist);
+        0 for ImageNet, whose JPEGs vary in size.
+      train_examples: Training examples (after carving the validation split).
+      validation_examples: Validation examples.
+      test_examples: Test examples.
+      source: Where the data came from: a path, "tfds:<name> (<dir>)" or "synthetic".
+    """
+
+    name: str
+    num_classes: int
+    channels: int
+    image_size: int
+    raw_size: int
+    train_examples: int
+    validation_examples: int
+    test_examples: int
+    source: str
+
+
+# --------------------------------------------------------------------------------------
+# Preprocessing (pure TF ops).
+
+
+def _seed_key(seed: int) -> tf.Tensor:
+    return tf.constant([seed, 0], tf.int64)
+
+
+def _central_crop(images: tf.Tensor, image_size: int) -> tf.Tensor:
+    """Central crop of [..., H, W, C] images to image_size (offset (H - S) // 2)."""
+    shape = tf.shape(images)
+    top = (shape[-3] - image_size) // 2
+    left = (shape[-2] - image_size) // 2
+    return images[..., top : top + image_size, left : left + image_size, :]
+
+
+def _imagenet_eval(images: tf.Tensor, image_size: int) -> tf.Tensor:
+    images = tf.image.central_crop(images, central_fraction=0.875)
+    images = tf.image.resize(images, [image_size, image_size])
+    return tf.clip_by_value(images / 127.5 - 1.0, -1.0, 1.0)
+
+
+def eval_preprocess(images, dataset: str, image_size: int) -> tf.Tensor:
+    """Turns float pixels (0-255 scale) into the model's evaluation input.
+
+    Pure TF ops: usable inside a `tf.function` and inside exported SavedModels.
+
+    Args:
+      images: [N, H, W, C] (or [H, W, C]) pixels on the 0-255 scale; cast to float32.
+      dataset: The dataset name (one of `DATASETS`).
+      image_size: The model's input size.
+
+    Returns:
+      float32 images [N, image_size, image_size, C]: for ImageNet the central 87.5 %
+      resized to image_size and scaled to [-1, 1]; otherwise the central
+      image_size x image_size crop (none if already that size), standardised per image
+      (`tf.image.per_image_standardization`).
+
+    Raises:
+      DataError: Unknown dataset or image_size.
+    """
+    if dataset not in DATASETS:
+        raise DataError(
+            f"eval_preprocess: dataset={dataset!r} is not supported; "
+            f"use one of: {', '.join(DATASETS)}"
+        )
+    if not _is_int(image_size) or image_size < 1:
+        raise DataError(f"eval_preprocess: image_size={image_size!r} must be >= 1")
+    images = tf.cast(images, tf.float32)
+    if dataset == "imagenet2012":
+        return _imagenet_eval(images, image_size)
+    return tf.image.per_image_standardization(_central_crop(images, image_size))
+
+
+def _random_crop(images: tf.Tensor, image_size: int, seed: tf.Tensor) -> tf.Tensor:
+    """Crops every image of a [B, H, W, C] batch at its own random offset."""
+    shape = tf.shape(images)
+    batch, height, width = shape[0], shape[1], shape[2]
+    seeds = tf.random.experimental.stateless_split(seed, 2)
+    top = tf.random.stateless_uniform(
+        [batch], seeds[0], 0, height - image_size + 1, dtype=tf.int32
+    )
+    left = tf.random.stateless_uniform(
+        [batch], seeds[1], 0, width - image_size + 1, dtype=tf.int32
+    )
+    offsets = tf.range(image_size)
+    images = tf.gather(images, top[:, None] + offsets, axis=1, batch_dims=1)
+    return tf.gather(images, left[:, None] + offsets, axis=2, batch_dims=1)
+
+
+def _random_flip(images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+    flip = tf.random.stateless_uniform([tf.shape(images)[0]], seed) < 0.5
+    return tf.where(flip[:, None, None, None], tf.reverse(images, axis=[2]), images)
+
+
+def _augment_batch(
+    images: tf.Tensor, mode: str, image_size: int, seed: tf.Tensor
+) -> tf.Tensor:
+    """Training preprocessing ("original" or "padded") of a uint8 batch [B, H, W, C].
+
+    Every image draws its own crop offset, flip, brightness delta and contrast factor
+    from stateless ops seeded by `seed`.
+    """
+    seeds = tf.random.experimental.stateless_split(seed, 4)
+    raw = images.shape[1]
+    if mode == "original":
+        if raw != image_size:
+            images = _random_crop(images, image_size, seeds[0])
+        images = _random_flip(images, seeds[1])
+        images = tf.cast(images, tf.float32)
+        batch = tf.shape(images)[0]
+        delta = tf.random.stateless_uniform([batch, 1, 1, 1], seeds[2], -63.0, 63.0)
+        images = images + delta
+        factor = tf.random.stateless_uniform([batch, 1, 1, 1], seeds[3], 0.2, 1.8)
+        mean = tf.reduce_mean(images, axis=[1, 2], keepdims=True)
+        images = (images - mean) * factor + mean
+    elif mode == "padded":
+        images = tf.pad(images, [[0, 0], [4, 4], [4, 4], [0, 0]])
+        images = _random_crop(images, image_size, seeds[0])
+        images = tf.cast(_random_flip(images, seeds[1]), tf.float32)
+    return tf.image.per_image_standardization(images)
+
+
+def _imagenet_train(encoded: tf.Tensor, image_size: int, seed: tf.Tensor) -> tf.Tensor:
+    """Inception-style training preprocessing of one JPEG string."""
+    seeds = tf.random.experimental.stateless_split(seed, 2)
+    begin, size, _ = tf.image.stateless_sample_distorted_bounding_box(
+        tf.image.extract_jpeg_shape(encoded),
+        bounding_boxes=tf.constant([0.0, 0.0, 1.0, 1.0], shape=[1, 1, 4]),
+        seed=seeds[0],
+        min_object_covered=0.1,
+        aspect_ratio_range=(3 / 4, 4 / 3),
+        area_range=(0.08, 1.0),
+        max_attempts=10,
+        use_image_if_no_bounding_boxes=True,
+    )
+    window = tf.stack([begin[0], begin[1], size[0], size[1]])
+    image = tf.image.decode_and_crop_jpeg(encoded, window, channels=3)
+    image = tf.image.resize(image, [image_size, image_size])
+    image = tf.image.stateless_random_flip_left_right(image, seeds[1])
+    return tf.clip_by_value(image / 127.5 - 1.0, -1.0, 1.0)
+
+
+def _with_options(dataset: tf.data.Dataset) -> tf.data.Dataset:
+    options = tf.data.Options()
+    options.deterministic = True
+    options.experimental_distribute.auto_shard_policy = (
+        tf.data.experimental.AutoShardPolicy.DATA
+    )
+    return dataset.with_options(options)
+
+
+def _check_batch(global_batch_size) -> None:
+    if not _is_int(global_batch_size) or global_batch_size < 1:
+        raise DataError(
+            f"global_batch_size={global_batch_size!r} is not valid; use an integer >= 1"
+        )
+
+
+# --------------------------------------------------------------------------------------
+# Data.
+
+
+class _TfdsSource:
+    """A lazily read tfds dataset (ImageNet)."""
+
+    def __init__(self, builder, splits: dict[str, str]):
+        self.builder = builder
+        self.splits = splits  # nac split -> tfds split string
+
+    def read(self, split: str, *, shuffle_seed: int | None):
+        import tensorflow_datasets as tfds
+
+        read_config = tfds.ReadConfig(
+            shuffle_seed=shuffle_seed, try_autocache=False, add_tfds_id=False
+        )
+        return self.builder.as_dataset(
+            split=self.splits[split],
+            shuffle_files=shuffle_seed is not None,
+            decoders={"image": tfds.decode.SkipDecoding()},
+            read_config=read_config,
+            as_supervised=True,
+        )
+
+
+class Data:
+    """The loaded splits and the pipelines built from them (returned by `load`).
+
+    Attributes:
+      info: What was loaded (`DatasetInfo`).
+      seed: The seed of shuffling and augmentation (drawn at load time if the config's
+        seed was None).
+    """
+
+    def __init__(
+        self,
+        info: DatasetInfo,
+        config: DataConfig,
+        seed: int,
+        *,
+        arrays: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
+        tfds_source: _TfdsSource | None = None,
+    ):
+        self.info = info
+        self.config = config
+        self.seed = seed
+        self._arrays = arrays
+        self._tfds = tfds_source
+        self._tensors: dict[str, tuple[tf.Tensor, tf.Tensor]] = {}
+
+    def __repr__(self) -> str:
+        return f"Data({self.info})"
+
+    def _num_examples(self, split: str) -> int:
+        return {
+            "train": self.info.train_examples,
+            "validation": self.info.validation_examples,
+            "test": self.info.test_examples,
+        }[split]
+
+    def _split_tensors(self, split: str) -> tuple[tf.Tensor, tf.Tensor]:
+        if split not in self._tensors:
+            images, labels = self._arrays[split]
+            with tf.init_scope(), tf.device("/cpu:0"):
+                self._tensors[split] = (
+                    tf.convert_to_tensor(images),
+                    tf.convert_to_tensor(
+                        labels.astype(np.int32) + self.config.label_offset
+                    ),
+                )
+        return self._tensors[split]
+
+    def arrays(self, split: str) -> tuple[np.ndarray, np.ndarray]:
+        """The raw split as numpy arrays (in-memory datasets only).
+
+        Args:
+          split: "train", "validation" or "test".
+
+        Returns:
+          (uint8 images [N, raw, raw, C], int32 labels [N] without label_offset).
+
+        Raises:
+          DataError: ImageNet (streamed) or unknown split.
+        """
+        self._check_split(split)
+        if self._arrays is None:
+            raise DataError(
+                f"{self.info.name} is streamed through tfds; it has no in-memory arrays"
+            )
+        return self._arrays[split]
+
+    def _check_split(self, split: str) -> None:
+        if split not in SPLITS:
+            raise DataError(
+                f"split={split!r} is not valid; use one of: {', '.join(SPLITS)}"
+            )
+        if self._num_examples(split) == 0:
+            raise DataError(
+                f"{self.info.name} has no {split} split; set "
+                "DataConfig.validation_examples (--validation_examples) > 0 to carve "
+                "one from the end of the training split"
+            )
+
+    def train(
+        self,
+        global_batch_size: int,
+        *,
+        repeat: bool = True,
+        augment: bool = True,
+        start_batch: int = 0,
+    ) -> tf.data.Dataset:
+        """The training pipeline.
+
+        Args:
+          global_batch_size: Images per batch over all replicas.
+          repeat: Repeat forever (each epoch reshuffled); False gives one epoch.
+          augment: Training augmentation (`DataConfig.augment`); False applies the
+            evaluation preprocessing to the shuffled stream.
+          start_batch: Index of the first batch to yield: resuming a run at batch k
+            yields exactly the batches k, k+1, ... of an uninterrupted run.
+
+        Returns:
+          A deterministic (for a fixed seed) dataset of (float32 images [B, S, S, C],
+          int32 labels [B]) with drop_remainder=True, prefetched.
+
+        Raises:
+          DataError: Bad batch size or start_batch.
+        """
+        _check_batch(global_batch_size)
+        if not _is_int(start_batch) or start_batch < 0:
+            raise DataError(f"start_batch={start_batch!r} must be an integer >= 0")
+        num = self.info.train_examples
+        if not repeat and (start_batch + 1) * global_batch_size > num:
+            raise DataError(
+                f"{self.info.name}: one epoch of {num} training examples has no batch "
+                f"{start_batch} of {global_batch_size}; use a smaller batch or repeat"
+            )
+        mode = self.config.augment if augment else "none"
+        if self._tfds is not None:
+            dataset = self._tfds_train(global_batch_size, repeat, mode, start_batch)
+        else:
+            dataset = self._array_train(global_batch_size, repeat, mode, start_batch)
+        return _with_options(dataset.prefetch(tf.data.AUTOTUNE))
+
+    def _array_train(self, batch: int, repeat: bool, mode: str, start_batch: int):
+        images, labels = self._split_tensors("train")
+        num = self.info.train_examples
+        key = _seed_key(self.seed)
+        permute_key = tf.random.experimental.stateless_fold_in(key, 0)
+        augment_key = tf.random.experimental.stateless_fold_in(key, 1)
+        first_epoch, skip = divmod(start_batch * batch, num)
+        if repeat:
+            epochs = tf.data.Dataset.counter(first_epoch)
+        else:
+            epochs = tf.data.Dataset.from_tensors(tf.constant(0, tf.int64))
+
+        def permutation(epoch):
+            seed = tf.random.experimental.stateless_fold_in(permute_key, epoch)
+            return tf.random.experimental.stateless_shuffle(tf.range(num), seed)
+
+        indices = epochs.map(permutation).unbatch()
+        if skip:
+            indices = indices.skip(skip)
+        indices = indices.batch(batch, drop_remainder=True).enumerate(start_batch)
+        image_size, name = self.info.image_size, self.info.name
+
+        def make_batch(step, index):
+            batch_images = tf.gather(images, index)
+            if mode == "none":
+                batch_images = eval_preprocess(batch_images, name, image_size)
+            else:
+                seed = tf.random.experimental.stateless_fold_in(augment_key, step)
+                batch_images = _augment_batch(batch_images, mode, image_size, seed)
+            return batch_images, tf.gather(labels, index)
+
+        return indices.map(
+            make_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+        )
+
+    def _tfds_train(self, batch: int, repeat: bool, mode: str, start_batch: int):
+        seed = self.seed
+        dataset = self._tfds.read("train", shuffle_seed=seed % 2**31)
+        if self.config.cache:
+            dataset = dataset.cache()
+        dataset = dataset.shuffle(
+            self.config.shuffle_buffer, seed=seed, reshuffle_each_iteration=True
+        )
+        if repeat:
+            dataset = dataset.repeat()
+        first = start_batch * batch
+        if first:
+            dataset = dataset.skip(first)
+        augment_key = tf.random.experimental.stateless_fold_in(_seed_key(seed), 1)
+        image_size, offset = self.info.image_size, self.config.label_offset
+
+        def preprocess(index, example):
+            encoded, label = example
+            if mode == "none":
+                image = _imagenet_eval(
+                    tf.cast(tf.io.decode_jpeg(encoded, channels=3), tf.float32),
+                    image_size,
+                )
+            else:
+                seed = tf.random.experimental.stateless_fold_in(augment_key, index)
+                image = _imagenet_train(encoded, image_size, seed)
+            return image, tf.cast(label, tf.int32) + offset
+
+        dataset = dataset.enumerate(first).map(
+            preprocess, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+        )
+        return dataset.batch(batch, drop_remainder=True)
+
+    def evaluation(self, split: str, global_batch_size: int) -> tf.data.Dataset:
+        """One pass over a split with evaluation preprocessing, in stored order.
+
+        Args:
+          split: "test", "validation" or "train" (e.g. for batch-norm re-estimation).
+          global_batch_size: Images per batch over all replicas; the last batch may be
+            smaller (drop_remainder=False).
+
+        Returns:
+          A finite dataset of (float32 images [B, S, S, C], int32 labels [B]).
+
+        Raises:
+          DataError: Unknown or empty split, bad batch size.
+        """
+        self._check_split(split)
+        _check_batch(global_batch_size)
+        image_size, name = self.info.image_size, self.info.name
+        if self._tfds is not None:
+            offset = self.config.label_offset
+
+            def preprocess(encoded, label):
+                image = tf.cast(tf.io.decode_jpeg(encoded, channels=3), tf.float32)
+                image = _imagenet_eval(image, image_size)
+                return image, tf.cast(label, tf.int32) + offset
+
+            dataset = self._tfds.read(split, shuffle_seed=None)
+            if self.config.cache:
+                dataset = dataset.cache()
+            dataset = dataset.map(
+                preprocess, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+            ).batch(global_batch_size)
+        else:
+            images, labels = self._split_tensors(split)
+
+            def make_batch(index):
+                batch = eval_preprocess(tf.gather(images, index), name, image_size)
+                return batch, tf.gather(labels, index)
+
+            dataset = (
+                tf.data.Dataset.range(self._num_examples(split))
+                .batch(global_batch_size)
+                .map(
+                    make_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+                )
+            )
+        return _with_options(dataset.prefetch(tf.data.AUTOTUNE))
+
+    def take_train_images(self, n: int) -> np.ndarray:
+        """The first n training images (stored order) with evaluation preprocessing.
+
+        Args:
+          n: How many (at most the number of training examples).
+
+        Returns:
+          float32 array [n, S, S, C].
+
+        Raises:
+          DataError: n out of range.
+        """
+        if not _is_int(n) or not 1 <= n <= self.info.train_examples:
+            raise DataError(
+                f"take_train_images: n={n!r} must be in [1, {self.info.train_examples}]"
+            )
+        images, _ = next(iter(self.evaluation("train", n)))
+        return images.numpy()
+
+
+# --------------------------------------------------------------------------------------
+# Loading.
+
+
+def load(config: DataConfig) -> Data:
+    """Finds, checks and loads the data named by config.
+
+    Args:
+      config: What to load.
+
+    Returns:
+      The `Data` with its splits.
+
+    Raises:
+      DataError: Data missing or corrupt (one line naming where nac looked and the fix),
+        or image_size/validation_examples incompatible with the data.
+    """
+    name = config.dataset
+    spec = _SPECS[name]
+    image_size = config.image_size or spec.default_image_size
+    seed = (
+        config.seed
+        if config.seed is not None
+        else random.SystemRandom().randrange(2**31)
+    )
+    if name == "imagenet2012":
+        source, tfds_source, counts = _load_imagenet(config)
+        arrays = None
+        raw_size = 0
+    else:
+        if name == "synthetic":
+            (train, test), source = _synthetic(config, image_size), "synthetic"
+        elif name == "cifar10":
+            (train, test), source = _load_cifar10(config.data_dir)
+        else:
+            (train, test), source = _load_idx(name, config.data_dir)
+        raw_size = train[0].shape[1]
+        if image_size > raw_size:
+            raise DataError(
+                f"{name}: image_size={image_size} is larger than the stored "
+                f"{raw_size}x{raw_size} images; use --image_size <= {raw_size}"
+            )
+        num_train = len(train[1])
+        validation = config.validation_examples
+        if validation >= num_train:
+            raise DataError(
+                f"{name}: validation_examples={validation} leaves no training data "
+                f"(the training split has {num_train}); use fewer"
+            )
+        arrays = {
+            "train": (
+                train[0][: num_train - validation],
+                train[1][: num_train - validation],
+            ),
+            "validation": (
+                train[0][num_train - validation :],
+                train[1][num_train - validation :],
+            ),
+            "test": test,
+        }
+        counts = {split: len(arrays[split][1]) for split in SPLITS}
+        tfds_source = None
+    info = DatasetInfo(
+        name=name,
+        num_classes=spec.num_classes + config.label_offset,
+        channels=spec.channels,
+        image_size=image_size,
+        raw_size=raw_size,
+        train_examples=counts["train"],
+        validation_examples=counts["validation"],
+        test_examples=counts["test"],
+        source=source,
+    )
+    _log.info("Loaded %s", info)
+    return Data(info, config, seed, arrays=arrays, tfds_source=tfds_source)
+
+
+_Split = tuple[np.ndarray, np.ndarray]
+
+
+def _synthetic(config: DataConfig, size: int) -> tuple[_Split, _Split]:
+    """Learnable synthetic images: class colour + class stripes + noise, fixed seed."""
+
+    def make(num: int, seed: int) -> _Split:
+        rng = np.random.default_rng(seed)
+        labels = rng.permutation(np.arange(num) % 10).astype(np.int32)
+        hue = 2 * np.pi * labels / 10
+        colour = np.stack(
+            [np.cos(hue), np.cos(hue - 2 * np.pi / 3), np.cos(hue + 2 * np.pi / 3)], -1
+        )
+        grid = np.arange(size, dtype=np.float32) / size
+        rows, cols = np.meshgrid(grid, grid, indexing="ij")
+        coord = np.where((labels // 5 == 0)[:, None, None], rows, cols)
+        frequency = (1 + labels % 5)[:, None, None]
+        phase = rng.uniform(0, 2 * np.pi, size=(num, 1, 1))
+        stripes = np.sin(2 * np.pi * frequency * coord + phase)
+        images = (
+            128.0
+            + 60.0 * colour[:, None, None, :]
+            + 40.0 * stripes[..., None]
+            + rng.normal(0.0, 20.0, size=(num, size, size, 3))
+        )
+        return np.clip(np.rint(images), 0, 255).astype(np.uint8), labels
+
+    return make(config.synthetic_train_examples, 0), make(
+        config.synthetic_test_examples, 1
+    )
+
+
+def _tfds_default_dir() -> str:
+    return os.path.expanduser(os.environ.get("TFDS_DATA_DIR", "~/tensorflow_datasets"))
+
+
+def _online(hosts=ONLINE_HOSTS, timeout: float = 2.5) -> bool:
+    """Whether any host accepts a TCP connection within timeout seconds (DNS included)."""
+    result = threading.Event()
+
+    def attempt(host, port):
+        try:
+            with socket.create_connection((host, port), timeout=timeout):
+                result.set()
+        except OSError:
+            pass
+
+    threads = [
+        threading.Thread(target=attempt, args=host, daemon=True) for host in hosts
+    ]
+    for thread in threads:
+        thread.start()
+    result.wait(timeout)
+    return result.is_set()
+
+
+def _load_small_tfds(
+    name: str, data_dir: str | None, looked: str, fix: str
+) -> tuple[tuple[_Split, _Split], str]:
+    """Loads a small tfds dataset into memory: prepared dirs first, then a download."""
+    import tensorflow_datasets as tfds
+
+    tfds_dirs = ([os.fspath(data_dir)] if data_dir else []) + [_tfds_default_dir()]
+    builder = None
+    for directory in tfds_dirs:
+        candidate = tfds.builder(name, data_dir=directory)
+        if candidate.is_prepared():
+            builder = candidate
+            break
+    if builder is None:
+        where = f"{looked}; no prepared tfds:{name} in {', '.join(tfds_dirs)}"
+        if not _online():
+            raise DataError(f"{name}: {where}; tfds cannot download (offline); {fix}")
+        builder = tfds.builder(name, data_dir=tfds_dirs[0])
+        _log.info("Downloading %s with tensorflow-datasets to %s", name, tfds_dirs[0])
+        try:
+            builder.download_and_prepare()
+        except Exception as error:  # noqa: BLE001 - any tfds failure is reported
+            message = str(error).splitlines()[0] if str(error) else type(error).__name__
+            raise DataError(
+                f"{name}: {where}; the tfds download failed ({message}); {fix}"
+            ) from error
+
+    def split(split_name: str) -> _Split:
+        dataset = builder.as_dataset(
+            split=split_name, as_supervised=True, batch_size=10000
+        )
+        images, labels = [], []
+        for batch_images, batch_labels in tfds.as_numpy(dataset):
+            images.append(batch_images)
+            labels.append(batch_labels)
+        return np.concatenate(images).astype(np.uint8), np.concatenate(labels).astype(
+            np.int32
+        )
+
+    return (split("train"), split("test")), f"tfds:{name} ({builder.data_dir})"
+
+
+def _load_imagenet(config: DataConfig):
+    """Prepares (if needed) and opens ImageNet through tfds."""
+    import tensorflow_datasets as tfds
+
+    files = ("ILSVRC2012_img_train.tar", "ILSVRC2012_img_val.tar")
+    tfds_dir = os.fspath(config.data_dir) if config.data_dir else _tfds_default_dir()
+    builder = tfds.builder("imagenet2012", data_dir=tfds_dir)
+    if not builder.is_prepared():
+        manual_dirs = [tfds_dir, os.path.join(tfds_dir, "downloads", "manual")]
+        found = [
+            d
+            for d in manual_dirs
+            if all(os.path.isfile(os.path.join(d, f)) for f in files)
+        ]
+        if not found:
+            raise DataError(
+                f"imagenet2012: no prepared tfds dataset in {tfds_dir} and no "
+                f"{' + '.join(files)} in {' or '.join(manual_dirs)}; download both from "
+                f"https://image-net.org/download-images (registration required) into "
+                f"{manual_dirs[1]} and rerun with --data_dir={tfds_dir} (the first run "
+                "prepares them with tensorflow-datasets: hours, ~150 GB)"
+            )
+        _log.info(
+            "Preparing imagenet2012 from %s into %s (once; takes hours)",
+            found[0],
+            tfds_dir,
+        )
+        try:
+            builder.download_and_prepare(
+                download_config=tfds.download.DownloadConfig(manual_dir=found[0])
+            )
+        except Exception as error:  # noqa: BLE001 - any tfds failure is reported
+            message = str(error).splitlines()[0] if str(error) else type(error).__name__
+            raise DataError(
+                f"imagenet2012: preparing {found[0]} with tensorflow-datasets failed "
+                f"({message}); check that both tar files are complete"
+            ) from error
+    validation = config.validation_examples
+    splits = {"test": "validation", "train": "train", "validation": "train"}
+    if validation:
+        splits["train"] = f"train[:-{validation}]"
+        splits["validation"] = f"train[-{validation}:]"
+    source = _TfdsSource(builder, splits)
+    counts = {}
+    for split in SPLITS:
+        if split == "validation" and not validation:
+            counts[split] = 0
+            continue
+        cardinality = int(builder.as_dataset(split=splits[split]).cardinality())
+        counts[split] = cardinality if cardinality >= 0 else 0
+    return f"tfds:imagenet2012 ({builder.data_dir})", source, counts
+
+
+# CIFAR-10 files.
+
+_CIFAR_RECORD = 1 + 32 * 32 * 3
+_CIFAR_BIN_TRAIN = tuple(f"data_batch_{i}.bin" for i in range(1, 6))
+_CIFAR_PY_TRAIN = tuple(f"data_batch_{i}" for i in range(1, 6))
+_CIFAR_FIX = (
+    f"download {CIFAR10_URL} on a connected machine and pass --data_dir=DIR holding it "
+    "(or its extracted cifar-10-batches-bin/)"
+)
+
+
+def _chw_to_hwc(pixels: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(pixels.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
+
+
+def _parse_cifar_bin(data: bytes, where: str) -> _Split:
+    if not data or len(data) % _CIFAR_RECORD:
+        raise DataError(
+            f"cifar10: {where} holds {len(data)} bytes, not a whole number of "
+            f"{_CIFAR_RECORD}-byte records (1 label + 3072 pixels); it is truncated or "
+            f"corrupt: {_CIFAR_FIX}"
+        )
+    records = np.frombuffer(data, np.uint8).reshape(-1, _CIFAR_RECORD)
+    labels = records[:, 0].astype(np.int32)
+    _check_labels(labels, 10, "cifar10", where)
+    return _chw_to_hwc(records[:, 1:]), labels
+
+
+def _check_labels(labels: np.ndarray, num_classes: int, name: str, where: str) -> None:
+    if labels.size and int(labels.max()) >= num_classes:
+        raise DataError(
+            f"{name}: {where} has label {int(labels.max())}, outside 0..{num_classes - 1}; "
+            "the file is corrupt or from another dataset"
+        )
+
+
+class _CifarUnpickler(pickle.Unpickler):
+    """Unpickles the CIFAR-10 Python batches and nothing else (no arbitrary code)."""
+
+    _ALLOWED = {
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "scalar"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("_codecs", "encode"),
+        ("copyreg", "_reconstructor"),
+        ("builtins", "object"),
+    }
+
+    def find_class(self, module, name):
+        if module.startswith("numpy.core"):
+            module = "numpy._core" + module[len("numpy.core") :]
+        if (module, name) not in self._ALLOWED:
+            raise pickle.UnpicklingError(f"unexpected object {module}.{name}")
+        return super().find_class(module, name)
+
+
+def _parse_cifar_pickle(data: bytes, where: str) -> _Split:
+    try:
+        batch = _CifarUnpickler(io.BytesIO(data), encoding="bytes").load()
+        pixels = batch.get(b"data", batch.get("data"))
+        labels = batch.get(b"labels", batch.get("labels"))
+        pixels = np.asarray(pixels)
+        labels = np.asarray(labels, dtype=np.int64)
+    except Exception as error:  # noqa: BLE001 - every parse failure means corrupt
+        raise DataError(
+            f"cifar10: {where} is not a CIFAR-10 Python batch ({error}); it is corrupt: "
+            f"{_CIFAR_FIX}"
+        ) from error
+    if (
+        pixels.dtype != np.uint8
+        or pixels.ndim != 2
+        or pixels.shape[1] != 3072
+        or labels.shape != (pixels.shape[0],)
+    ):
+        raise DataError(
+            f"cifar10: {where} holds data {pixels.dtype}{list(pixels.shape)} and "
+            f"{labels.size} labels, expected uint8 [N, 3072] and N labels; it is corrupt: "
+            f"{_CIFAR_FIX}"
+        )
+    _check_labels(labels, 10, "cifar10", where)
+    return _chw_to_hwc(pixels), labels.astype(np.int32)
+
+
+def _join(parts: list[_Split]) -> _Split:
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+
+def _cifar_from_dir(
+    directory: str, train: tuple, test: str, parse
+) -> tuple[_Split, _Split]:
+    missing = [
+        f for f in (*train, test) if not os.path.isfile(os.path.join(directory, f))
+    ]
+    if missing:
+        raise DataError(
+            f"cifar10: {directory} lacks {', '.join(missing)}; it is incomplete: "
+            f"{_CIFAR_FIX}"
+        )
+
+    def read(filename):
+        path = os.path.join(directory, filename)
+        with open(path, "rb") as file:
+            return parse(file.read(), path)
+
+    return _join([read(f) for f in train]), read(test)
+
+
+def _cifar_from_tar(path: str, train: tuple, test: str, parse) -> tuple[_Split, _Split]:
+    wanted = set((*train, test))
+    contents = {}
+    try:
+        with tarfile.open(path, "r:gz") as archive:
+            for member in archive:
+                base = os.path.basename(member.name)
+                if member.isfile() and base in wanted and base not in contents:
+                    contents[base] = archive.extractfile(member).read()
+    except (tarfile.TarError, EOFError, zlib.error, OSError) as error:
+        raise DataError(
+            f"cifar10: cannot read {path} ({error}); the archive is truncated or "
+            f"corrupt: delete it and {_CIFAR_FIX}"
+        ) from error
+    missing = [f for f in (*train, test) if f not in contents]
+    if missing:
+        raise DataError(
+            f"cifar10: {path} lacks {', '.join(missing)}; it is not the CIFAR-10 "
+            f"archive: {_CIFAR_FIX}"
+        )
+    parts = [parse(contents[f], f"{path}:{f}") for f in train]
+    return _join(parts), parse(contents[test], f"{path}:{test}")
+
+
+def _load_cifar10(data_dir) -> tuple[tuple[_Split, _Split], str]:
+    if data_dir:
+        roots = [
+            os.fspath(data_dir),
+            os.path.join(os.fspath(data_dir), "downloads", "manual"),
+        ]
+    else:
+        roots = [os.path.join(_tfds_default_dir(), "downloads", "manual")]
+    binary = (_CIFAR_BIN_TRAIN, "test_batch.bin", _parse_cifar_bin)
+    python = (_CIFAR_PY_TRAIN, "test_batch", _parse_cifar_pickle)
+    for root in roots:
+        for sub, layout in (
+            ("cifar-10-batches-bin", binary),
+            ("cifar-10-batches-py", python),
+        ):
+            directory = os.path.join(root, sub)
+            if os.path.isdir(directory):
+                return _cifar_from_dir(directory, *layout), directory
+            names = (*layout[0], layout[1])
+            if any(os.path.isfile(os.path.join(root, f)) for f in names):
+                return _cifar_from_dir(root, *layout), root
+        for archive, layout in (
+            ("cifar-10-binary.tar.gz", binary),
+            ("cifar-10-python.tar.gz", python),
+        ):
+            path = os.path.join(root, archive)
+            if os.path.isfile(path):
+                return _cifar_from_tar(path, *layout), path
+    looked = (
+        "no cifar-10-batches-bin/, cifar-10-binary.tar.gz, cifar-10-batches-py/ or "
+        f"cifar-10-python.tar.gz in {', '.join(roots)}"
+    )
+    return _load_small_tfds("cifar10", data_dir, looked, _CIFAR_FIX)
+
+
+# IDX files ((Fashion-)MNIST).
+
+_IDX_FILES = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
+_IDX_IMAGES, _IDX_LABELS = 2051, 2049
+
+
+def _idx_fix(name: str) -> str:
+    files = ", ".join(f + ".gz" for f in _IDX_FILES)
+    if name == "fashion_mnist":
+        return (
+            "install them with `sudo apt-get install dataset-fashion-mnist` or pass "
+            f"--data_dir=DIR holding {files} "
+            "(from https://github.com/zalandoresearch/fashion-mnist)"
+        )
+    return (
+        f"pass --data_dir=DIR holding {files} "
+        "(from https://storage.googleapis.com/cvdf-datasets/mnist/)"
+    )
+
+
+def _find_idx(directory: str, base: str) -> str | None:
+    for candidate in (base + ".gz", base, base.replace("-idx", ".idx")):
+        path = os.path.join(directory, candidate)
+        if os.path.isfile(path):
+            return path
+    return None
+
+
+def _read_idx(path: str, magic: int, name: str) -> np.ndarray:
+    kind = "images" if magic == _IDX_IMAGES else "labels"
+    fix = _idx_fix(name)
+    try:
+        with open(path, "rb") as file:
+            data = file.read()
+        if path.endswith(".gz"):
+            data = gzip.decompress(data)
+    except (OSError, EOFError, zlib.error) as error:
+        raise DataError(
+            f"{name}: cannot read {path} ({error}); the file is truncated or corrupt: "
+            f"replace it: {fix}"
+        ) from error
+    found = int.from_bytes(data[:4], "big") if len(data) >= 4 else None
+    if found != magic:
+        raise DataError(
+            f"{name}: {path} has IDX magic number {found}, expected {magic} ({kind}); "
+            f"it is corrupt or not an IDX {kind} file: {fix}"
+        )
+    ndim = data[3]
+    header = 4 + 4 * ndim
+    if len(data) < header:
+        raise DataError(f"{name}: {path} has a truncated IDX header: {fix}")
+    dims = tuple(
+        int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)
+    )
+    expected_dims = 3 if kind == "images" else 1
+    if ndim != expected_dims or (kind == "images" and dims[1:] != (28, 28)):
+        raise DataError(
+            f"{name}: {path} holds {kind} of shape {list(dims)}, expected "
+            f"{'[N, 28, 28]' if kind == 'images' else '[N]'}: {fix}"
+        )
+    size = int(np.prod(dims))
+    if len(data) - header != size:
+        raise DataError(
+            f"{name}: {path} header says {dims[0]} {kind} ({size} bytes) but the file "
+            f"holds {len(data) - header} bytes; it is truncated or corrupt: {fix}"
+        )
+    return np.frombuffer(data, np.uint8, offset=header).reshape(dims)
+
+
+def _load_idx(name: str, data_dir) -> tuple[tuple[_Split, _Split], str]:
+    directories = []
+    if data_dir:
+        data_dir = os.fspath(data_dir)
+        directories += [data_dir, os.path.join(data_dir, name)]
+        if "_" in name:
+            directories.append(os.path.join(data_dir, name.replace("_", "-")))
+    if name == "fashion_mnist":
+        directories.append(DEBIAN_FASHION_MNIST)
+    for directory in directories:
+        paths = [_find_idx(directory, base) for base in _IDX_FILES]
+        if not any(paths):
+            continue
+        missing = [f"{b}.gz" for b, p in zip(_IDX_FILES, paths) if p is None]
+        if missing:
+            raise DataError(
+                f"{name}: {directory} has some IDX files but lacks {', '.join(missing)}: "
+                f"{_idx_fix(name)}"
+            )
+        splits = []
+        for images_path, labels_path in (paths[:2], paths[2:]):
+            images = _read_idx(images_path, _IDX_IMAGES, name)
+            labels = _read_idx(labels_path, _IDX_LABELS, name).astype(np.int32)
+            if len(images) != len(labels):
+                raise DataError(
+                    f"{name}: {images_path} holds {len(images)} images but "
+                    f"{labels_path} holds {len(labels)} labels; one is corrupt: "
+                    f"{_idx_fix(name)}"
+                )
+            _check_labels(labels, 10, name, labels_path)
+            splits.append((images[..., None], labels))
+        return (splits[0], splits[1]), directory
+    looked = f"no IDX files in {', '.join(directories) or '(no --data_dir)'}"
+    return _load_small_tfds(name, data_dir, looked, _idx_fix(name))

@@ -1,0 +1,37 @@
+"""Errors a user can cause. Each carries one line that names the field, the value and the fix.
+
+Command-line tools catch `NacError`, print its message on one line to stderr and exit with
+status 2 (see `nac.cli`). Library code raises these and never prints or exits.
+"""
+
+
+class NacError(ValueError):
+    """Base class of every error caused by user input (files, flags, statistics)."""
+
+
+class SpecError(NacError):
+    """An architecture, stem or head description is invalid."""
+
+
+class ConfigError(NacError):
+    """An original v2.0 configuration file or a run configuration is invalid."""
+
+
+class StatsError(NacError):
+    """Featuremap statistics are missing, malformed or do not match the architecture."""
+
+
+class RestructureError(NacError):
+    """The restructure step cannot be applied to this architecture and policy."""
+
+
+class NothingToPruneError(RestructureError):
+    """A stage selected for restructuring has no branch that may be pruned."""
+
+
+class DataError(NacError):
+    """A dataset is missing, corrupt or misconfigured."""
+
+
+class RunError(NacError):
+    """A run directory cannot be used as asked (for example, resumed with other flags)."""

@@ -1,0 +1,74 @@
+"""JSON reading with precise error messages, and atomic file writes.
+
+Every artefact nac writes goes through `write_atomic`: the bytes land in a temporary file in
+the same directory, are flushed to disk, and are renamed over the target, so a crash leaves
+either the old file or the new one, never a torn one.
+"""
+
+import json
+import os
+import tempfile
+
+from nac.errors import NacError
+
+
+def load_json(path, error=NacError, what="JSON file"):
+    """Reads a JSON file.
+
+    Args:
+      path: file to read.
+      error: the `NacError` subclass to raise.
+      what: words naming the file's role, used in messages.
+
+    Returns:
+      The decoded JSON value.
+
+    Raises:
+      error: the file is missing, unreadable or not valid JSON (with line and column).
+    """
+    path = os.fspath(path)
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except FileNotFoundError:
+        raise error(f"{what} {path!r} does not exist; check the path") from None
+    except IsADirectoryError:
+        raise error(f"{what} {path!r} is a directory; pass a JSON file") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise error(f"cannot read {what} {path!r}: {e}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise error(
+            f"{what} {path!r} is not valid JSON: {e.msg} at line {e.lineno} column {e.colno}"
+        ) from None
+
+
+def dumps_original(value):
+    """Serialises like the original code's `json.dump(..., indent=4, sort_keys=True)`."""
+    return json.dumps(value, indent=4, sort_keys=True)
+
+
+def write_atomic(path, data):
+    """Writes `data` (str or bytes) to `path` atomically (temporary file, fsync, rename)."""
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    mode = "wb" if isinstance(data, bytes) else "w"
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=os.path.basename(path) + ".tmp-")
+    try:
+        with os.fdopen(fd, mode, **({} if mode == "wb" else {"encoding": "utf-8"})) as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_json(path, value, original_format=False):
+    """Writes JSON atomically; `original_format` uses indent=4 and sorted keys."""
+    text = dumps_original(value) if original_format else json.dumps(value, indent=2)
+    write_atomic(path, text + "\n")
