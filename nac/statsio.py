@@ -96,7 +96,7 @@ def format_res_log(values: dict[str, dict[str, float]]) -> str:
     for branch in branches:
         for metric in ("l2", "variance"):
             if metric in values:
-                lines.append(f"{LOG_TAGS[metric]}:{branch}:[{values[metric][branch]:.6g}]")
+                lines.append(f"{LOG_TAGS[metric]}:{branch}:[{float(values[metric][branch])!r}]")
     return "\n".join(lines) + "\n"
 
 
