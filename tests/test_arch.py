@@ -1,0 +1,263 @@
+"""The architecture spec, the original config schema and the pure-Python counts."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from nac import arch, cost
+from nac.config import OriginalConfig
+from nac.errors import ConfigError, SpecError
+from nac.jsonio import dumps_original
+
+CONFIGS = "original_configs"
+PAPER_PARAMS = {
+    "construction/network.cons-exp-3.bc.json": 12_998_738,  # Envelope A
+    "longruns/network.cons-exp-3-bc-longrun.json": 48_721_247,  # Constructed A
+    "construction/network.construction-cifar10-topline.json": 17_125_834,  # Envelope B
+    "longruns/network.generated-topline-cifar10.json": 39_556_426,  # Constructed B
+}
+
+
+def all_configs(fixtures_dir):
+    return sorted((fixtures_dir / CONFIGS).glob("*/*.json"))
+
+
+@pytest.mark.parametrize("name,expected", sorted(PAPER_PARAMS.items()))
+def test_paper_parameter_counts(fixtures_dir, name, expected):
+    config = OriginalConfig.load(fixtures_dir / CONFIGS / name)
+    assert cost.count_params(config.initial_network()) == expected
+
+
+def test_paper_flops_envelope_a(fixtures_dir):
+    config = OriginalConfig.load(fixtures_dir / CONFIGS / "construction/network.cons-exp-3.bc.json")
+    c = cost.analyse(config.initial_network(), 28)
+    assert c.flops_per_image == 2_479_052_472  # paper: 124B per batch of 50
+    assert round(c.flops_per_batch / 1e9) == 124
+
+
+def test_constructed_a_and_random_flops_match_table_1(fixtures_dir):
+    def gflops(name):
+        config = OriginalConfig.load(fixtures_dir / CONFIGS / name)
+        return cost.analyse(config.initial_network(), 28).flops_per_batch / 1e9
+
+    assert abs(gflops("longruns/network.cons-exp-3-bc-longrun.json") - 272) < 2
+    assert abs(gflops("longruns/network.cons-exp-3-rnd5-longrun.json") - 518) < 2  # Random-1
+    assert abs(gflops("longruns/network.cons-exp-3-rnd2-longrun.json") - 593) < 2  # Random-2
+
+
+def test_every_config_loads_validates_counts_and_round_trips(fixtures_dir):
+    configs = all_configs(fixtures_dir)
+    assert len(configs) == 18
+    for path in configs:
+        config = OriginalConfig.load(path)
+        network = config.initial_network()
+        assert cost.count_params(network) > 1_000_000
+        again = OriginalConfig.from_original(json.loads(json.dumps(config.to_original())))
+        assert again == config
+        raw = json.loads(path.read_text())
+        if "arch" in raw:  # the architecture list is written back exactly as the original did
+            assert dumps_original(config.to_original()["arch"]) == dumps_original(raw["arch"])
+            assert network.arch_json() == raw["arch"]
+        assert config.to_original()["initcell"] == raw["initcell"]
+
+
+def test_ignored_keys_are_accepted(fixtures_dir):
+    raw = json.loads((fixtures_dir / CONFIGS / "construction/network.construction-cifar10-topline.json").read_text())
+    assert "maxwideners" in raw["envelopenet"]
+    raw["envelopenet"]["k"] = 3
+    raw["envelopenet"]["initcell"] = raw["initcell"]
+    OriginalConfig.from_original(raw)
+
+
+def test_network_dict_round_trip_and_fingerprint(fixtures_dir):
+    config = OriginalConfig.load(fixtures_dir / CONFIGS / "longruns/network.generated-topline-cifar10.json")
+    network = config.initial_network()
+    again = arch.Network.from_dict(json.loads(json.dumps(network.to_dict())))
+    assert again == network
+    assert again.fingerprint() == network.fingerprint()
+    other = arch.network_from_notation("16/2-1/6")
+    assert other.fingerprint() != network.fingerprint()
+
+
+def test_notation_parse_print_and_envelope_a(fixtures_dir):
+    assert arch.parse_notation("128/10-1-1-1/6") == (128, (10, 1, 1, 1), 6)
+    net = arch.network_from_notation("128/10-1-1-1/6")
+    config = OriginalConfig.load(fixtures_dir / CONFIGS / "construction/network.cons-exp-3.bc.json")
+    assert net == config.initial_network()
+    assert net.notation() == "128/10-1-1-1/6"
+    b = OriginalConfig.load(
+        fixtures_dir / CONFIGS / "construction/network.construction-cifar10-topline.json").initial_network()
+    b_notation = arch.network_from_notation("192/2-2-2/6", "conv3x3", skip=True)
+    assert (b_notation.body, b_notation.stem) == (b.body, b.stem)  # net B's head keeps 0.7, not 0.8
+    four = arch.network_from_notation("16/2-1/4")
+    assert [op for _, op in four.body[0].branches] == ["1x1", "3x3", "3x3sep", "5x5"]
+    assert four.notation() == "16/2-1/4"
+
+
+def test_imagenet_stem_notation_uses_real_width(fixtures_dir):
+    config = OriginalConfig.load(fixtures_dir / CONFIGS / "longruns/network.cons-exp-3-bc-longrun.json")
+    net = arch.Network(config.arch, arch.Stem.imagenet(288), arch.Head.default(1001))
+    assert net.stem.out_channels(3) == 288
+    assert net.stem.base_width() == 96
+    assert net.notation(6) == "288/15-6-4-4/6"
+    assert cost.analyse(net, 299).parts[2].shape == (38, 38, 288)  # 299 -> 150 -> 75 -> 38
+
+
+def test_branch_ids_count_wideners():
+    net = arch.network_from_notation("128/10-1-1-1/6")
+    ids = net.branch_ids()
+    assert len(ids) == 78
+    cells = sorted({b.cell for b in ids})
+    assert cells == list(range(1, 11)) + [12, 14, 16]
+    assert ids[0].original == "Cell1/Branch1" and ids[0].keras == "cell1_branch1"
+    assert arch.BranchId.parse("Cell12/Branch3") == arch.BranchId(12, "Branch3")
+    assert all("/" not in b.keras for b in ids)
+
+
+def test_branch_keys_any_number_and_repeated_ops():
+    body = arch.body_from_original([{"filters": {"Branch0": "3x3", "Branch10": "3x3", "Branch2": "7x7"}, "outputs": 30}])
+    net = arch.Network(body)
+    assert [k for k, _ in net.body[0].branches] == ["Branch0", "Branch10", "Branch2"]  # sorted as strings
+    assert net.body[0].width == 30 and net.body[0].branch_width == 10
+
+
+def test_real_width_floor():
+    cell = arch.Cell(arch.STANDARD_CELL, 128)
+    assert cell.branch_width == 21 and cell.width == 126
+
+
+def test_stage_outputs_parameter_limits():
+    assert arch.stage_outputs(128, 1, 3, False) == [256, 256, 256]
+    assert arch.stage_outputs(128, 0, 5, True) == [int(128 / 3 * (4**0.5 - 1))] * 4 + [128]
+    with pytest.raises(SpecError, match="parameterlimits"):
+        arch.stage_outputs(128, 0, 2, True)
+
+
+def _bad(body):
+    with pytest.raises(SpecError) as info:
+        arch.Network(arch.body_from_original(body))
+    return str(info.value)
+
+
+def test_bad_arch_inputs_name_field_and_value():
+    ok = {"filters": {"Branch1": "1x1"}, "outputs": 8}
+    assert "arch[0].filters.Branch1" in _bad([{"filters": {"Branch1": "4x4"}, "outputs": 8}])
+    assert "arch[0].filters.Branch1" in _bad([{"filters": {"Branch1": "conv"}, "outputs": 8}])
+    assert "at least one branch" in _bad([{"filters": {}, "outputs": 8}])
+    assert "arch[0].outputs" in _bad([{"filters": {"Branch1": "1x1", "Branch2": "3x3"}, "outputs": 1}])
+    assert "arch[0].outputs" in _bad([{"filters": {"Branch1": "1x1"}, "outputs": "8"}])
+    assert "arch[1].inputs" in _bad([ok, {**ok, "inputs": [2]}])
+    assert "arch[1].inputs" in _bad([ok, {**ok, "inputs": "some"}])
+    assert "widener" in _bad([ok, {"widener": {}}])
+    assert "widener" in _bad([ok, {"widener": {}}, {"widener": {}}, ok])
+    assert "arch[0].filters key" in _bad([{"filters": {"B1": "1x1"}, "outputs": 8}])
+    assert "arch[0].output" in _bad([{"filters": {"Branch1": "1x1"}, "output": 8}])
+    assert "arch[0]" in _bad([["Branch1"]])
+    with pytest.raises(SpecError, match="expected a JSON list"):
+        arch.body_from_original({"filters": {}})
+
+
+def test_wrong_number_of_wideners_in_config(fixtures_dir):
+    raw = json.loads((fixtures_dir / CONFIGS / "longruns/network.cons-exp-3-bc-longrun.json").read_text())
+    raw["arch"] = [e for e in raw["arch"] if "widener" not in e][:3] + [{"widener": {}}] + raw["arch"][-1:]
+    with pytest.raises(ConfigError, match="wideners"):
+        OriginalConfig.from_original(raw)
+
+
+def test_bad_config_values(fixtures_dir):
+    raw = json.loads((fixtures_dir / CONFIGS / "construction/network.cons-exp-3.bc.json").read_text())
+    for section, key, value, match in [
+        ("parameters", "steps", "10", "parameters.steps"),
+        ("parameters", "dataset", "svhn", "parameters.dataset"),
+        ("envelopenet", "layersperstage", [10, 1], "envelopenet.layersperstage"),
+        ("envelopenet", "construction", [1, 1, 1, 1], "envelopenet.construction"),
+        ("envelopenet", "envelopecell", {"Branch1": "2x2"}, "envelopenet.envelopecell.Branch1"),
+    ]:
+        bad = json.loads(json.dumps(raw))
+        bad[section][key] = value
+        with pytest.raises(ConfigError, match=match.replace(".", r"\.")):
+            OriginalConfig.from_original(bad)
+    bad = json.loads(json.dumps(raw))
+    del bad["envelopenet"]
+    with pytest.raises(ConfigError, match="envelopenet"):
+        OriginalConfig.from_original(bad)
+
+
+def test_skip_index_must_pool_down():
+    body = arch.body_from_original([
+        {"filters": {"Branch1": "1x1"}, "outputs": 8},
+        {"widener": {}},
+        {"filters": {"Branch1": "1x1"}, "outputs": 8},
+        {"widener": {}},
+        {"filters": {"Branch1": "1x1"}, "outputs": 8, "inputs": [0, 2]},
+    ])
+    c = cost.analyse(arch.Network(body, arch.Stem.conv1x1(8)), 16)
+    skip = [p for p in c.parts if p.kind == "skip"][0]
+    # input: entry 4 (widener: 8 + 16 channels) + stem (8) + entry 2 (widener: 8 + 8)
+    assert skip.params == (24 + 8 + 16) * 24 + 24
+
+
+def run_summary(*args):
+    return subprocess.run([sys.executable, "-m", "nac.summary", *args], capture_output=True, text=True)
+
+
+def test_summary_cli_config_and_notation(fixtures_dir):
+    out = run_summary(str(fixtures_dir / CONFIGS / "construction/network.cons-exp-3.bc.json"), "--json")
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert data["trainable_params"] == 12_998_738
+    assert data["notation"] == "128/10-1-1-1/6"
+    assert data["flops_per_image"] == 2_479_052_472
+    assert "tensorflow" not in out.stderr.lower()
+    text = run_summary("192/2-2-2/6", "--stem", "conv3x3", "--skip")
+    assert text.returncode == 0 and "17,125,834" in text.stdout
+
+
+def test_summary_cli_bare_arch_list(fixtures_dir, tmp_path):
+    raw = json.loads((fixtures_dir / CONFIGS / "longruns/network.generated-topline-cifar10.json").read_text())
+    path = tmp_path / "network.json"
+    path.write_text(json.dumps(raw["arch"]))
+    data = json.loads(run_summary(str(path), "--stem", "conv3x3", "--json").stdout)
+    assert data["trainable_params"] == 39_556_426
+    assert data["notation"] == "192/7-7-2/6"
+
+
+@pytest.mark.parametrize("content,message", [
+    ('[{"filters": {"Branch1": "2x2"}, "outputs": 8}]', "arch[0].filters.Branch1"),
+    ('[{"filters": {"Branch1": "3x3"}, "outputs": 8},', "line 1 column 48"),
+    ('[{"filters": {"Branch1": "3x3"}, "outputs": 8}, {"filters": {"Branch1": "3x3"}, "outputs": 8, "inputs": [5]}]', "arch[1].inputs"),
+])
+def test_summary_cli_errors_are_one_line_exit_2(tmp_path, content, message):
+    path = tmp_path / "bad.json"
+    path.write_text(content)
+    out = run_summary(str(path))
+    assert out.returncode == 2
+    assert out.stdout == ""
+    assert len(out.stderr.strip().splitlines()) == 1
+    assert message in out.stderr
+
+
+def test_summary_cli_missing_file_and_bad_notation():
+    out = run_summary("nope/missing.json")
+    assert out.returncode == 2 and "notation" in out.stderr
+    out = run_summary("128/10-1-x/6")
+    assert out.returncode == 2 and len(out.stderr.splitlines()) == 1
+    out = run_summary("16/2-1/6", "--image_size", "0")
+    assert out.returncode == 2 and "--image_size" in out.stderr
+
+
+def test_random_config_instance_is_seeded(fixtures_dir):
+    path = str(fixtures_dir / CONFIGS / "construction/network.cons-exp-3-rnd.json")
+    a = json.loads(run_summary(path, "--json", "--seed", "1").stdout)
+    b = json.loads(run_summary(path, "--json", "--seed", "1").stdout)
+    c = json.loads(run_summary(path, "--json", "--seed", "2").stdout)
+    assert a == b and a["fingerprint"] != c["fingerprint"]
+    assert [sum(s["branches"]) for s in a["stages"]] == [60, 17, 15, 15]
+
+
+def test_pure_python_modules_do_not_import_tensorflow():
+    code = ("import sys, nac.arch, nac.config, nac.cost, nac.summary, nac.statsio, nac.random_arch;"
+            "assert 'tensorflow' not in sys.modules")
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
