@@ -37,7 +37,7 @@ import hashlib
 import json
 import math
 import re
-from typing import Iterator, Union
+from collections.abc import Iterator
 
 from nac.errors import SpecError
 
@@ -85,7 +85,7 @@ class Op:
     separable: bool
 
     @classmethod
-    def parse(cls, text, where: str = "op") -> "Op":
+    def parse(cls, text, where: str = "op") -> Op:
         """Parses `KxK` or `KxKsep` (K odd, K >= 1)."""
         match = _OP_RE.match(text) if isinstance(text, str) else None
         if not match or match.group(1) != match.group(2) or int(match.group(1)) % 2 == 0:
@@ -122,7 +122,7 @@ class BranchId:
         return f"cell{self.cell}_{self.key.lower()}"
 
     @classmethod
-    def parse(cls, text: str, where: str = "branch id") -> "BranchId":
+    def parse(cls, text: str, where: str = "branch id") -> BranchId:
         match = _BRANCH_ID_RE.match(text) if isinstance(text, str) else None
         if not match:
             _fail(where, text, 'expected "Cell<k>/Branch<N>", e.g. "Cell12/Branch3"')
@@ -141,7 +141,7 @@ class Cell:
 
     branches: tuple[tuple[str, str], ...]
     outputs: int
-    inputs: Union[None, str, tuple[int, ...]] = None
+    inputs: None | str | tuple[int, ...] = None
 
     def __post_init__(self):
         object.__setattr__(self, "branches", tuple(sorted(tuple(b) for b in self.branches)))
@@ -180,14 +180,17 @@ class Widener:
         return {"widener": {}}
 
 
-Entry = Union[Cell, Widener]
+Entry = Cell | Widener
 
 
 def _parse_cell(entry: dict, where: str) -> Cell:
     unknown = set(entry) - {"filters", "outputs", "inputs"}
     if unknown:
-        _fail(f"{where}.{sorted(unknown)[0]}", entry[sorted(unknown)[0]],
-              'a layer takes only "filters", "outputs" and "inputs"')
+        _fail(
+            f"{where}.{sorted(unknown)[0]}",
+            entry[sorted(unknown)[0]],
+            'a layer takes only "filters", "outputs" and "inputs"',
+        )
     if "filters" not in entry:
         _fail(where, entry, 'a layer needs "filters", e.g. {"Branch1": "1x1"}')
     filters = entry["filters"]
@@ -209,8 +212,11 @@ def _parse_cell(entry: dict, where: str) -> Cell:
 def body_from_original(value, where: str = "arch") -> tuple[Entry, ...]:
     """Reads the original's `network.json` list into body entries (validated by `Network`)."""
     if not isinstance(value, list):
-        _fail(where, value if not isinstance(value, dict) else "{...}",
-              "expected a JSON list of layers and wideners")
+        _fail(
+            where,
+            value if not isinstance(value, dict) else "{...}",
+            "expected a JSON list of layers and wideners",
+        )
     body = []
     for i, entry in enumerate(value):
         here = f"{where}[{i}]"
@@ -263,7 +269,11 @@ class StemBlock:
 
 def _sorted_layers(value, where, what):
     if not isinstance(value, dict) or not value:
-        _fail(where, value, f'expected a non-empty object {{"Layer0": {{"Branch0": {{"block": ...}}}}}} ({what})')
+        _fail(
+            where,
+            value,
+            f'expected a non-empty object {{"Layer0": {{"Branch0": {{"block": ...}}}}}} ({what})',
+        )
     layers = []
     for layer_key in sorted(value):
         branches = value[layer_key]
@@ -299,7 +309,7 @@ class Stem:
     layers: tuple[tuple[str, tuple[tuple[str, StemBlock], ...]], ...]
 
     @classmethod
-    def from_original(cls, value, where: str = "initcell") -> "Stem":
+    def from_original(cls, value, where: str = "initcell") -> Stem:
         layers = []
         for layer_key, branches in _sorted_layers(value, where, "the stem"):
             blocks = []
@@ -311,9 +321,17 @@ class Stem:
                 if kind == "conv2d":
                     stride = block.get("stride", 1)
                     _require_int(f"{here}.stride", stride)
-                    blocks.append((branch_key, StemBlock(
-                        kind, _kernel_size(block, here),
-                        _require_int(f"{here}.outputs", block.get("outputs")), stride)))
+                    blocks.append(
+                        (
+                            branch_key,
+                            StemBlock(
+                                kind,
+                                _kernel_size(block, here),
+                                _require_int(f"{here}.outputs", block.get("outputs")),
+                                stride,
+                            ),
+                        )
+                    )
                 elif kind == "max_pool":
                     blocks.append((branch_key, StemBlock(kind, _kernel_size(block, here))))
                 elif kind == "dropout":
@@ -327,36 +345,41 @@ class Stem:
         return {lk: {bk: b.to_original() for bk, b in bs} for lk, bs in self.layers}
 
     @classmethod
-    def conv1x1(cls, width: int = 128) -> "Stem":
+    def conv1x1(cls, width: int = 128) -> Stem:
         """Net A's stem: 1x1 conv to `width` (bias + ReLU), then LRN."""
         return cls._single_conv(1, width)
 
     @classmethod
-    def conv3x3(cls, width: int = 192) -> "Stem":
+    def conv3x3(cls, width: int = 192) -> Stem:
         """Net B's stem: 3x3 conv to `width` (bias + ReLU), then LRN."""
         return cls._single_conv(3, width)
 
     @classmethod
     def _single_conv(cls, k, width):
         _require_int("stem width C", width)
-        return cls.from_original({
-            "Layer0": {"Branch0": {"block": "conv2d", "kernel_size": [k, k], "outputs": width}},
-            "Layer2": {"Branch0": {"block": "lrn"}},
-        })
+        return cls.from_original(
+            {
+                "Layer0": {"Branch0": {"block": "conv2d", "kernel_size": [k, k], "outputs": width}},
+                "Layer2": {"Branch0": {"block": "lrn"}},
+            }
+        )
 
     @classmethod
-    def imagenet(cls, width: int = 288) -> "Stem":
+    def imagenet(cls, width: int = 288) -> Stem:
         """The ImageNet stem: three layers of parallel stride-2 3x3, 5x5 and 7x7 convs, each
         `width // 3` channels (96 for C = 288), then LRN."""
         if not _is_int(width) or width < 3 or width % 3:
             _fail("stem width C", width, "the imagenet stem needs C divisible by 3, e.g. 288")
-        layer = {f"Branch{i}": {"block": "conv2d", "kernel_size": [k, k], "outputs": width // 3,
-                                "stride": 2} for i, k in enumerate((3, 5, 7))}
-        return cls.from_original({"Layer0": layer, "Layer1": layer, "Layer2": layer,
-                                  "Layer3": {"Branch0": {"block": "lrn"}}})
+        layer = {
+            f"Branch{i}": {"block": "conv2d", "kernel_size": [k, k], "outputs": width // 3, "stride": 2}
+            for i, k in enumerate((3, 5, 7))
+        }
+        return cls.from_original(
+            {"Layer0": layer, "Layer1": layer, "Layer2": layer, "Layer3": {"Branch0": {"block": "lrn"}}}
+        )
 
     @classmethod
-    def preset(cls, name: str, width: int) -> "Stem":
+    def preset(cls, name: str, width: int) -> Stem:
         """`conv1x1`, `conv3x3` or `imagenet` with output width C = `width`."""
         presets = {"conv1x1": cls.conv1x1, "conv3x3": cls.conv3x3, "imagenet": cls.imagenet}
         if name not in presets:
@@ -367,7 +390,7 @@ class Stem:
         """C of the stage-width rule: `outputs` of the last stem branch that has one."""
         widths = [b.outputs for _, bs in self.layers for _, b in bs if b.outputs is not None]
         if not widths:
-            raise SpecError("initcell: no stem block has \"outputs\"; add a conv2d block")
+            raise SpecError('initcell: no stem block has "outputs"; add a conv2d block')
         return widths[-1]
 
     def out_channels(self, in_channels: int) -> int:
@@ -403,12 +426,15 @@ class Head:
     layers: tuple[tuple[str, HeadBlock], ...]
 
     @classmethod
-    def from_original(cls, value, where: str = "classificationcell") -> "Head":
+    def from_original(cls, value, where: str = "classificationcell") -> Head:
         layers = []
         for layer_key, branches in _sorted_layers(value, where, "the head"):
             if len(branches) != 1:
-                _fail(f"{where}.{layer_key}", sorted(k for k, _ in branches),
-                      "a head layer has exactly one branch")
+                _fail(
+                    f"{where}.{layer_key}",
+                    sorted(k for k, _ in branches),
+                    "a head layer has exactly one branch",
+                )
             branch_key, block = branches[0]
             here = f"{where}.{layer_key}.{branch_key}"
             kind = block.get("block")
@@ -417,12 +443,23 @@ class Head:
             if kind == "dropout":
                 layers.append((layer_key, HeadBlock(kind, keep_prob=_keep_prob(block, here))))
             elif kind == "fc":
-                layers.append((layer_key, HeadBlock(
-                    kind, outputs=_require_int(f"{here}.outputs", block.get("outputs")))))
+                layers.append(
+                    (
+                        layer_key,
+                        HeadBlock(kind, outputs=_require_int(f"{here}.outputs", block.get("outputs"))),
+                    )
+                )
             elif kind == "fc-final":
-                layers.append((layer_key, HeadBlock(
-                    kind, outputs=_require_int(f"{here}.outputs", block.get("outputs")),
-                    inputs=_require_int(f"{here}.inputs", block.get("inputs", 192)))))
+                layers.append(
+                    (
+                        layer_key,
+                        HeadBlock(
+                            kind,
+                            outputs=_require_int(f"{here}.outputs", block.get("outputs")),
+                            inputs=_require_int(f"{here}.inputs", block.get("inputs", 192)),
+                        ),
+                    )
+                )
             else:
                 layers.append((layer_key, HeadBlock(kind)))
         kinds = [b.kind for _, b in layers]
@@ -436,13 +473,14 @@ class Head:
     def default(cls, num_classes: int = 10, keep_prob: float = 0.8, init_inputs: int = 192):
         """The shipped configs' head: global average pool, dropout, dense to the classes."""
         _require_int("num_classes", num_classes, 2)
-        return cls.from_original({
-            "Layer0": {"Branch0": {"block": "reduce_mean"}},
-            "Layer1": {"Branch0": {"block": "flatten"}},
-            "Layer2": {"Branch0": {"block": "dropout", "keep_prob": keep_prob}},
-            "Layer3": {"Branch0": {"block": "fc-final", "inputs": init_inputs,
-                                   "outputs": num_classes}},
-        })
+        return cls.from_original(
+            {
+                "Layer0": {"Branch0": {"block": "reduce_mean"}},
+                "Layer1": {"Branch0": {"block": "flatten"}},
+                "Layer2": {"Branch0": {"block": "dropout", "keep_prob": keep_prob}},
+                "Layer3": {"Branch0": {"block": "fc-final", "inputs": init_inputs, "outputs": num_classes}},
+            }
+        )
 
     def to_original(self) -> dict:
         return {lk: {"Branch0": b.to_original()} for lk, b in self.layers}
@@ -451,7 +489,7 @@ class Head:
     def num_classes(self) -> int:
         return self.layers[-1][1].outputs
 
-    def with_num_classes(self, num_classes: int) -> "Head":
+    def with_num_classes(self, num_classes: int) -> Head:
         _require_int("num_classes", num_classes, 2)
         last_key, last = self.layers[-1]
         return Head(self.layers[:-1] + ((last_key, dataclasses.replace(last, outputs=num_classes)),))
@@ -477,13 +515,15 @@ def stage_outputs(base_width: int, stage: int, num_layers: int, parameter_limit:
     if num_layers == 2:
         raise SpecError(
             f"parameterlimits[{stage}]: true is undefined for a stage of 2 layers (the original "
-            "divides by zero there); set it to false or use a stage with 1 or 3+ layers")
+            "divides by zero there); set it to false or use a stage with 1 or 3+ layers"
+        )
     other = int(width / (num_layers - 2) * (math.sqrt(num_layers - 1) - 1))
     return [other] * (num_layers - 1) + [width]
 
 
-def envelope_body(layers_per_stage, cell=STANDARD_CELL, base_width: int = 128,
-                  parameter_limits=None, skip: bool = False) -> tuple[Entry, ...]:
+def envelope_body(
+    layers_per_stage, cell=STANDARD_CELL, base_width: int = 128, parameter_limits=None, skip: bool = False
+) -> tuple[Entry, ...]:
     """Generates an EnvelopeNet body: full EnvelopeCells, wideners between stages."""
     stages = [[Cell(tuple(cell), 0)] * n for n in layers_per_stage]
     return assemble_body(stages, base_width, parameter_limits, skip)
@@ -533,8 +573,9 @@ class Network:
             where = f"arch[{k - 1}]"
             if isinstance(entry, Widener):
                 if k == 1 or k == len(self.body) or isinstance(self.body[k - 2], Widener):
-                    _fail(where, entry.to_original(),
-                          "a widener must sit between two layers (no empty stage)")
+                    _fail(
+                        where, entry.to_original(), "a widener must sit between two layers (no empty stage)"
+                    )
                 continue
             if not isinstance(entry, Cell):
                 _fail(where, str(entry), "expected a layer (Cell) or a Widener")
@@ -544,8 +585,11 @@ class Network:
                 branch_number(key, f"{where}.filters key")
                 Op.parse(op, f"{where}.filters.{key}")
             if not _is_int(entry.outputs) or entry.outputs < len(entry.branches):
-                _fail(f"{where}.outputs", entry.outputs,
-                      f"expected an integer >= the layer's {len(entry.branches)} branches")
+                _fail(
+                    f"{where}.outputs",
+                    entry.outputs,
+                    f"expected an integer >= the layer's {len(entry.branches)} branches",
+                )
             inputs = entry.inputs
             if inputs is None or inputs == "all":
                 continue
@@ -553,8 +597,11 @@ class Network:
                 _fail(f"{where}.inputs", inputs, 'expected "all" or a list of tensor indices')
             for i in inputs:
                 if not 0 <= i <= k - 1:
-                    _fail(f"{where}.inputs", list(inputs),
-                          f"indices must point back: 0 (stem) .. {k - 1} (entry {k - 1}) for entry {k}")
+                    _fail(
+                        f"{where}.inputs",
+                        list(inputs),
+                        f"indices must point back: 0 (stem) .. {k - 1} (entry {k - 1}) for entry {k}",
+                    )
 
     # -- structure -------------------------------------------------------------------------
 
@@ -619,7 +666,7 @@ class Network:
         }
 
     @classmethod
-    def from_dict(cls, value, where: str = "network") -> "Network":
+    def from_dict(cls, value, where: str = "network") -> Network:
         if not isinstance(value, dict) or value.get("format") != "nac-network/1":
             _fail(where, "...", 'expected an object with "format": "nac-network/1"')
         return cls(
@@ -655,8 +702,9 @@ def envelope_cell(m: int) -> tuple[tuple[str, str], ...]:
     return STANDARD_CELL[:m]
 
 
-def network_from_notation(text: str, stem: str = "conv1x1", skip: bool = False,
-                          input_channels: int = 3, num_classes: int = 10) -> Network:
+def network_from_notation(
+    text: str, stem: str = "conv1x1", skip: bool = False, input_channels: int = 3, num_classes: int = 10
+) -> Network:
     """Builds the EnvelopeNet `C/n1-n2-.../M` with a stem preset and the default head.
 
     C is the stem's real output width (for the ImageNet stem, three convs of C/3 channels).

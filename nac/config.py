@@ -49,8 +49,7 @@ def _bool_list(n):
 
 
 def _int_list(n, minimum=1):
-    return lambda v: (isinstance(v, list) and len(v) == n
-                      and all(_is_int(x) and x >= minimum for x in v))
+    return lambda v: isinstance(v, list) and len(v) == n and all(_is_int(x) and x >= minimum for x in v)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,7 +69,7 @@ class Parameters:
     data_dir: str | None = None
 
     @classmethod
-    def from_original(cls, d, where="parameters") -> "Parameters":
+    def from_original(cls, d, where="parameters") -> Parameters:
         if not isinstance(d, dict):
             _fail(where, d, "expected an object")
         text = lambda v: isinstance(v, str)  # noqa: E731
@@ -78,7 +77,9 @@ class Parameters:
             archname=_get(d, "archname", where, text, "a string", "nac"),
             mode=_get(d, "mode", where, lambda v: v in MODES, " or ".join(MODES), "construct"),
             algorithm=_get(d, "algorithm", where, lambda v: v in ALGORITHMS, ", ".join(ALGORITHMS)),
-            gpus=str(_get(d, "gpus", where, lambda v: isinstance(v, (str, list)), 'a string like "[0,1]"', "[]")),
+            gpus=str(
+                _get(d, "gpus", where, lambda v: isinstance(v, (str, list)), 'a string like "[0,1]"', "[]")
+            ),
             steps=_get(d, "steps", where, _pos_int, "a positive integer"),
             evalintval=_get(d, "evalintval", where, _pos_int, "a positive integer"),
             batchsize=_get(d, "batchsize", where, _pos_int, "a positive integer"),
@@ -110,14 +111,19 @@ class EnvelopeParams:
     worstcase: bool = False
 
     @classmethod
-    def from_original(cls, d, where="envelopenet") -> "EnvelopeParams":
+    def from_original(cls, d, where="envelopenet") -> EnvelopeParams:
         if not isinstance(d, dict):
             _fail(where, d, "expected an object")
         n = _get(d, "stages", where, _pos_int, "a positive integer")
         per_stage = f"a list of {n} positive integers (one per stage)"
         flags = f"a list of {n} booleans (one per stage)"
-        cell = _get(d, "envelopecell", where, lambda v: isinstance(v, dict) and v,
-                    'an object such as {"Branch1": "1x1", "Branch2": "3x3"}')
+        cell = _get(
+            d,
+            "envelopecell",
+            where,
+            lambda v: isinstance(v, dict) and v,
+            'an object such as {"Branch1": "1x1", "Branch2": "3x3"}',
+        )
         try:
             for key, op in cell.items():
                 arch_lib.branch_number(key, f"{where}.envelopecell key")
@@ -162,17 +168,24 @@ class RandomParams:
     skip: bool = False
 
     @classmethod
-    def from_original(cls, d, where="random") -> "RandomParams":
+    def from_original(cls, d, where="random") -> RandomParams:
         if not isinstance(d, dict):
             _fail(where, d, "expected an object")
         n = _get(d, "stages", where, _pos_int, "a positive integer")
         layers = _get(d, "layersperstage", where, _int_list(n), f"a list of {n} positive integers")
-        blocks_per_stage = _get(d, "numblocksperstage", where, _int_list(n), f"a list of {n} positive integers")
+        blocks_per_stage = _get(
+            d, "numblocksperstage", where, _int_list(n), f"a list of {n} positive integers"
+        )
         for s, (nl, nb) in enumerate(zip(layers, blocks_per_stage)):
             if nb < nl:
-                _fail(f"{where}.numblocksperstage[{s}]", nb,
-                      f"expected at least one block per layer (>= layersperstage[{s}] = {nl})")
-        blocks = _get(d, "blocks", where, lambda v: isinstance(v, list) and v, 'a list of ops such as ["3x3", "5x5sep"]')
+                _fail(
+                    f"{where}.numblocksperstage[{s}]",
+                    nb,
+                    f"expected at least one block per layer (>= layersperstage[{s}] = {nl})",
+                )
+        blocks = _get(
+            d, "blocks", where, lambda v: isinstance(v, list) and v, 'a list of ops such as ["3x3", "5x5sep"]'
+        )
         try:
             for i, op in enumerate(blocks):
                 arch_lib.Op.parse(op, f"{where}.blocks[{i}]")
@@ -182,7 +195,9 @@ class RandomParams:
             stages=n,
             layersperstage=tuple(layers),
             numblocksperstage=tuple(blocks_per_stage),
-            parameterlimits=tuple(_get(d, "parameterlimits", where, _bool_list(n), f"a list of {n} booleans", [False] * n)),
+            parameterlimits=tuple(
+                _get(d, "parameterlimits", where, _bool_list(n), f"a list of {n} booleans", [False] * n)
+            ),
             blocks=tuple(blocks),
             skip=_get(d, "skip", where, lambda v: isinstance(v, bool), "true or false", False),
         )
@@ -210,16 +225,16 @@ class OriginalConfig:
     arch: tuple | None = None
 
     @classmethod
-    def from_original(cls, d, where: str = "config") -> "OriginalConfig":
+    def from_original(cls, d, where: str = "config") -> OriginalConfig:
         """Reads and validates a decoded config object."""
         if not isinstance(d, dict):
-            _fail(where, d, "expected a JSON object with a \"parameters\" section")
+            _fail(where, d, 'expected a JSON object with a "parameters" section')
         if "parameters" not in d:
-            _fail(f"{where}.parameters", None, "missing; every config needs a \"parameters\" section")
+            _fail(f"{where}.parameters", None, 'missing; every config needs a "parameters" section')
         params = Parameters.from_original(d["parameters"])
         for key in ("initcell", "classificationcell"):
             if key not in d:
-                _fail(f"{where}.{key}", None, f"missing; every config needs \"{key}\"")
+                _fail(f"{where}.{key}", None, f'missing; every config needs "{key}"')
         try:
             stem = arch_lib.Stem.from_original(d["initcell"])
             head = arch_lib.Head.from_original(d["classificationcell"])
@@ -234,21 +249,29 @@ class OriginalConfig:
 
     def _check_algorithm(self):
         algorithm = self.parameters.algorithm
-        need = {"envelopenet": ("envelopenet", self.envelopenet),
-                "random": ("random", self.random),
-                "deterministic": ("arch", self.arch)}[algorithm]
+        need = {
+            "envelopenet": ("envelopenet", self.envelopenet),
+            "random": ("random", self.random),
+            "deterministic": ("arch", self.arch),
+        }[algorithm]
         if need[1] is None:
-            _fail(f"config.{need[0]}", None,
-                  f"missing; parameters.algorithm \"{algorithm}\" needs a \"{need[0]}\" section")
+            _fail(
+                f"config.{need[0]}",
+                None,
+                f'missing; parameters.algorithm "{algorithm}" needs a "{need[0]}" section',
+            )
         self.initial_network()  # validates the arch (or the generated one) as a Network
         if self.envelopenet is not None and self.arch is not None:
             stages = 1 + sum(isinstance(e, arch_lib.Widener) for e in self.arch)
             if stages != self.envelopenet.stages:
-                _fail("config.arch", f"{stages} stages ({stages - 1} wideners)",
-                      f"envelopenet.stages is {self.envelopenet.stages}; use {self.envelopenet.stages - 1} wideners")
+                _fail(
+                    "config.arch",
+                    f"{stages} stages ({stages - 1} wideners)",
+                    f"envelopenet.stages is {self.envelopenet.stages}; use {self.envelopenet.stages - 1} wideners",
+                )
 
     @classmethod
-    def load(cls, path) -> "OriginalConfig":
+    def load(cls, path) -> OriginalConfig:
         """Loads a config file; every error is a `ConfigError` naming the file."""
         data = load_json(path, ConfigError, "config file")
         try:
@@ -291,13 +314,20 @@ class OriginalConfig:
                 body = self.arch
             elif algorithm == "envelopenet":
                 e = self.envelopenet
-                body = arch_lib.envelope_body(e.layersperstage, e.envelopecell,
-                                              self.stem.base_width(), e.parameterlimits, e.skip)
+                body = arch_lib.envelope_body(
+                    e.layersperstage, e.envelopecell, self.stem.base_width(), e.parameterlimits, e.skip
+                )
             else:
                 r = self.random
                 body = random_arch.random_body(
-                    r.layersperstage, r.numblocksperstage, r.blocks, self.stem.base_width(),
-                    seed=seed, parameter_limits=r.parameterlimits, skip=r.skip)
+                    r.layersperstage,
+                    r.numblocksperstage,
+                    r.blocks,
+                    self.stem.base_width(),
+                    seed=seed,
+                    parameter_limits=r.parameterlimits,
+                    skip=r.skip,
+                )
             return arch_lib.Network(tuple(body), self.stem, self.head, input_channels)
         except SpecError as e:
             raise ConfigError(str(e)) from None

@@ -78,7 +78,8 @@ def _stem(network, image_size, parts):
         if len({s[:2] for s in shapes}) != 1:
             raise SpecError(
                 f"initcell.{layer_key}: its branches give different sizes {sorted({s[:2] for s in shapes})}; "
-                "parallel stem branches need the same stride")
+                "parallel stem branches need the same stride"
+            )
         h, w = shapes[0][:2]
         c = sum(s[2] for s in shapes)
         parts.append(Part(f"stem_{layer_key.lower()}", "stem", None, params, macs, (h, w, c)))
@@ -104,8 +105,16 @@ def analyse(network: arch_lib.Network, image_size: int) -> Cost:
         if isinstance(entry, arch_lib.Widener):
             oh, ow = _half(h), _half(w)
             params = 9 * c * channel_width + channel_width
-            parts.append(Part(f"widener{k}", "widener", stage, params,
-                              oh * ow * 9 * c * channel_width, (oh, ow, c + channel_width)))
+            parts.append(
+                Part(
+                    f"widener{k}",
+                    "widener",
+                    stage,
+                    params,
+                    oh * ow * 9 * c * channel_width,
+                    (oh, ow, c + channel_width),
+                )
+            )
             tensors.append((oh, ow, c + channel_width))
             channel_width *= 2
             stage += 1
@@ -120,7 +129,8 @@ def analyse(network: arch_lib.Network, image_size: int) -> Cost:
                 if eh != h:
                     raise SpecError(
                         f"arch[{k - 1}].inputs: tensor {i} ({tensors[i][0]}x{tensors[i][1]}) cannot "
-                        f"be max-pooled to the cell's {h}x{w}; skip inputs must be earlier, larger tensors")
+                        f"be max-pooled to the cell's {h}x{w}; skip inputs must be earlier, larger tensors"
+                    )
                 cin += tensors[i][2]
             parts.append(Part(f"cell{k}_skip", "skip", stage, cin * c + c, h * w * cin * c, (h, w, c)))
         bw = entry.branch_width
@@ -134,9 +144,16 @@ def analyse(network: arch_lib.Network, image_size: int) -> Cost:
     c = tensors[-1][2]
     for layer_key, block in network.head.layers:
         if block.kind in ("fc", "fc-final"):
-            parts.append(Part(f"head_{layer_key.lower()}", "head", None,
-                              c * block.outputs + block.outputs, c * block.outputs,
-                              (1, 1, block.outputs)))
+            parts.append(
+                Part(
+                    f"head_{layer_key.lower()}",
+                    "head",
+                    None,
+                    c * block.outputs + block.outputs,
+                    c * block.outputs,
+                    (1, 1, block.outputs),
+                )
+            )
             c = block.outputs
     return Cost(tuple(parts))
 
@@ -153,12 +170,14 @@ def stage_summary(network: arch_lib.Network, image_size: int) -> list[dict]:
     for s, stage in enumerate(network.stages()):
         cell_parts = [p for p in cost.parts if p.stage == s and p.kind in ("cell", "skip")]
         last = [p for p in cost.parts if p.stage == s and p.kind == "cell"][-1]
-        rows.append({
-            "stage": s + 1,
-            "layers": len(stage),
-            "branches": [cell.num_branches for _, cell in stage],
-            "channels": last.shape[2],
-            "size": last.shape[0],
-            "params": sum(p.params for p in cell_parts),
-        })
+        rows.append(
+            {
+                "stage": s + 1,
+                "layers": len(stage),
+                "branches": [cell.num_branches for _, cell in stage],
+                "channels": last.shape[2],
+                "size": last.shape[0],
+                "params": sum(p.params for p in cell_parts),
+            }
+        )
     return rows

@@ -72,11 +72,18 @@ def apply_stem(x, stem: arch_lib.Stem):
         for branch_key, block in blocks:
             name = f"stem_{layer_key.lower()}_{branch_key.lower()}"
             if block.kind == "conv2d":
-                y = keras.layers.Conv2D(block.outputs, block.kernel_size, strides=block.stride,
-                                        padding="same", activation="relu", name=f"{name}_conv")(x)
+                y = keras.layers.Conv2D(
+                    block.outputs,
+                    block.kernel_size,
+                    strides=block.stride,
+                    padding="same",
+                    activation="relu",
+                    name=f"{name}_conv",
+                )(x)
             elif block.kind == "max_pool":
-                y = keras.layers.MaxPooling2D(block.kernel_size, strides=2, padding="same",
-                                              name=f"{name}_pool")(x)
+                y = keras.layers.MaxPooling2D(
+                    block.kernel_size, strides=2, padding="same", name=f"{name}_pool"
+                )(x)
             elif block.kind == "lrn":
                 y = LocalResponseNormalization(name=f"{name}_lrn")(x)
             else:
@@ -92,19 +99,23 @@ def _concat(tensors, name):
     return keras.layers.Concatenate(axis=-1, name=name)(tensors)
 
 
-def apply_branch(x, op: arch_lib.Op, filters: int, branch: arch_lib.BranchId,
-                 options: BuildOptions):
+def apply_branch(x, op: arch_lib.Op, filters: int, branch: arch_lib.BranchId, options: BuildOptions):
     """One branch: conv (no bias), batch norm (beta only), ReLU, featuremap tap, dropout."""
     name = branch.keras
     if op.separable:
-        conv = keras.layers.SeparableConv2D(filters, op.kernel, padding="same", use_bias=False,
-                                            depth_multiplier=1, name=f"{name}_conv")
+        conv = keras.layers.SeparableConv2D(
+            filters, op.kernel, padding="same", use_bias=False, depth_multiplier=1, name=f"{name}_conv"
+        )
     else:
-        conv = keras.layers.Conv2D(filters, op.kernel, padding="same", use_bias=False,
-                                   name=f"{name}_conv")
+        conv = keras.layers.Conv2D(filters, op.kernel, padding="same", use_bias=False, name=f"{name}_conv")
     bn = keras.layers.BatchNormalization(
-        momentum=options.bn_momentum, epsilon=options.bn_epsilon, scale=False, center=True,
-        synchronized=options.synchronized_bn, name=f"{name}_bn")
+        momentum=options.bn_momentum,
+        epsilon=options.bn_epsilon,
+        scale=False,
+        center=True,
+        synchronized=options.synchronized_bn,
+        name=f"{name}_bn",
+    )
     relu = keras.layers.ReLU(name=f"{name}_relu")
     y = conv(x)
     y = relu(bn(y)) if options.branch_order == "conv_bn_relu" else bn(relu(y))
@@ -124,28 +135,33 @@ def apply_skip(x, k: int, cell: arch_lib.Cell, tensors):
         step = 0
         while t.shape[1] > height:
             step += 1
-            t = keras.layers.MaxPooling2D(2, strides=2, padding="same",
-                                          name=f"cell{k}_skip_t{i}_pool{step}")(t)
+            t = keras.layers.MaxPooling2D(2, strides=2, padding="same", name=f"cell{k}_skip_t{i}_pool{step}")(
+                t
+            )
         if t.shape[1] != height:
             raise SpecError(f"arch[{k - 1}].inputs: tensor {i} cannot be pooled to height {height}")
         parts.append(t)
     y = _concat(parts, f"cell{k}_skip_concat")
-    return keras.layers.Conv2D(x.shape[-1], 1, padding="same", activation="relu",
-                               name=f"cell{k}_skip_conv")(y)
+    return keras.layers.Conv2D(x.shape[-1], 1, padding="same", activation="relu", name=f"cell{k}_skip_conv")(
+        y
+    )
 
 
 def apply_cell(x, k: int, cell: arch_lib.Cell, options: BuildOptions):
     """A layer of cells: its branches on the same input, concatenated in sorted key order."""
-    outs = [apply_branch(x, arch_lib.Op.parse(op), cell.branch_width, arch_lib.BranchId(k, key),
-                         options) for key, op in cell.branches]
+    outs = [
+        apply_branch(x, arch_lib.Op.parse(op), cell.branch_width, arch_lib.BranchId(k, key), options)
+        for key, op in cell.branches
+    ]
     return _concat(outs, f"cell{k}_concat")
 
 
 def apply_widener(x, k: int, channel_width: int):
     """concat(max pool 2x2/2, conv 3x3/2 with `channel_width` filters + bias + ReLU)."""
     pool = keras.layers.MaxPooling2D(2, strides=2, padding="same", name=f"widener{k}_pool")(x)
-    conv = keras.layers.Conv2D(channel_width, 3, strides=2, padding="same", activation="relu",
-                               name=f"widener{k}_conv")(x)
+    conv = keras.layers.Conv2D(
+        channel_width, 3, strides=2, padding="same", activation="relu", name=f"widener{k}_conv"
+    )(x)
     return keras.layers.Concatenate(axis=-1, name=f"widener{k}_concat")([pool, conv])
 
 
@@ -163,15 +179,22 @@ def apply_head(x, head: arch_lib.Head):
             init_inputs = block.inputs if block.inputs else x.shape[-1]
             final = block.kind == "fc-final"
             x = keras.layers.Dense(
-                block.outputs, activation=None if final else "relu",
+                block.outputs,
+                activation=None if final else "relu",
                 kernel_initializer=keras.initializers.TruncatedNormal(stddev=1.0 / init_inputs),
-                bias_initializer="zeros", dtype="float32" if final else None,
-                name=f"{name}_{'logits' if final else 'fc'}")(x)
+                bias_initializer="zeros",
+                dtype="float32" if final else None,
+                name=f"{name}_{'logits' if final else 'fc'}",
+            )(x)
     return x
 
 
-def build_model(network: arch_lib.Network, image_size: int,
-                options: BuildOptions = BuildOptions(), name: str = "envelopenet") -> keras.Model:
+def build_model(
+    network: arch_lib.Network,
+    image_size: int,
+    options: BuildOptions = BuildOptions(),
+    name: str = "envelopenet",
+) -> keras.Model:
     """Builds the Keras functional model of `network` for `image_size` square inputs.
 
     The input is the preprocessed image batch [N, image_size, image_size, input_channels];

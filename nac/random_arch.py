@@ -30,16 +30,23 @@ def random_stage_cells(num_layers: int, num_blocks: int, pool, rng) -> list[arch
     if num_blocks < num_layers:
         raise SpecError(
             f"random stage: got {num_blocks} blocks for {num_layers} layers; "
-            "every layer needs at least one block")
+            "every layer needs at least one block"
+        )
     layers = [[rng.choice(pool)] for _ in range(num_layers)]
     for _ in range(num_blocks - num_layers):
         layers[rng.randrange(num_layers)].append(rng.choice(pool))
-    return [arch_lib.Cell(tuple((f"Branch{i}", op) for i, op in enumerate(ops)), len(ops))
-            for ops in layers]
+    return [arch_lib.Cell(tuple((f"Branch{i}", op) for i, op in enumerate(ops)), len(ops)) for ops in layers]
 
 
-def random_body(layers_per_stage, blocks_per_stage, pool, base_width: int, seed=None,
-                parameter_limits=None, skip: bool = False) -> tuple:
+def random_body(
+    layers_per_stage,
+    blocks_per_stage,
+    pool,
+    base_width: int,
+    seed=None,
+    parameter_limits=None,
+    skip: bool = False,
+) -> tuple:
     """A random body with the stage-width rule for `outputs` (the original's generator)."""
     pool = _check_pool(pool)
     rng = _random.Random(seed)
@@ -68,6 +75,7 @@ def random_like(network: arch_lib.Network, seed=None, pool=None) -> arch_lib.Net
             if cell.outputs < new.num_branches:
                 raise SpecError(
                     f"random baseline: a layer drew {new.num_branches} branches but its outputs "
-                    f"is {cell.outputs}; use a wider network")
+                    f"is {cell.outputs}; use a wider network"
+                )
             body.append(arch_lib.Cell(new.branches, cell.outputs, cell.inputs))
     return arch_lib.Network(tuple(body), network.stem, network.head, network.input_channels)

@@ -35,7 +35,7 @@ def _number(value, where):
 def parse_stats_json(value, source: str = "stats") -> dict[str, float]:
     """Validates a decoded `stats.json` object."""
     if not isinstance(value, dict):
-        raise StatsError(f"{source}: expected a JSON object {{\"Cell1/Branch1\": value, ...}}")
+        raise StatsError(f'{source}: expected a JSON object {{"Cell1/Branch1": value, ...}}')
     out = {}
     for key, v in value.items():
         try:
@@ -58,7 +58,9 @@ def parse_res_log(text: str, metric: str = "l2", source: str = "res.log") -> dic
         try:
             value = float(raw)
         except ValueError:
-            raise StatsError(f"{source} line {lineno}: got {raw!r} for {match.group(2)}; expected a number") from None
+            raise StatsError(
+                f"{source} line {lineno}: got {raw!r} for {match.group(2)}; expected a number"
+            ) from None
         out[match.group(2)] = _number(value, f"{source} line {lineno}")
     if not out:
         raise StatsError(f"{source}: no {tag}:Cell<k>/Branch<N>:[value] lines found")

@@ -37,27 +37,50 @@ class _Parser(argparse.ArgumentParser):
 
 
 def make_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog=f"python -m {PROG}", description=__doc__.split("\n\n")[0],
-                formatter_class=argparse.RawDescriptionHelpFormatter,
-                epilog=__doc__.split("\n", 1)[1])
+    p = _Parser(
+        prog=f"python -m {PROG}",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__.split("\n", 1)[1],
+    )
     p.add_argument("arg", metavar="ARG", help="config file, network.json, nac network JSON, or notation")
-    p.add_argument("--image_size", type=int, help="input height and width (default: the config's "
-                   "image_size; else 28 for conv1x1, 26 for conv3x3, 299 for imagenet)")
+    p.add_argument(
+        "--image_size",
+        type=int,
+        help="input height and width (default: the config's "
+        "image_size; else 28 for conv1x1, 26 for conv3x3, 299 for imagenet)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--build", action="store_true",
-                   help="also build the Keras model and report built_params (imports TensorFlow)")
-    p.add_argument("--stem", choices=sorted(DEFAULT_IMAGE_SIZE),
-                   help="stem for notations and bare network.json lists (default conv1x1: 1x1 conv "
-                        "to C plus LRN, net A; conv3x3: net B; imagenet: three layers of parallel "
-                        "stride-2 3x3/5x5/7x7 convs of C/3 channels)")
-    p.add_argument("--stem_width", type=int,
-                   help="C for a bare network.json list (default: outputs of its first stage's "
-                        "last layer; 288 for the imagenet stem)")
-    p.add_argument("--skip", action="store_true",
-                   help='notation only: DenseNet-style skip inputs ("inputs": "all") on every cell')
+    p.add_argument(
+        "--build",
+        action="store_true",
+        help="also build the Keras model and report built_params (imports TensorFlow)",
+    )
+    p.add_argument(
+        "--stem",
+        choices=sorted(DEFAULT_IMAGE_SIZE),
+        help="stem for notations and bare network.json lists (default conv1x1: 1x1 conv "
+        "to C plus LRN, net A; conv3x3: net B; imagenet: three layers of parallel "
+        "stride-2 3x3/5x5/7x7 convs of C/3 channels)",
+    )
+    p.add_argument(
+        "--stem_width",
+        type=int,
+        help="C for a bare network.json list (default: outputs of its first stage's "
+        "last layer; 288 for the imagenet stem)",
+    )
+    p.add_argument(
+        "--skip",
+        action="store_true",
+        help='notation only: DenseNet-style skip inputs ("inputs": "all") on every cell',
+    )
     p.add_argument("--input_channels", type=int, default=None, help="image channels (default 3)")
-    p.add_argument("--num_classes", type=int, default=None,
-                   help="classes for notations and network.json lists (default 10)")
+    p.add_argument(
+        "--num_classes",
+        type=int,
+        default=None,
+        help="classes for notations and network.json lists (default 10)",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of a random instance (algorithm: random)")
     return p
 
@@ -73,14 +96,17 @@ def resolve(args) -> tuple[arch_lib.Network, int, int | None]:
         if isinstance(data, dict) and "parameters" in data:
             for flag in ("stem", "stem_width"):
                 if getattr(args, flag) is not None:
-                    raise SpecError(f"--{flag}: {args.arg} is a config, whose initcell gives the stem; drop --{flag}")
+                    raise SpecError(
+                        f"--{flag}: {args.arg} is a config, whose initcell gives the stem; drop --{flag}"
+                    )
             if args.skip:
                 raise SpecError(f"--skip: {args.arg} is a config, which sets skip itself; drop --skip")
             config = OriginalConfig.load(args.arg)
             network = config.initial_network(channels, seed=args.seed)
             if args.num_classes is not None:
-                network = arch_lib.Network(network.body, network.stem,
-                                           network.head.with_num_classes(classes), channels)
+                network = arch_lib.Network(
+                    network.body, network.stem, network.head.with_num_classes(classes), channels
+                )
             if config.envelopenet is not None:
                 cell_size = len(config.envelopenet.envelopecell)
             image_size = image_size or config.parameters.image_size
@@ -94,18 +120,25 @@ def resolve(args) -> tuple[arch_lib.Network, int, int | None]:
             stem_name = args.stem or "conv1x1"
             width = args.stem_width
             if width is None:
-                first_stage = [e for e in body[: next((i for i, e in enumerate(body)
-                                                        if isinstance(e, arch_lib.Widener)), len(body))]]
+                first_stage = [
+                    e
+                    for e in body[
+                        : next((i for i, e in enumerate(body) if isinstance(e, arch_lib.Widener)), len(body))
+                    ]
+                ]
                 width = 288 if stem_name == "imagenet" else (first_stage[-1].outputs if first_stage else 128)
-            network = arch_lib.Network(body, arch_lib.Stem.preset(stem_name, width),
-                                       arch_lib.Head.default(classes), channels)
+            network = arch_lib.Network(
+                body, arch_lib.Stem.preset(stem_name, width), arch_lib.Head.default(classes), channels
+            )
             image_size = image_size or DEFAULT_IMAGE_SIZE[stem_name]
     else:
         if args.stem_width is not None:
             raise SpecError("--stem_width: a notation gives C itself; drop --stem_width")
         if "/" not in args.arg:
-            raise SpecError(f"ARG: got {args.arg!r}; not an existing file and not a notation "
-                            "C/n1-n2-.../M such as 128/10-1-1-1/6")
+            raise SpecError(
+                f"ARG: got {args.arg!r}; not an existing file and not a notation "
+                "C/n1-n2-.../M such as 128/10-1-1-1/6"
+            )
         stem_name = args.stem or "conv1x1"
         network = arch_lib.network_from_notation(args.arg, stem_name, args.skip, channels, classes)
         cell_size = arch_lib.parse_notation(args.arg)[2]
@@ -131,16 +164,24 @@ def summarise(network: arch_lib.Network, image_size: int, cell_size: int | None)
 
 
 def format_text(summary: dict) -> str:
-    lines = [f"EnvelopeNet {summary['notation']}  (input {summary['image_size']}x"
-             f"{summary['image_size']}x{summary['input_channels']}, {summary['num_classes']} classes, "
-             f"stem {summary['stem_channels']} channels)"]
-    lines.append(f"{'stage':>5} {'layers':>6} {'branches':>8} {'channels':>8} {'size':>5} {'params':>12}  branches per layer")
+    lines = [
+        f"EnvelopeNet {summary['notation']}  (input {summary['image_size']}x"
+        f"{summary['image_size']}x{summary['input_channels']}, {summary['num_classes']} classes, "
+        f"stem {summary['stem_channels']} channels)"
+    ]
+    lines.append(
+        f"{'stage':>5} {'layers':>6} {'branches':>8} {'channels':>8} {'size':>5} {'params':>12}  branches per layer"
+    )
     for row in summary["stages"]:
-        lines.append(f"{row['stage']:>5} {row['layers']:>6} {sum(row['branches']):>8} {row['channels']:>8} "
-                     f"{row['size']:>5} {row['params']:>12,}  {'-'.join(map(str, row['branches']))}")
+        lines.append(
+            f"{row['stage']:>5} {row['layers']:>6} {sum(row['branches']):>8} {row['channels']:>8} "
+            f"{row['size']:>5} {row['params']:>12,}  {'-'.join(map(str, row['branches']))}"
+        )
     lines.append(f"trainable parameters: {summary['trainable_params']:,}")
-    lines.append(f"FLOPs per image: {summary['flops_per_image'] / 1e9:.3f} G; per batch of 50: "
-                 f"{summary['flops_per_batch_50'] / 1e9:.1f} G")
+    lines.append(
+        f"FLOPs per image: {summary['flops_per_image'] / 1e9:.3f} G; per batch of 50: "
+        f"{summary['flops_per_batch_50'] / 1e9:.1f} G"
+    )
     if "built_params" in summary:
         lines.append(f"built Keras model: {summary['built_params']:,} trainable parameters")
     return "\n".join(lines)
@@ -167,8 +208,11 @@ def main(argv) -> int:
         summary["built_params"] = built_params(network, image_size)
     print(json.dumps(summary, indent=2) if args.json else format_text(summary))
     if args.build and summary["built_params"] != summary["trainable_params"]:
-        print(f"{PROG}: error: built model has {summary['built_params']} trainable parameters, "
-              f"the spec {summary['trainable_params']}", file=sys.stderr)
+        print(
+            f"{PROG}: error: built model has {summary['built_params']} trainable parameters, "
+            f"the spec {summary['trainable_params']}",
+            file=sys.stderr,
+        )
         return 1
     return 0
 

@@ -64,7 +64,9 @@ def test_every_config_loads_validates_counts_and_round_trips(fixtures_dir):
 
 
 def test_ignored_keys_are_accepted(fixtures_dir):
-    raw = json.loads((fixtures_dir / CONFIGS / "construction/network.construction-cifar10-topline.json").read_text())
+    raw = json.loads(
+        (fixtures_dir / CONFIGS / "construction/network.construction-cifar10-topline.json").read_text()
+    )
     assert "maxwideners" in raw["envelopenet"]
     raw["envelopenet"]["k"] = 3
     raw["envelopenet"]["initcell"] = raw["initcell"]
@@ -88,7 +90,8 @@ def test_notation_parse_print_and_envelope_a(fixtures_dir):
     assert net == config.initial_network()
     assert net.notation() == "128/10-1-1-1/6"
     b = OriginalConfig.load(
-        fixtures_dir / CONFIGS / "construction/network.construction-cifar10-topline.json").initial_network()
+        fixtures_dir / CONFIGS / "construction/network.construction-cifar10-topline.json"
+    ).initial_network()
     b_notation = arch.network_from_notation("192/2-2-2/6", "conv3x3", skip=True)
     assert (b_notation.body, b_notation.stem) == (b.body, b.stem)  # net B's head keeps 0.7, not 0.8
     four = arch.network_from_notation("16/2-1/4")
@@ -117,7 +120,9 @@ def test_branch_ids_count_wideners():
 
 
 def test_branch_keys_any_number_and_repeated_ops():
-    body = arch.body_from_original([{"filters": {"Branch0": "3x3", "Branch10": "3x3", "Branch2": "7x7"}, "outputs": 30}])
+    body = arch.body_from_original(
+        [{"filters": {"Branch0": "3x3", "Branch10": "3x3", "Branch2": "7x7"}, "outputs": 30}]
+    )
     net = arch.Network(body)
     assert [k for k, _ in net.body[0].branches] == ["Branch0", "Branch10", "Branch2"]  # sorted as strings
     assert net.body[0].width == 30 and net.body[0].branch_width == 10
@@ -186,13 +191,15 @@ def test_bad_config_values(fixtures_dir):
 
 
 def test_skip_index_must_pool_down():
-    body = arch.body_from_original([
-        {"filters": {"Branch1": "1x1"}, "outputs": 8},
-        {"widener": {}},
-        {"filters": {"Branch1": "1x1"}, "outputs": 8},
-        {"widener": {}},
-        {"filters": {"Branch1": "1x1"}, "outputs": 8, "inputs": [0, 2]},
-    ])
+    body = arch.body_from_original(
+        [
+            {"filters": {"Branch1": "1x1"}, "outputs": 8},
+            {"widener": {}},
+            {"filters": {"Branch1": "1x1"}, "outputs": 8},
+            {"widener": {}},
+            {"filters": {"Branch1": "1x1"}, "outputs": 8, "inputs": [0, 2]},
+        ]
+    )
     c = cost.analyse(arch.Network(body, arch.Stem.conv1x1(8)), 16)
     skip = [p for p in c.parts if p.kind == "skip"][0]
     # input: entry 4 (widener: 8 + 16 channels) + stem (8) + entry 2 (widener: 8 + 8)
@@ -224,11 +231,17 @@ def test_summary_cli_bare_arch_list(fixtures_dir, tmp_path):
     assert data["notation"] == "192/7-7-2/6"
 
 
-@pytest.mark.parametrize("content,message", [
-    ('[{"filters": {"Branch1": "2x2"}, "outputs": 8}]', "arch[0].filters.Branch1"),
-    ('[{"filters": {"Branch1": "3x3"}, "outputs": 8},', "line 1 column 48"),
-    ('[{"filters": {"Branch1": "3x3"}, "outputs": 8}, {"filters": {"Branch1": "3x3"}, "outputs": 8, "inputs": [5]}]', "arch[1].inputs"),
-])
+@pytest.mark.parametrize(
+    "content,message",
+    [
+        ('[{"filters": {"Branch1": "2x2"}, "outputs": 8}]', "arch[0].filters.Branch1"),
+        ('[{"filters": {"Branch1": "3x3"}, "outputs": 8},', "line 1 column 48"),
+        (
+            '[{"filters": {"Branch1": "3x3"}, "outputs": 8}, {"filters": {"Branch1": "3x3"}, "outputs": 8, "inputs": [5]}]',
+            "arch[1].inputs",
+        ),
+    ],
+)
 def test_summary_cli_errors_are_one_line_exit_2(tmp_path, content, message):
     path = tmp_path / "bad.json"
     path.write_text(content)
@@ -258,6 +271,8 @@ def test_random_config_instance_is_seeded(fixtures_dir):
 
 
 def test_pure_python_modules_do_not_import_tensorflow():
-    code = ("import sys, nac.arch, nac.config, nac.cost, nac.summary, nac.statsio, nac.random_arch;"
-            "assert 'tensorflow' not in sys.modules")
+    code = (
+        "import sys, nac.arch, nac.config, nac.cost, nac.summary, nac.statsio, nac.random_arch;"
+        "assert 'tensorflow' not in sys.modules"
+    )
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0

@@ -4,13 +4,12 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from test_arch import PAPER_PARAMS
 
 from nac import arch, cost
 from nac import model as model_lib
 from nac.config import OriginalConfig
 from nac.ops import FeaturemapTap, LocalResponseNormalization
-
-from test_arch import PAPER_PARAMS
 
 
 def trainable(model):
@@ -106,8 +105,11 @@ def test_branch_order_option():
 
 
 def test_imagenet_stem_builds_with_1001_classes():
-    net = arch.Network(arch.network_from_notation("288/1-1/6", "imagenet").body,
-                       arch.Stem.imagenet(288), arch.Head.default(1001))
+    net = arch.Network(
+        arch.network_from_notation("288/1-1/6", "imagenet").body,
+        arch.Stem.imagenet(288),
+        arch.Head.default(1001),
+    )
     model = model_lib.build_model(net, 40)
     assert model.get_layer("stem_layer2_concat").output.shape[1:] == (5, 5, 288)
     assert model.output_shape == (None, 1001)
