@@ -53,6 +53,9 @@ image in a batch still draws its own crop, flip, brightness and contrast); Image
 examples are shuffled with seeded tf.data ops and augmented per example with seeds
 ``(seed, example index)``. ``Data.train(..., start_batch=k)`` resumes the stream at batch
 ``k`` without recomputing the first ``k`` batches (in-memory sets).
+
+Every problem a user can cause raises `nac.errors.DataError` (re-exported here) with a
+one-line message.
 """
 
 from __future__ import annotations
@@ -67,10 +70,25 @@ import random
 import socket
 import tarfile
 import threading
+import time
+import typing
 import zlib
 
 import numpy as np
 import tensorflow as tf
+
+from nac.errors import DataError
+
+__all__ = [
+    "AUGMENTATIONS",
+    "DATASETS",
+    "Data",
+    "DataConfig",
+    "DataError",
+    "DatasetInfo",
+    "eval_preprocess",
+    "load",
+]
 
 DATASETS = ("cifar10", "imagenet2012", "fashion_mnist", "mnist", "synthetic")
 AUGMENTATIONS = ("original", "padded", "none")
@@ -81,11 +99,6 @@ CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"
 ONLINE_HOSTS = (("www.cs.toronto.edu", 443), ("storage.googleapis.com", 443))
 
 _log = logging.getLogger(__name__)
-
-
-class DataError(ValueError):
-    """Missing, corrupt or misconfigured input data; the message is one line that says
-    where nac looked and what fixes it."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,9 +124,7 @@ def _is_int(value) -> bool:
 
 def _check_int(name: str, value, minimum: int) -> None:
     if not _is_int(value) or value < minimum:
-        raise DataError(
-            f"DataConfig.{name}={value!r} is not valid; use an integer >= {minimum}"
-        )
+        raise DataError(f"DataConfig.{name}={value!r} is not valid; use an integer >= {minimum}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -152,33 +163,21 @@ class DataConfig:
     def __post_init__(self):
         if self.dataset not in DATASETS:
             raise DataError(
-                f"DataConfig.dataset={self.dataset!r} is not supported; "
-                f"use one of: {', '.join(DATASETS)}"
+                f"DataConfig.dataset={self.dataset!r} is not supported; use one of: {', '.join(DATASETS)}"
             )
-        if self.data_dir is not None and not isinstance(
-            self.data_dir, (str, os.PathLike)
-        ):
-            raise DataError(
-                f"DataConfig.data_dir={self.data_dir!r} is not valid; "
-                "use a folder path or None"
-            )
+        if self.data_dir is not None and not isinstance(self.data_dir, (str, os.PathLike)):
+            raise DataError(f"DataConfig.data_dir={self.data_dir!r} is not valid; use a folder path or None")
         if self.image_size is not None:
             _check_int("image_size", self.image_size, 1)
         if self.augment not in AUGMENTATIONS:
             raise DataError(
-                f"DataConfig.augment={self.augment!r} is not valid; "
-                f"use one of: {', '.join(AUGMENTATIONS)}"
+                f"DataConfig.augment={self.augment!r} is not valid; use one of: {', '.join(AUGMENTATIONS)}"
             )
         if not isinstance(self.cache, bool):
+            raise DataError(f"DataConfig.cache={self.cache!r} is not valid; use True or False")
+        if self.seed is not None and (not _is_int(self.seed) or not 0 <= self.seed < 2**63):
             raise DataError(
-                f"DataConfig.cache={self.cache!r} is not valid; use True or False"
-            )
-        if self.seed is not None and (
-            not _is_int(self.seed) or not 0 <= self.seed < 2**63
-        ):
-            raise DataError(
-                f"DataConfig.seed={self.seed!r} is not valid; "
-                "use None or an integer in [0, 2**63)"
+                f"DataConfig.seed={self.seed!r} is not valid; use None or an integer in [0, 2**63)"
             )
         _check_int("validation_examples", self.validation_examples, 0)
         _check_int("synthetic_train_examples", self.synthetic_train_examples, 1)
@@ -259,8 +258,7 @@ def eval_preprocess(images, dataset: str, image_size: int) -> tf.Tensor:
     """
     if dataset not in DATASETS:
         raise DataError(
-            f"eval_preprocess: dataset={dataset!r} is not supported; "
-            f"use one of: {', '.join(DATASETS)}"
+            f"eval_preprocess: dataset={dataset!r} is not supported; use one of: {', '.join(DATASETS)}"
         )
     if not _is_int(image_size) or image_size < 1:
         raise DataError(f"eval_preprocess: image_size={image_size!r} must be >= 1")
@@ -275,12 +273,8 @@ def _random_crop(images: tf.Tensor, image_size: int, seed: tf.Tensor) -> tf.Tens
     shape = tf.shape(images)
     batch, height, width = shape[0], shape[1], shape[2]
     seeds = tf.random.experimental.stateless_split(seed, 2)
-    top = tf.random.stateless_uniform(
-        [batch], seeds[0], 0, height - image_size + 1, dtype=tf.int32
-    )
-    left = tf.random.stateless_uniform(
-        [batch], seeds[1], 0, width - image_size + 1, dtype=tf.int32
-    )
+    top = tf.random.stateless_uniform([batch], seeds[0], 0, height - image_size + 1, dtype=tf.int32)
+    left = tf.random.stateless_uniform([batch], seeds[1], 0, width - image_size + 1, dtype=tf.int32)
     offsets = tf.range(image_size)
     images = tf.gather(images, top[:, None] + offsets, axis=1, batch_dims=1)
     return tf.gather(images, left[:, None] + offsets, axis=2, batch_dims=1)
@@ -291,9 +285,7 @@ def _random_flip(images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
     return tf.where(flip[:, None, None, None], tf.reverse(images, axis=[2]), images)
 
 
-def _augment_batch(
-    images: tf.Tensor, mode: str, image_size: int, seed: tf.Tensor
-) -> tf.Tensor:
+def _augment_batch(images: tf.Tensor, mode: str, image_size: int, seed: tf.Tensor) -> tf.Tensor:
     """Training preprocessing ("original" or "padded") of a uint8 batch [B, H, W, C].
 
     Every image draws its own crop offset, flip, brightness delta and contrast factor
@@ -342,17 +334,13 @@ def _imagenet_train(encoded: tf.Tensor, image_size: int, seed: tf.Tensor) -> tf.
 def _with_options(dataset: tf.data.Dataset) -> tf.data.Dataset:
     options = tf.data.Options()
     options.deterministic = True
-    options.experimental_distribute.auto_shard_policy = (
-        tf.data.experimental.AutoShardPolicy.DATA
-    )
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return dataset.with_options(options)
 
 
 def _check_batch(global_batch_size) -> None:
     if not _is_int(global_batch_size) or global_batch_size < 1:
-        raise DataError(
-            f"global_batch_size={global_batch_size!r} is not valid; use an integer >= 1"
-        )
+        raise DataError(f"global_batch_size={global_batch_size!r} is not valid; use an integer >= 1")
 
 
 # --------------------------------------------------------------------------------------
@@ -369,9 +357,7 @@ class _TfdsSource:
     def read(self, split: str, *, shuffle_seed: int | None):
         import tensorflow_datasets as tfds
 
-        read_config = tfds.ReadConfig(
-            shuffle_seed=shuffle_seed, try_autocache=False, add_tfds_id=False
-        )
+        read_config = tfds.ReadConfig(shuffle_seed=shuffle_seed, try_autocache=False, add_tfds_id=False)
         return self.builder.as_dataset(
             split=self.splits[split],
             shuffle_files=shuffle_seed is not None,
@@ -422,9 +408,7 @@ class Data:
             with tf.init_scope(), tf.device("/cpu:0"):
                 self._tensors[split] = (
                     tf.convert_to_tensor(images),
-                    tf.convert_to_tensor(
-                        labels.astype(np.int32) + self.config.label_offset
-                    ),
+                    tf.convert_to_tensor(labels.astype(np.int32) + self.config.label_offset),
                 )
         return self._tensors[split]
 
@@ -442,16 +426,12 @@ class Data:
         """
         self._check_split(split)
         if self._arrays is None:
-            raise DataError(
-                f"{self.info.name} is streamed through tfds; it has no in-memory arrays"
-            )
+            raise DataError(f"{self.info.name} is streamed through tfds; it has no in-memory arrays")
         return self._arrays[split]
 
     def _check_split(self, split: str) -> None:
         if split not in SPLITS:
-            raise DataError(
-                f"split={split!r} is not valid; use one of: {', '.join(SPLITS)}"
-            )
+            raise DataError(f"split={split!r} is not valid; use one of: {', '.join(SPLITS)}")
         if self._num_examples(split) == 0:
             raise DataError(
                 f"{self.info.name} has no {split} split; set "
@@ -531,18 +511,14 @@ class Data:
                 batch_images = _augment_batch(batch_images, mode, image_size, seed)
             return batch_images, tf.gather(labels, index)
 
-        return indices.map(
-            make_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
-        )
+        return indices.map(make_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
     def _tfds_train(self, batch: int, repeat: bool, mode: str, start_batch: int):
         seed = self.seed
         dataset = self._tfds.read("train", shuffle_seed=seed % 2**31)
         if self.config.cache:
             dataset = dataset.cache()
-        dataset = dataset.shuffle(
-            self.config.shuffle_buffer, seed=seed, reshuffle_each_iteration=True
-        )
+        dataset = dataset.shuffle(self.config.shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
         if repeat:
             dataset = dataset.repeat()
         first = start_batch * batch
@@ -596,9 +572,9 @@ class Data:
             dataset = self._tfds.read(split, shuffle_seed=None)
             if self.config.cache:
                 dataset = dataset.cache()
-            dataset = dataset.map(
-                preprocess, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
-            ).batch(global_batch_size)
+            dataset = dataset.map(preprocess, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).batch(
+                global_batch_size
+            )
         else:
             images, labels = self._split_tensors(split)
 
@@ -609,9 +585,7 @@ class Data:
             dataset = (
                 tf.data.Dataset.range(self._num_examples(split))
                 .batch(global_batch_size)
-                .map(
-                    make_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
-                )
+                .map(make_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
             )
         return _with_options(dataset.prefetch(tf.data.AUTOTUNE))
 
@@ -628,9 +602,7 @@ class Data:
           DataError: n out of range.
         """
         if not _is_int(n) or not 1 <= n <= self.info.train_examples:
-            raise DataError(
-                f"take_train_images: n={n!r} must be in [1, {self.info.train_examples}]"
-            )
+            raise DataError(f"take_train_images: n={n!r} must be in [1, {self.info.train_examples}]")
         images, _ = next(iter(self.evaluation("train", n)))
         return images.numpy()
 
@@ -655,12 +627,13 @@ def load(config: DataConfig) -> Data:
     name = config.dataset
     spec = _SPECS[name]
     image_size = config.image_size or spec.default_image_size
-    seed = (
-        config.seed
-        if config.seed is not None
-        else random.SystemRandom().randrange(2**31)
-    )
+    seed = config.seed if config.seed is not None else random.SystemRandom().randrange(2**31)
     if name == "imagenet2012":
+        if config.augment == "padded":
+            raise DataError(
+                "imagenet2012: augment='padded' is for the small datasets; use "
+                "'original' (Inception-style crops) or 'none'"
+            )
         source, tfds_source, counts = _load_imagenet(config)
         arrays = None
         raw_size = 0
@@ -722,9 +695,7 @@ def _synthetic(config: DataConfig, size: int) -> tuple[_Split, _Split]:
         rng = np.random.default_rng(seed)
         labels = rng.permutation(np.arange(num) % 10).astype(np.int32)
         hue = 2 * np.pi * labels / 10
-        colour = np.stack(
-            [np.cos(hue), np.cos(hue - 2 * np.pi / 3), np.cos(hue + 2 * np.pi / 3)], -1
-        )
+        colour = np.stack([np.cos(hue), np.cos(hue - 2 * np.pi / 3), np.cos(hue + 2 * np.pi / 3)], -1)
         grid = np.arange(size, dtype=np.float32) / size
         rows, cols = np.meshgrid(grid, grid, indexing="ij")
         coord = np.where((labels // 5 == 0)[:, None, None], rows, cols)
@@ -739,9 +710,7 @@ def _synthetic(config: DataConfig, size: int) -> tuple[_Split, _Split]:
         )
         return np.clip(np.rint(images), 0, 255).astype(np.uint8), labels
 
-    return make(config.synthetic_train_examples, 0), make(
-        config.synthetic_test_examples, 1
-    )
+    return make(config.synthetic_train_examples, 0), make(config.synthetic_test_examples, 1)
 
 
 def _tfds_default_dir() -> str:
@@ -749,23 +718,38 @@ def _tfds_default_dir() -> str:
 
 
 def _online(hosts=ONLINE_HOSTS, timeout: float = 2.5) -> bool:
-    """Whether any host accepts a TCP connection within timeout seconds (DNS included)."""
-    result = threading.Event()
+    """Whether any of hosts accepts a TCP connection within about timeout seconds.
+
+    The attempts run in daemon threads, so a hanging DNS lookup (which the socket
+    timeout does not cover) cannot delay the answer beyond timeout.
+
+    Args:
+      hosts: (host, port) pairs tried in parallel.
+      timeout: Seconds to wait at most.
+
+    Returns:
+      True as soon as one connection succeeds; False when all failed or time ran out.
+    """
+    connected = threading.Event()
 
     def attempt(host, port):
         try:
             with socket.create_connection((host, port), timeout=timeout):
-                result.set()
+                connected.set()
         except OSError:
             pass
 
-    threads = [
-        threading.Thread(target=attempt, args=host, daemon=True) for host in hosts
-    ]
+    threads = [threading.Thread(target=attempt, args=hp, daemon=True) for hp in hosts]
     for thread in threads:
         thread.start()
-    result.wait(timeout)
-    return result.is_set()
+    deadline = time.monotonic() + timeout
+    while (
+        not connected.is_set()
+        and time.monotonic() < deadline
+        and any(thread.is_alive() for thread in threads)
+    ):
+        connected.wait(0.05)
+    return connected.is_set()
 
 
 def _load_small_tfds(
@@ -789,23 +773,17 @@ def _load_small_tfds(
         _log.info("Downloading %s with tensorflow-datasets to %s", name, tfds_dirs[0])
         try:
             builder.download_and_prepare()
-        except Exception as error:  # noqa: BLE001 - any tfds failure is reported
+        except Exception as error:
             message = str(error).splitlines()[0] if str(error) else type(error).__name__
-            raise DataError(
-                f"{name}: {where}; the tfds download failed ({message}); {fix}"
-            ) from error
+            raise DataError(f"{name}: {where}; the tfds download failed ({message}); {fix}") from error
 
     def split(split_name: str) -> _Split:
-        dataset = builder.as_dataset(
-            split=split_name, as_supervised=True, batch_size=10000
-        )
+        dataset = builder.as_dataset(split=split_name, as_supervised=True, batch_size=10000)
         images, labels = [], []
         for batch_images, batch_labels in tfds.as_numpy(dataset):
             images.append(batch_images)
             labels.append(batch_labels)
-        return np.concatenate(images).astype(np.uint8), np.concatenate(labels).astype(
-            np.int32
-        )
+        return np.concatenate(images).astype(np.uint8), np.concatenate(labels).astype(np.int32)
 
     return (split("train"), split("test")), f"tfds:{name} ({builder.data_dir})"
 
@@ -819,11 +797,7 @@ def _load_imagenet(config: DataConfig):
     builder = tfds.builder("imagenet2012", data_dir=tfds_dir)
     if not builder.is_prepared():
         manual_dirs = [tfds_dir, os.path.join(tfds_dir, "downloads", "manual")]
-        found = [
-            d
-            for d in manual_dirs
-            if all(os.path.isfile(os.path.join(d, f)) for f in files)
-        ]
+        found = [d for d in manual_dirs if all(os.path.isfile(os.path.join(d, f)) for f in files)]
         if not found:
             raise DataError(
                 f"imagenet2012: no prepared tfds dataset in {tfds_dir} and no "
@@ -838,28 +812,31 @@ def _load_imagenet(config: DataConfig):
             tfds_dir,
         )
         try:
-            builder.download_and_prepare(
-                download_config=tfds.download.DownloadConfig(manual_dir=found[0])
-            )
-        except Exception as error:  # noqa: BLE001 - any tfds failure is reported
+            builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=found[0]))
+        except Exception as error:
             message = str(error).splitlines()[0] if str(error) else type(error).__name__
             raise DataError(
                 f"imagenet2012: preparing {found[0]} with tensorflow-datasets failed "
                 f"({message}); check that both tar files are complete"
             ) from error
+
+    def count(split: str) -> int:
+        return max(int(builder.as_dataset(split=split).cardinality()), 0)
+
     validation = config.validation_examples
-    splits = {"test": "validation", "train": "train", "validation": "train"}
+    total = count("train")
+    if validation and validation >= total:
+        raise DataError(
+            f"imagenet2012: validation_examples={validation} leaves no training data "
+            f"(the training split has {total}); use fewer"
+        )
+    splits = {"train": "train", "validation": "train", "test": "validation"}
+    counts = {"train": total, "validation": 0, "test": count("validation")}
     if validation:
         splits["train"] = f"train[:-{validation}]"
         splits["validation"] = f"train[-{validation}:]"
+        counts["train"], counts["validation"] = total - validation, validation
     source = _TfdsSource(builder, splits)
-    counts = {}
-    for split in SPLITS:
-        if split == "validation" and not validation:
-            counts[split] = 0
-            continue
-        cardinality = int(builder.as_dataset(split=splits[split]).cardinality())
-        counts[split] = cardinality if cardinality >= 0 else 0
     return f"tfds:imagenet2012 ({builder.data_dir})", source, counts
 
 
@@ -902,15 +879,17 @@ def _check_labels(labels: np.ndarray, num_classes: int, name: str, where: str) -
 class _CifarUnpickler(pickle.Unpickler):
     """Unpickles the CIFAR-10 Python batches and nothing else (no arbitrary code)."""
 
-    _ALLOWED = {
-        ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy._core.multiarray", "scalar"),
-        ("numpy", "ndarray"),
-        ("numpy", "dtype"),
-        ("_codecs", "encode"),
-        ("copyreg", "_reconstructor"),
-        ("builtins", "object"),
-    }
+    _ALLOWED: typing.ClassVar[frozenset] = frozenset(
+        {
+            ("numpy._core.multiarray", "_reconstruct"),
+            ("numpy._core.multiarray", "scalar"),
+            ("numpy", "ndarray"),
+            ("numpy", "dtype"),
+            ("_codecs", "encode"),
+            ("copyreg", "_reconstructor"),
+            ("builtins", "object"),
+        }
+    )
 
     def find_class(self, module, name):
         if module.startswith("numpy.core"):
@@ -927,10 +906,9 @@ def _parse_cifar_pickle(data: bytes, where: str) -> _Split:
         labels = batch.get(b"labels", batch.get("labels"))
         pixels = np.asarray(pixels)
         labels = np.asarray(labels, dtype=np.int64)
-    except Exception as error:  # noqa: BLE001 - every parse failure means corrupt
+    except Exception as error:
         raise DataError(
-            f"cifar10: {where} is not a CIFAR-10 Python batch ({error}); it is corrupt: "
-            f"{_CIFAR_FIX}"
+            f"cifar10: {where} is not a CIFAR-10 Python batch ({error}); it is corrupt: {_CIFAR_FIX}"
         ) from error
     if (
         pixels.dtype != np.uint8
@@ -951,17 +929,10 @@ def _join(parts: list[_Split]) -> _Split:
     return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
 
-def _cifar_from_dir(
-    directory: str, train: tuple, test: str, parse
-) -> tuple[_Split, _Split]:
-    missing = [
-        f for f in (*train, test) if not os.path.isfile(os.path.join(directory, f))
-    ]
+def _cifar_from_dir(directory: str, train: tuple, test: str, parse) -> tuple[_Split, _Split]:
+    missing = [f for f in (*train, test) if not os.path.isfile(os.path.join(directory, f))]
     if missing:
-        raise DataError(
-            f"cifar10: {directory} lacks {', '.join(missing)}; it is incomplete: "
-            f"{_CIFAR_FIX}"
-        )
+        raise DataError(f"cifar10: {directory} lacks {', '.join(missing)}; it is incomplete: {_CIFAR_FIX}")
 
     def read(filename):
         path = os.path.join(directory, filename)
@@ -972,7 +943,7 @@ def _cifar_from_dir(
 
 
 def _cifar_from_tar(path: str, train: tuple, test: str, parse) -> tuple[_Split, _Split]:
-    wanted = set((*train, test))
+    wanted = {*train, test}
     contents = {}
     try:
         with tarfile.open(path, "r:gz") as archive:
@@ -988,8 +959,7 @@ def _cifar_from_tar(path: str, train: tuple, test: str, parse) -> tuple[_Split, 
     missing = [f for f in (*train, test) if f not in contents]
     if missing:
         raise DataError(
-            f"cifar10: {path} lacks {', '.join(missing)}; it is not the CIFAR-10 "
-            f"archive: {_CIFAR_FIX}"
+            f"cifar10: {path} lacks {', '.join(missing)}; it is not the CIFAR-10 archive: {_CIFAR_FIX}"
         )
     parts = [parse(contents[f], f"{path}:{f}") for f in train]
     return _join(parts), parse(contents[test], f"{path}:{test}")
@@ -1049,10 +1019,7 @@ def _idx_fix(name: str) -> str:
             f"--data_dir=DIR holding {files} "
             "(from https://github.com/zalandoresearch/fashion-mnist)"
         )
-    return (
-        f"pass --data_dir=DIR holding {files} "
-        "(from https://storage.googleapis.com/cvdf-datasets/mnist/)"
-    )
+    return f"pass --data_dir=DIR holding {files} (from https://storage.googleapis.com/cvdf-datasets/mnist/)"
 
 
 def _find_idx(directory: str, base: str) -> str | None:
@@ -1073,8 +1040,7 @@ def _read_idx(path: str, magic: int, name: str) -> np.ndarray:
             data = gzip.decompress(data)
     except (OSError, EOFError, zlib.error) as error:
         raise DataError(
-            f"{name}: cannot read {path} ({error}); the file is truncated or corrupt: "
-            f"replace it: {fix}"
+            f"{name}: cannot read {path} ({error}); the file is truncated or corrupt: replace it: {fix}"
         ) from error
     found = int.from_bytes(data[:4], "big") if len(data) >= 4 else None
     if found != magic:
@@ -1086,9 +1052,7 @@ def _read_idx(path: str, magic: int, name: str) -> np.ndarray:
     header = 4 + 4 * ndim
     if len(data) < header:
         raise DataError(f"{name}: {path} has a truncated IDX header: {fix}")
-    dims = tuple(
-        int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)
-    )
+    dims = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     expected_dims = 3 if kind == "images" else 1
     if ndim != expected_dims or (kind == "images" and dims[1:] != (28, 28)):
         raise DataError(
@@ -1120,8 +1084,7 @@ def _load_idx(name: str, data_dir) -> tuple[tuple[_Split, _Split], str]:
         missing = [f"{b}.gz" for b, p in zip(_IDX_FILES, paths) if p is None]
         if missing:
             raise DataError(
-                f"{name}: {directory} has some IDX files but lacks {', '.join(missing)}: "
-                f"{_idx_fix(name)}"
+                f"{name}: {directory} has some IDX files but lacks {', '.join(missing)}: {_idx_fix(name)}"
             )
         splits = []
         for images_path, labels_path in (paths[:2], paths[2:]):
