@@ -49,7 +49,7 @@ class LocalResponseNormalization(keras.layers.Layer):
 def _accumulator(shape, name):
     return keras.Variable(
         tf.zeros(shape, tf.float64), dtype="float64", trainable=False, name=name,
-        aggregation="sum", synchronization="on_read")
+        aggregation="sum", synchronization="on_read", autocast=False)
 
 
 class FeaturemapTap(keras.layers.Layer):
