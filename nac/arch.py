@@ -682,6 +682,18 @@ class Network:
         return hashlib.sha256(text.encode()).hexdigest()
 
 
+def stem_for_body(body, name: str = "conv1x1", width: int | None = None) -> Stem:
+    """The stem preset `name` for a bare `network.json` body, which does not record its stem.
+
+    C is `width` if given, else 288 for the ImageNet stem, else the `outputs` of the first
+    stage's last layer (W of stage 0 in the stage-width rule, i.e. the stem's width).
+    """
+    if width is None:
+        first = next((i for i, e in enumerate(body) if isinstance(e, Widener)), len(body))
+        width = 288 if name == "imagenet" else (body[first - 1].outputs if first else 128)
+    return Stem.preset(name, width)
+
+
 def parse_notation(text: str) -> tuple[int, tuple[int, ...], int]:
     """Parses `C/n1-n2-.../M` into (C, (n1, n2, ...), M)."""
     match = _NOTATION_RE.match(text) if isinstance(text, str) else None

@@ -395,6 +395,13 @@ class Data:
     def __repr__(self) -> str:
         return f"Data({self.info})"
 
+    def reseeded(self, seed: int) -> Data:
+        """The same loaded data with another shuffling and augmentation seed (no reloading)."""
+        other = Data(self.info, dataclasses.replace(self.config, seed=seed), seed,
+                     arrays=self._arrays, tfds_source=self._tfds)
+        other._tensors = self._tensors
+        return other
+
     def _num_examples(self, split: str) -> int:
         return {
             "train": self.info.train_examples,

@@ -118,17 +118,11 @@ def resolve(args) -> tuple[arch_lib.Network, int, int | None]:
             if args.skip:
                 raise SpecError("--skip: a network.json list carries its own skip inputs; drop --skip")
             stem_name = args.stem or "conv1x1"
-            width = args.stem_width
-            if width is None:
-                first_stage = [
-                    e
-                    for e in body[
-                        : next((i for i, e in enumerate(body) if isinstance(e, arch_lib.Widener)), len(body))
-                    ]
-                ]
-                width = 288 if stem_name == "imagenet" else (first_stage[-1].outputs if first_stage else 128)
             network = arch_lib.Network(
-                body, arch_lib.Stem.preset(stem_name, width), arch_lib.Head.default(classes), channels
+                body,
+                arch_lib.stem_for_body(body, stem_name, args.stem_width),
+                arch_lib.Head.default(classes),
+                channels,
             )
             image_size = image_size or DEFAULT_IMAGE_SIZE[stem_name]
     else:

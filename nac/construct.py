@@ -1,0 +1,300 @@
+"""`python -m nac.construct --flagfile=...`: construct an EnvelopeNet end to end.
+
+Modes:
+  construct  train the EnvelopeNet briefly while collecting each branch's featuremap statistic,
+             restructure (prune the weakest branches of every stage, append an EnvelopeCell),
+             repeat --iterations times, then train the result for the final budget
+             (best case; --worstcase prunes the strongest branches instead);
+  oneshot    train one fixed network (--envelope, --arch or --config) for the final budget;
+  random     train --num_random seeded random baselines matched to --arch.
+
+Artefacts go to --run_dir: `iter_<i>/` per construction iteration and `final/` (network.json,
+stats.json, res.log, stats_series.json, metrics.json, saved_model/), `random_<j>/`, and
+`config.json` (the original's v2.0 schema), `run_config.json`, `flags.txt`, `summary.json`.
+Rerunning the same command resumes: finished steps are kept, an interrupted one restarts.
+
+--config=ORIGINAL.json runs an original v2.0 config as it is; flags given explicitly override
+it. Its fields map to: steps -> --construction_steps (all of them are trained; oneshot configs:
+--final_steps), evalintval -> --eval_every, batchsize -> --batch_size, iterations ->
+--iterations (random configs: --num_random), image_size, dataset, data_dir, the envelopenet
+section -> --maxlayersperstage, --construction, --parameterlimits, --maxfilterprune, --skip,
+--worstcase; gpus is superseded by --strategy.
+
+Exit codes: 0 done (or already complete), 2 bad flags or input, 130/143 stopped by
+SIGINT/SIGTERM (rerun to resume), 1 unexpected failure.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from absl import app, flags
+
+from nac import cli
+from nac.errors import NacError
+
+PROG = "nac.construct"
+FLAGS = flags.FLAGS
+
+
+def _define_flags():
+    # -- output ---------------------------------------------------------------------------------
+    flags.DEFINE_string(
+        "run_dir",
+        None,
+        "[output] Directory for the run's artefacts; rerun with the same directory to resume.",
+    )
+    flags.DEFINE_boolean("save_models", True, "[output] Write a SavedModel per trained network.")
+    flags.DEFINE_boolean("tensorboard", True, "[output] Write TensorBoard event files.")
+    flags.DEFINE_boolean("progress", True, "[output] Show a progress line (one updating line on a terminal).")
+    flags.DEFINE_boolean("force", False, "[output] Resume even if the flags change the construction.")
+    # -- data -----------------------------------------------------------------------------------
+    flags.DEFINE_enum(
+        "dataset",
+        "cifar10",
+        ["cifar10", "imagenet2012", "imagenet", "fashion_mnist", "mnist", "synthetic"],
+        "[data] Dataset (synthetic: smoke tests only).",
+    )
+    flags.DEFINE_string("data_dir", None, "[data] Where the dataset's files are (see README).")
+    flags.DEFINE_integer(
+        "image_size",
+        None,
+        "[data] Input size after cropping (default: 28 for cifar10, "
+        "fashion_mnist and mnist; 299 for imagenet2012; 16 for synthetic).",
+    )
+    flags.DEFINE_enum(
+        "augment",
+        "original",
+        ["original", "padded", "none"],
+        "[data] Training augmentation: original (random crop from the unpadded image, flip, "
+        "brightness, contrast), padded (pad 4 + crop + flip), none.",
+    )
+    flags.DEFINE_integer(
+        "validation_examples",
+        0,
+        "[data] Examples carved from the end of the training "
+        "split for a validation set (0: none, as the original).",
+    )
+    flags.DEFINE_boolean("cache", False, "[data] Cache decoded examples in memory (tfds datasets).")
+    # -- search space ---------------------------------------------------------------------------
+    flags.DEFINE_enum("mode", "construct", ["construct", "oneshot", "random"], "[search] What to run.")
+    flags.DEFINE_string(
+        "envelope",
+        "128/10-1-1-1/6",
+        "[search] The EnvelopeNet C/n1-n2-.../M (C: stem width, n_i: layers per stage, M: EnvelopeCell ops).",
+    )
+    flags.DEFINE_enum(
+        "stem",
+        "conv1x1",
+        ["conv1x1", "conv3x3", "imagenet"],
+        "[search] Stem: conv1x1 (net A: 1x1 conv + LRN), conv3x3 (net B), imagenet (three "
+        "layers of parallel stride-2 3x3/5x5/7x7 convs of C/3 channels).",
+    )
+    flags.DEFINE_boolean("skip", False, "[search] DenseNet-style skip inputs on every cell (net B).")
+    flags.DEFINE_string(
+        "arch",
+        None,
+        "[search] A network file (original network.json list, nac network "
+        "JSON or original config) for --mode=oneshot/random, or to construct from.",
+    )
+    flags.DEFINE_string(
+        "config", None, "[search] An original v2.0 config to run as it is; explicit flags override it."
+    )
+    flags.DEFINE_integer("iterations", 5, "[search] Restructuring iterations N (the paper's 5).")
+    flags.DEFINE_list(
+        "maxlayersperstage",
+        None,
+        "[search] Per stage, the most layers a stage may have before "
+        "it stops being restructured (comma-separated, or one value for all; default: no "
+        "stage stops growing before the last iteration).",
+    )
+    flags.DEFINE_integer(
+        "maxfilterprune",
+        6,
+        "[search] Branches pruned per stage and iteration (at most 1/3 of the stage's branches).",
+    )
+    flags.DEFINE_list("construction", None, "[search] Per stage, true/false: restructure it (default: all).")
+    flags.DEFINE_list(
+        "parameterlimits",
+        None,
+        "[search] Per stage, true/false: the original's parameter "
+        "limit on layer widths (default: all false).",
+    )
+    flags.DEFINE_boolean(
+        "worstcase", False, "[search] Prune the strongest branches (the paper's worst case)."
+    )
+    flags.DEFINE_integer("num_random", 10, "[search] Random baselines to train in --mode=random.")
+    flags.DEFINE_list("random_pool", None, "[search] Ops of random baselines (default: the EnvelopeCell's).")
+    # -- statistic ------------------------------------------------------------------------------
+    flags.DEFINE_enum(
+        "statistic",
+        "l2",
+        ["l2", "variance"],
+        "[statistic] Featuremap statistic that drives "
+        "construction (l2: mean squared activation, the paper's; both are always logged "
+        "when variance is chosen).",
+    )
+    flags.DEFINE_integer(
+        "stats_every",
+        100,
+        "[statistic] Record the running statistic every K steps "
+        "(stats_series.json, the paper's Figure 2); 0: only at the end.",
+    )
+    flags.DEFINE_enum(
+        "branch_order",
+        "conv_bn_relu",
+        ["conv_bn_relu", "conv_relu_bn"],
+        "[statistic] Branch op order: the original code's, or the paper text's.",
+    )
+    # -- training -------------------------------------------------------------------------------
+    flags.DEFINE_integer("construction_steps", None, "[training] Steps per construction iteration.")
+    flags.DEFINE_float(
+        "construction_epochs",
+        None,
+        "[training] Epochs per construction iteration "
+        "(default 10, the paper's; give steps or epochs, not both).",
+    )
+    flags.DEFINE_integer("final_steps", None, "[training] Steps of the final (or oneshot/random) training.")
+    flags.DEFINE_float("final_epochs", None, "[training] Epochs of the final training (default 100).")
+    flags.DEFINE_integer(
+        "eval_every", None, "[training] Steps between test evaluations (default: one epoch)."
+    )
+    flags.DEFINE_integer(
+        "batch_size", 50, "[training] GLOBAL batch size: per-replica batch x replicas (the original's 50)."
+    )
+    flags.DEFINE_float("learning_rate", 0.1, "[training] Initial learning rate.")
+    flags.DEFINE_enum(
+        "lr_schedule",
+        "exponential",
+        ["exponential", "cosine", "constant"],
+        "[training] exponential: x decay_rate every decay_epochs (the original's).",
+    )
+    flags.DEFINE_float("decay_epochs", 350.0, "[training] Epochs per exponential decay step.")
+    flags.DEFINE_float("decay_rate", 0.1, "[training] Exponential decay factor.")
+    flags.DEFINE_float("momentum", 0.0, "[training] SGD momentum (the original: plain SGD).")
+    flags.DEFINE_float("weight_decay", 0.0, "[training] L2 weight decay (the original: none).")
+    flags.DEFINE_boolean(
+        "ema",
+        True,
+        "[training] Evaluate and export the exponential moving average of "
+        "the weights (decay min(0.9999, (1+t)/(10+t)), the original's).",
+    )
+    flags.DEFINE_enum(
+        "bn_eval",
+        "recalibrate",
+        ["recalibrate", "moving", "batch_stats"],
+        "[training] Batch norm at evaluation: recalibrate (re-estimate statistics on "
+        "training images first), moving (Keras moving averages), batch_stats (each test "
+        "batch's own statistics, the original's behaviour).",
+    )
+    flags.DEFINE_integer(
+        "bn_recalibration_examples", 500, "[training] Images used to re-estimate batch norm."
+    )
+    flags.DEFINE_boolean("synchronized_bn", False, "[training] Batch statistics over all replicas.")
+    flags.DEFINE_boolean("mixed_precision", False, "[training] mixed_float16 (GPU).")
+    flags.DEFINE_boolean("jit_compile", False, "[training] XLA-compile the training step (GPU; slow on CPU).")
+    # -- runtime --------------------------------------------------------------------------------
+    flags.DEFINE_enum(
+        "strategy",
+        "auto",
+        ["auto", "one_device", "mirrored", "multi_worker"],
+        "[runtime] auto: MultiWorkerMirroredStrategy when TF_CONFIG names several workers, "
+        "MirroredStrategy over several GPUs, else one device.",
+    )
+    flags.DEFINE_integer(
+        "seed",
+        None,
+        "[runtime] Seed; with it, CPU runs are repeatable (op determinism). "
+        "Without it one is drawn and saved, so a resumed run still repeats its steps.",
+    )
+
+
+_define_flags()
+
+_LIST_INT = ("maxlayersperstage",)
+_LIST_BOOL = ("construction", "parameterlimits")
+
+
+def _parse_bool(flag: str, text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("true", "1", "yes"):
+        return True
+    if value in ("false", "0", "no"):
+        return False
+    raise NacError(f"--{flag}: got {text!r}; expected comma-separated true/false, e.g. true,true,false")
+
+
+def _parse_int(flag: str, text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise NacError(f"--{flag}: got {text!r}; expected comma-separated integers, e.g. 15,5,3,3") from None
+    if value < 1:
+        raise NacError(f"--{flag}: got {value}; expected positive integers")
+    return value
+
+
+def flag_values() -> tuple[dict, set]:
+    """Reads FLAGS into RunConfig fields and the set of flags given explicitly."""
+    from nac.runconfig import RunConfig
+
+    fields = {f for f in RunConfig.__dataclass_fields__}
+    values, present = {}, set()
+    for name in fields:
+        if name not in FLAGS:
+            continue
+        value = FLAGS[name].value
+        if FLAGS[name].present:
+            present.add(name)
+        if value is not None and name in _LIST_INT:
+            value = tuple(_parse_int(name, v) for v in value)
+        elif value is not None and name in _LIST_BOOL:
+            value = tuple(_parse_bool(name, v) for v in value)
+        elif value is not None and name == "random_pool":
+            value = tuple(value)
+        values[name] = value
+    if not values.get("run_dir"):
+        raise NacError(
+            "--run_dir: missing; give a directory for the run's artefacts, e.g. --run_dir=runs/quickstart"
+        )
+    return values, present
+
+
+def command_line() -> str:
+    return " ".join([f"python -m {PROG}"] + sys.argv[1:])
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise NacError(f"unexpected arguments {argv[1:]}; every setting is a --flag (see --help)")
+    from nac.runconfig import from_flags
+
+    config = from_flags(*flag_values())  # validated before TensorFlow is imported
+    from nac import runner
+
+    return runner.run(config, command_line(), flags_text=FLAGS.flags_into_string())
+
+
+def _parse_flags(argv):
+    try:
+        return FLAGS(argv)
+    except flags.Error as e:
+        cli.fail(PROG, str(e))
+
+
+def run():
+    """Console entry point: absl parsing with exit status 2 for user errors."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+    def guarded(argv):
+        try:
+            return main(argv)
+        except NacError as e:
+            cli.fail(PROG, str(e))
+
+    app.run(guarded, flags_parser=_parse_flags)
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,500 @@
+"""A run's resolved configuration (pure Python, no TensorFlow, no absl).
+
+`RunConfig` holds every choice of a run after flags, an original config file and defaults
+have been merged, validated with messages that name the flag, the value and the fix. It
+resolves the initial network and the step budgets before TensorFlow is imported, so a user's
+mistake is reported in one line. `original_config()` renders the run in the original's v2.0
+schema for `RUN/config.json`, so that `python -m nac.restructure --config RUN/config.json`
+replays the construction's decisions.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+
+from nac import arch as arch_lib
+from nac import random_arch
+from nac.config import OriginalConfig
+from nac.errors import ConfigError, NacError, SpecError
+from nac.jsonio import load_json
+
+MODES = ("construct", "oneshot", "random")
+STEMS = ("conv1x1", "conv3x3", "imagenet")
+STATISTICS = ("l2", "variance")
+AUGMENTATIONS = ("original", "padded", "none")
+LR_SCHEDULES = ("exponential", "cosine", "constant")
+BN_EVAL = ("recalibrate", "moving", "batch_stats")
+STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker")
+BRANCH_ORDERS = ("conv_bn_relu", "conv_relu_bn")
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetFacts:
+    """What nac knows about a dataset before loading it."""
+
+    channels: int
+    num_classes: int
+    image_size: int
+    train_examples: int
+
+
+DATASETS = {
+    "cifar10": DatasetFacts(3, 10, 28, 50_000),
+    "imagenet2012": DatasetFacts(3, 1000, 299, 1_281_167),
+    "fashion_mnist": DatasetFacts(1, 10, 28, 60_000),
+    "mnist": DatasetFacts(1, 10, 28, 60_000),
+    "synthetic": DatasetFacts(3, 10, 16, 512),
+}
+DATASET_ALIASES = {"imagenet": "imagenet2012"}
+
+# Fields that do not change what a run computes; a resumed run may change them freely.
+RUNTIME_FIELDS = frozenset(
+    {
+        "run_dir",
+        "data_dir",
+        "strategy",
+        "force",
+        "save_models",
+        "progress",
+        "tensorboard",
+        "config",
+        "arch",
+    }
+)
+
+
+def _fail(flag: str, value, allowed: str):
+    raise ConfigError(f"--{flag}: got {value!r}; {allowed}")
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    """Every setting of a run. Field names are the driver's flag names."""
+
+    run_dir: str
+    mode: str = "construct"
+    # data
+    dataset: str = "cifar10"
+    data_dir: str | None = None
+    image_size: int | None = None
+    augment: str = "original"
+    validation_examples: int = 0
+    cache: bool = False
+    # search space
+    envelope: str = "128/10-1-1-1/6"
+    stem: str = "conv1x1"
+    skip: bool = False
+    arch: str | None = None
+    config: str | None = None
+    iterations: int = 5
+    maxlayersperstage: tuple[int, ...] | None = None
+    maxfilterprune: int = 6
+    construction: tuple[bool, ...] | None = None
+    parameterlimits: tuple[bool, ...] | None = None
+    worstcase: bool = False
+    num_random: int = 10
+    random_pool: tuple[str, ...] | None = None
+    # statistic
+    statistic: str = "l2"
+    stats_every: int = 100
+    branch_order: str = "conv_bn_relu"
+    # training
+    construction_steps: int | None = None
+    construction_epochs: float | None = None
+    final_steps: int | None = None
+    final_epochs: float | None = None
+    eval_every: int | None = None
+    batch_size: int = 50
+    learning_rate: float = 0.1
+    lr_schedule: str = "exponential"
+    decay_epochs: float = 350.0
+    decay_rate: float = 0.1
+    momentum: float = 0.0
+    weight_decay: float = 0.0
+    ema: bool = True
+    bn_eval: str = "recalibrate"
+    bn_recalibration_examples: int = 500
+    synchronized_bn: bool = False
+    mixed_precision: bool = False
+    jit_compile: bool = False
+    # runtime
+    strategy: str = "auto"
+    seed: int | None = None
+    deterministic: bool = False
+    force: bool = False
+    save_models: bool = True
+    tensorboard: bool = True
+    progress: bool = True
+    # resolved from --config (an original v2.0 file), not flags of their own
+    config_network: dict | None = None
+    envelopecell: tuple[tuple[str, str], ...] | None = None
+    config_random: dict | None = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "dataset", DATASET_ALIASES.get(self.dataset, self.dataset))
+        for name in ("maxlayersperstage", "construction", "parameterlimits", "random_pool"):
+            value = getattr(self, name)
+            if isinstance(value, list):
+                object.__setattr__(self, name, tuple(value))
+        if self.envelopecell is not None:
+            cell = self.envelopecell.items() if isinstance(self.envelopecell, dict) else self.envelopecell
+            object.__setattr__(self, "envelopecell", tuple(sorted(tuple(b) for b in cell)))
+        self._validate()
+
+    # -- validation --------------------------------------------------------------------------
+
+    def _validate(self):
+        choices = {
+            "mode": MODES,
+            "stem": STEMS,
+            "statistic": STATISTICS,
+            "augment": AUGMENTATIONS,
+            "lr_schedule": LR_SCHEDULES,
+            "bn_eval": BN_EVAL,
+            "strategy": STRATEGIES,
+            "branch_order": BRANCH_ORDERS,
+            "dataset": tuple(DATASETS),
+        }
+        for flag, allowed in choices.items():
+            if getattr(self, flag) not in allowed:
+                _fail(flag, getattr(self, flag), f"expected one of {', '.join(allowed)}")
+        if not self.run_dir:
+            _fail("run_dir", self.run_dir, "give a directory for the run's artefacts, e.g. runs/quickstart")
+        positive = {
+            "batch_size": 1,
+            "stats_every": 0,
+            "maxfilterprune": 1,
+            "num_random": 1,
+            "bn_recalibration_examples": 1,
+            "iterations": 0,
+            "validation_examples": 0,
+        }
+        for flag, minimum in positive.items():
+            value = getattr(self, flag)
+            if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+                _fail(flag, value, f"expected an integer >= {minimum}")
+        for flag in ("image_size", "eval_every", "construction_steps", "final_steps", "seed"):
+            value = getattr(self, flag)
+            if value is not None and (not isinstance(value, int) or value < (0 if flag == "seed" else 1)):
+                _fail(
+                    flag,
+                    value,
+                    "expected a positive integer" if flag != "seed" else "expected an integer >= 0",
+                )
+        for flag in ("construction_epochs", "final_epochs", "learning_rate", "decay_epochs"):
+            value = getattr(self, flag)
+            if value is not None and not value > 0:
+                _fail(flag, value, "expected a positive number")
+        for flag in ("momentum", "weight_decay"):
+            if not 0 <= getattr(self, flag) < (1 if flag == "momentum" else math.inf):
+                _fail(
+                    flag,
+                    getattr(self, flag),
+                    "expected a number >= 0" + (" and < 1" if flag == "momentum" else ""),
+                )
+        if not 0 < self.decay_rate <= 1:
+            _fail("decay_rate", self.decay_rate, "expected a number in (0, 1]")
+        for a, b in (("construction_steps", "construction_epochs"), ("final_steps", "final_epochs")):
+            if getattr(self, a) is not None and getattr(self, b) is not None:
+                raise ConfigError(
+                    f"--{a} and --{b} both given ({getattr(self, a)} and {getattr(self, b)}); give one of them"
+                )
+        if self.mode == "random" and self.arch is None and self.config_network is None:
+            raise ConfigError(
+                "--mode=random needs --arch=ARCH.json (the network whose layers and branches the "
+                "random baselines match) or --config with algorithm random"
+            )
+        facts = DATASETS[self.dataset]
+        if self.validation_examples >= facts.train_examples and self.dataset != "synthetic":
+            _fail(
+                "validation_examples",
+                self.validation_examples,
+                f"must be smaller than the {facts.train_examples} training examples",
+            )
+        if self.random_pool is not None:
+            for op in self.random_pool:
+                try:
+                    arch_lib.Op.parse(op, "--random_pool")
+                except SpecError as e:
+                    raise ConfigError(str(e)) from None
+        self.initial_network()  # resolves and validates the network and the per-stage lists
+        self.policy_lists()
+
+    # -- derived values ----------------------------------------------------------------------
+
+    @property
+    def facts(self) -> DatasetFacts:
+        return DATASETS[self.dataset]
+
+    @property
+    def resolved_image_size(self) -> int:
+        return self.image_size or self.facts.image_size
+
+    @property
+    def label_offset(self) -> int:
+        """1 for ImageNet networks with 1001 classes (a background class 0, as in slim)."""
+        return 1 if self.dataset == "imagenet2012" and self.initial_network().num_classes == 1001 else 0
+
+    @property
+    def train_examples(self) -> int:
+        return self.facts.train_examples - self.validation_examples
+
+    def steps_per_epoch(self) -> float:
+        return self.train_examples / self.batch_size
+
+    def construction_budget(self) -> int:
+        """Training steps of each construction iteration (default 10 epochs, the paper's)."""
+        return self._budget(self.construction_steps, self.construction_epochs, 10.0)
+
+    def final_budget(self) -> int:
+        """Training steps of the final network (default 100 epochs, the paper's)."""
+        return self._budget(self.final_steps, self.final_epochs, 100.0)
+
+    def _budget(self, steps, epochs, default_epochs) -> int:
+        if steps is not None:
+            return steps
+        return max(1, math.ceil((epochs or default_epochs) * self.steps_per_epoch()))
+
+    def eval_interval(self) -> int:
+        """Steps between evaluations (default: one epoch)."""
+        return self.eval_every or max(1, round(self.steps_per_epoch()))
+
+    def role(self) -> str:
+        if self.mode == "construct":
+            return "worst_case" if self.worstcase else "constructed"
+        if self.mode == "random":
+            return "random"
+        return "oneshot" if self.arch or self.config_network else "envelope"
+
+    def initial_network(self) -> arch_lib.Network:
+        """The network the run starts from (construct, oneshot) or that random nets match."""
+        facts = self.facts
+        try:
+            if self.arch is not None:
+                network = load_network_file(self.arch, self.stem, facts.channels, facts.num_classes)
+            elif self.config_network is not None:
+                network = arch_lib.Network.from_dict(self.config_network)
+            else:
+                network = arch_lib.network_from_notation(
+                    self.envelope, self.stem, self.skip, facts.channels, facts.num_classes
+                )
+        except SpecError as e:
+            raise ConfigError(str(e).replace("notation:", "--envelope:", 1)) from None
+        classes = network.num_classes
+        if not (self.dataset == "imagenet2012" and classes == 1001):
+            classes = facts.num_classes
+        try:
+            return arch_lib.Network(
+                network.body, network.stem, network.head.with_num_classes(classes), facts.channels
+            )
+        except SpecError as e:
+            raise ConfigError(str(e)) from None
+
+    def envelope_cell(self) -> tuple[tuple[str, str], ...]:
+        """The EnvelopeCell appended by the restructure step."""
+        if self.envelopecell is not None:
+            return self.envelopecell
+        if self.arch is None and self.config_network is None:
+            return arch_lib.envelope_cell(arch_lib.parse_notation(self.envelope)[2])
+        return arch_lib.STANDARD_CELL
+
+    def policy_lists(self) -> dict:
+        """Per-stage `maxlayersperstage`, `construction`, `parameterlimits`, checked."""
+        network = self.initial_network()
+        stages = network.num_stages
+        layers = network.layers_per_stage()
+        lists = {
+            # Default: no stage stops growing before the last iteration.
+            "maxlayersperstage": self.maxlayersperstage or tuple(n + self.iterations for n in layers),
+            "construction": self.construction or (True,) * stages,
+            "parameterlimits": self.parameterlimits or (False,) * stages,
+        }
+        for name, values in lists.items():
+            if len(values) == 1 and stages > 1:
+                values = values * stages
+                lists[name] = values
+            if len(values) != stages:
+                raise ConfigError(
+                    f"--{name}: got {len(values)} values ({','.join(str(v).lower() for v in values)}) "
+                    f"for a network of {stages} stages; give one value per stage, or one for all"
+                )
+        return lists
+
+    # -- serialisation -----------------------------------------------------------------------
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, value: dict) -> RunConfig:
+        fields = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in value.items() if k in fields})
+
+    def differences(self, other: RunConfig) -> list[str]:
+        """Settings that change what the run computes and differ from `other`."""
+        mine, theirs = self.to_dict(), other.to_dict()
+        out = [k for k in mine if k not in RUNTIME_FIELDS and mine[k] != theirs.get(k)]
+        if self.initial_network().fingerprint() != other.initial_network().fingerprint():
+            out.append("network")
+        return sorted(out)
+
+    def original_config(self) -> dict:
+        """The run in the original's v2.0 schema (for `RUN/config.json`)."""
+        network = self.initial_network()
+        lists = self.policy_lists()
+        algorithm = {"construct": "envelopenet", "oneshot": "deterministic", "random": "random"}[self.mode]
+        parameters = {
+            "archname": os.path.basename(os.path.normpath(self.run_dir)),
+            "mode": "construct" if self.mode == "construct" else "oneshot",
+            "algorithm": algorithm,
+            "gpus": "[]",
+            "steps": self.construction_budget() if self.mode == "construct" else self.final_budget(),
+            "evalintval": self.eval_interval(),
+            "batchsize": self.batch_size,
+            "dataset": self.dataset,
+            "iterations": self.iterations,
+            "image_size": self.resolved_image_size,
+        }
+        if self.data_dir:
+            parameters["data_dir"] = self.data_dir
+        out = {
+            "parameters": parameters,
+            "initcell": network.stem.to_original(),
+            "classificationcell": network.head.to_original(),
+            "envelopenet": {
+                "stages": network.num_stages,
+                "layersperstage": network.layers_per_stage(),
+                "maxlayersperstage": list(lists["maxlayersperstage"]),
+                "construction": list(lists["construction"]),
+                "parameterlimits": list(lists["parameterlimits"]),
+                "maxfilterprune": self.maxfilterprune,
+                "envelopecell": dict(self.envelope_cell()),
+                "skip": self.skip or any(c.inputs == "all" for _, c in network.cells()),
+                "worstcase": self.worstcase,
+            },
+        }
+        if self.mode != "construct" or self.arch is not None or self.config_network is not None:
+            out["arch"] = network.arch_json()
+        if self.mode == "random":
+            out["random"] = {
+                "stages": network.num_stages,
+                "layersperstage": network.layers_per_stage(),
+                "numblocksperstage": network.branches_per_stage(),
+                "parameterlimits": list(lists["parameterlimits"]),
+                "blocks": list(self.random_pool or [op for _, op in self.envelope_cell()]),
+                "skip": out["envelopenet"]["skip"],
+            }
+        return out
+
+    def random_networks(self) -> list[tuple[int, arch_lib.Network]]:
+        """(seed, network) of each random baseline, drawn from the run's seed."""
+        base = self.initial_network()
+        out = []
+        for j in range(self.num_random):
+            seed = derive_seed(self.seed or 0, f"random_{j}")
+            if self.config_random is not None and self.random_pool is None:
+                r = self.config_random  # the original's generator, with the config's blocks
+                body = random_arch.random_body(
+                    r["layersperstage"],
+                    r["numblocksperstage"],
+                    r["blocks"],
+                    base.stem.base_width(),
+                    seed,
+                    r["parameterlimits"],
+                    r["skip"],
+                )
+                network = arch_lib.Network(body, base.stem, base.head, base.input_channels)
+            else:
+                pool = list(self.random_pool) if self.random_pool else [op for _, op in self.envelope_cell()]
+                network = random_arch.random_like(base, seed, pool)
+            out.append((seed, network))
+        return out
+
+
+def derive_seed(seed: int, tag: str) -> int:
+    """A stable 31-bit seed for one step of a run (`iter_0`, `final`, `random_3`, ...)."""
+    import hashlib
+
+    digest = hashlib.sha256(f"{seed}:{tag}".encode()).hexdigest()
+    return int(digest[:8], 16) & 0x7FFFFFFF
+
+
+def load_network_file(path: str, stem: str, channels: int, num_classes: int) -> arch_lib.Network:
+    """Reads a network from an original `network.json` list, nac's network JSON, or an
+    original config's fixed `arch` / initial network."""
+    data = load_json(path, ConfigError, "--arch file")
+    if isinstance(data, dict) and data.get("format") == "nac-network/1":
+        return arch_lib.Network.from_dict(data)
+    if isinstance(data, dict) and "parameters" in data:
+        try:
+            return OriginalConfig.from_original(data).initial_network(channels)
+        except NacError as e:
+            raise ConfigError(f"{path}: {e}") from None
+    try:
+        body = arch_lib.body_from_original(data)
+    except SpecError as e:
+        raise ConfigError(f"{path}: {e}") from None
+    return arch_lib.Network(
+        body, arch_lib.stem_for_body(body, stem), arch_lib.Head.default(num_classes), channels
+    )
+
+
+def from_flags(values: dict, present: set) -> RunConfig:
+    """Merges flag values, an original config (`values["config"]`) and defaults.
+
+    An original v2.0 config runs as it is; flags given explicitly (`present`) override it.
+    Mapping: `steps` -> construction steps (every one of them trained; the original dropped
+    the last `evalintval` segment) for construction configs and final steps for `oneshot` ones;
+    `evalintval` -> eval_every; `batchsize`; `iterations` (the number of random nets for
+    `algorithm: random`); `image_size`; `dataset`; `data_dir`; the `envelopenet` section ->
+    maxlayersperstage, construction, parameterlimits, maxfilterprune, skip, worstcase and the
+    EnvelopeCell; `initcell`/`classificationcell` and `arch` -> the network. `gpus` is
+    superseded by --strategy.
+    """
+    values = dict(values)
+    path = values.get("config")
+    if path:
+        config = OriginalConfig.load(path)
+        p = config.parameters
+        algorithm = p.algorithm
+        mode = {"envelopenet": "construct", "deterministic": "oneshot", "random": "random"}[algorithm]
+        if algorithm == "envelopenet" and p.mode == "oneshot":
+            mode = "oneshot"
+        dataset = DATASET_ALIASES.get(p.dataset, p.dataset)
+        channels = DATASETS[dataset].channels if dataset in DATASETS else 3
+        mapped = {
+            "mode": mode,
+            "dataset": dataset,
+            "eval_every": p.evalintval,
+            "batch_size": p.batchsize,
+            "image_size": p.image_size,
+            "config_network": config.initial_network(channels).to_dict(),
+        }
+        if p.data_dir:
+            mapped["data_dir"] = p.data_dir
+        if mode == "construct":
+            mapped.update(construction_steps=p.steps, iterations=p.iterations)
+        elif mode == "random":
+            mapped.update(final_steps=p.steps, num_random=max(1, p.iterations))
+        else:
+            mapped.update(final_steps=p.steps)
+        e = config.envelopenet
+        if e is not None:
+            mapped.update(
+                maxlayersperstage=e.maxlayersperstage,
+                construction=e.construction,
+                parameterlimits=e.parameterlimits,
+                maxfilterprune=e.maxfilterprune,
+                worstcase=e.worstcase,
+                envelopecell=e.envelopecell,
+            )
+        if config.random is not None:
+            mapped["config_random"] = config.random.to_original()
+        budget_flags = {"construction_steps": "construction_epochs", "final_steps": "final_epochs"}
+        for key, value in mapped.items():
+            if key in present or budget_flags.get(key) in present:
+                continue
+            values[key] = value
+    return RunConfig(**values)

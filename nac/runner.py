@@ -1,0 +1,440 @@
+"""One run of `nac.construct`: construct, oneshot or random, resumable.
+
+Loop of a construction with N iterations: for i = 0 .. N-1, train network i from scratch for
+the construction budget while collecting the featuremap statistic, evaluate, write
+`RUN/iter_<i>/`, then restructure (`nac.restructure`, policy from `RUN/config.json`). The
+result of the N-th restructure is trained for the final budget into `RUN/final/`. (The
+original trained N + 1 short networks and discarded the last restructure; nac does not.)
+
+Resume: a step whose directory exists finished and is never retrained or rewritten; the next
+network is recomputed from its `network.json` and `stats.json` by the same pure function. An
+interrupted step restarts from its beginning with the same seed (seeds are derived per step
+from the run's seed). Staging leftovers of a killed process are discarded. SIGINT/SIGTERM stop
+at a step boundary; the process exits with 128 + the signal number.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import random
+import signal
+import threading
+import time
+
+from nac import arch as arch_lib
+from nac import cost as cost_lib
+from nac import restructure as restructure_lib
+from nac import statsio
+from nac.artifacts import RunDir
+from nac.config import OriginalConfig
+from nac.errors import RunError
+from nac.runconfig import RunConfig, derive_seed
+
+log = logging.getLogger("nac")
+
+SUMMARY = "summary.json"
+
+
+def _steps_plan(config: RunConfig) -> list[str]:
+    if config.mode == "construct":
+        return [f"iter_{i}" for i in range(config.iterations)] + ["final"]
+    if config.mode == "random":
+        return [f"random_{j}" for j in range(config.num_random)]
+    return ["final"]
+
+
+def _adopt_saved(config: RunConfig, run_dir: RunDir) -> RunConfig:
+    """Checks a resumed run's settings against the saved ones; fills in the saved seed."""
+    if not run_dir.exists("run_config.json"):
+        if config.seed is None:
+            config = dataclasses.replace(config, seed=random.SystemRandom().randrange(2**31))
+        return config
+    saved = RunConfig.from_dict(run_dir.read_json("run_config.json"))
+    if config.seed is None:
+        config = dataclasses.replace(config, seed=saved.seed, deterministic=saved.deterministic)
+    changed = config.differences(saved)
+    if changed and not config.force:
+        details = ", ".join(
+            f"{k}: {getattr(saved, k, '?')!r} -> {getattr(config, k, '?')!r}"
+            if k != "network"
+            else "the starting network"
+            for k in changed
+        )
+        raise RunError(
+            f"--run_dir {run_dir.path} holds a run with other settings ({details}); "
+            "use the same flags to resume, another --run_dir, or --force"
+        )
+    return config
+
+
+class _Stop:
+    """SIGINT/SIGTERM set a flag that the training loop checks at every step boundary."""
+
+    def __init__(self):
+        self.event = threading.Event()
+        self.signum = None
+        self._previous = {}
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if self.event.is_set():  # a second signal stops at once
+            raise KeyboardInterrupt
+        self.signum = signum
+        self.event.set()
+        log.warning(
+            "stopping at the next step boundary (signal %d); rerun the same command to resume", signum
+        )
+
+    def __exit__(self, *exc):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        return False
+
+
+class Runner:
+    """Executes a `RunConfig` in its run directory."""
+
+    def __init__(self, config: RunConfig, command: str = "", flags_text: str = "", stream=None):
+        self.command = command
+        self.flags_text = flags_text
+        self.stream = stream
+        self.config = config
+
+    # -- set-up --------------------------------------------------------------------------------
+
+    def _prepare(self):
+        import keras
+        import tensorflow as tf
+
+        from nac import data as data_lib
+        from nac import distribute
+
+        config = self.config
+        self.strategy = distribute.make_strategy(config.strategy)
+        self.chief = distribute.is_chief(self.strategy)
+        self.run_dir = RunDir(config.run_dir, writer=self.chief)
+        if config.deterministic:
+            tf.config.experimental.enable_op_determinism()
+        if config.mixed_precision:
+            keras.mixed_precision.set_global_policy("mixed_float16")
+        self.data = data_lib.load(
+            data_lib.DataConfig(
+                dataset=config.dataset,
+                data_dir=config.data_dir,
+                image_size=config.resolved_image_size,
+                augment=config.augment,
+                cache=config.cache,
+                seed=config.seed,
+                validation_examples=config.validation_examples,
+                label_offset=config.label_offset,
+            )
+        )
+        info = self.data.info
+        expected = config.facts
+        if config.dataset != "synthetic" and info.train_examples != config.train_examples:
+            log.info(
+                "dataset has %d training examples (nac assumed %d for epoch budgets)",
+                info.train_examples,
+                config.train_examples,
+            )
+        if info.channels != expected.channels:
+            raise RunError(
+                f"--dataset {config.dataset}: loaded {info.channels} channels, expected {expected.channels}"
+            )
+        self.policy = restructure_lib.Policy.from_config(
+            OriginalConfig.from_original(config.original_config())
+        )
+
+    def _write_run_files(self):
+        config = self.config
+        if not self.run_dir.exists("run_config.json") or config.force:
+            self.run_dir.write_json("run_config.json", config.to_dict())
+            self.run_dir.write_json("config.json", config.original_config(), original_format=True)
+            if self.chief:
+                from nac.jsonio import write_atomic
+
+                write_atomic(
+                    self.run_dir / "flags.txt",
+                    f"# {self.command}\n{self.flags_text}" if self.flags_text else self.command + "\n",
+                )
+
+    # -- the plan ------------------------------------------------------------------------------
+
+    def _step(self, name, network, seed, index, total):
+        """Trains step `name` unless it finished earlier; returns its driving statistics."""
+        if self.run_dir.exists(name):
+            saved = arch_lib.body_from_original(self.run_dir.read_json(f"{name}/network.json"))
+            if saved != network.body:
+                raise RunError(
+                    f"{self.run_dir / name}/network.json is not the network this run computes "
+                    "for that step; the directory holds another run (use another --run_dir)"
+                )
+            log.info("%s: done earlier, kept", name)
+            return statsio.read_stats(self.run_dir / f"{name}/stats.json")
+        stats = self.train_step(name, network, seed, index, total)
+        self.run_dir.write_json(SUMMARY, self.summary())
+        return stats
+
+    def execute(self):
+        """Runs every step of the plan in order (finished steps are kept)."""
+        config = self.config
+        total = len(_steps_plan(config))
+        if config.mode == "random":
+            for j, (seed, network) in enumerate(config.random_networks()):
+                self._step(f"random_{j}", network, seed, j, total)
+            return
+        network = config.initial_network()
+        if config.mode == "construct":
+            for i in range(config.iterations):
+                name = f"iter_{i}"
+                stats = self._step(name, network, derive_seed(config.seed, name), i, total)
+                network = restructure_lib.restructure(network, stats, self.policy)
+        self._step("final", network, derive_seed(config.seed, "final"), total - 1, total)
+
+    # -- one trained network ---------------------------------------------------------------------
+
+    def _train_config(self, steps: int):
+        from nac.train import TrainConfig
+
+        c = self.config
+        return TrainConfig(
+            steps=steps,
+            batch_size=c.batch_size,
+            eval_every=min(c.eval_interval(), steps),
+            learning_rate=c.learning_rate,
+            lr_schedule=c.lr_schedule,
+            decay_epochs=c.decay_epochs,
+            decay_rate=c.decay_rate,
+            momentum=c.momentum,
+            weight_decay=c.weight_decay,
+            ema=c.ema,
+            bn_eval=c.bn_eval,
+            bn_recalibration_examples=c.bn_recalibration_examples,
+            mixed_precision=c.mixed_precision,
+            jit_compile=c.jit_compile,
+            validation=c.validation_examples > 0,
+            log_every=max(1, min(50, steps // 20 or 1)),
+        )
+
+    def train_step(self, name: str, network: arch_lib.Network, seed: int, index: int, total: int):
+        import keras
+
+        from nac import export
+        from nac.model import BuildOptions
+        from nac.monitor import ProgressLine, TensorBoardScalars
+        from nac.stats import FeaturemapStatistics
+        from nac.train import Trainer
+
+        c = self.config
+        steps = c.construction_budget() if name.startswith("iter_") else c.final_budget()
+        image_size = self.data.info.image_size
+        cost = cost_lib.analyse(network, image_size)
+        statistics = ("l2", "variance") if c.statistic == "variance" else ("l2",)
+        log.info(
+            "%s: training %s (%s parameters) for %d steps",
+            name,
+            network.notation(),
+            f"{cost.params:,}",
+            steps,
+        )
+        keras.utils.set_random_seed(seed)
+        options = BuildOptions(
+            branch_order=c.branch_order, synchronized_bn=c.synchronized_bn, statistics=statistics
+        )
+        with self.run_dir.staging(name) as out:
+            trainer = Trainer(
+                network, image_size, self._train_config(steps), build_options=options, strategy=self.strategy
+            )
+            stats_cb = FeaturemapStatistics(trainer.model, c.batch_size, statistics, c.stats_every)
+            callbacks = [stats_cb]
+            if c.tensorboard:
+                callbacks.append(
+                    TensorBoardScalars(os.path.join(out, "tensorboard"), stats_cb, params=cost.params)
+                )
+            progress = None
+            if c.progress and self.chief:
+                progress = ProgressLine(f"[{name} {index + 1}/{total}]", stream=self.stream, log=log.info)
+            result = trainer.train(
+                self.data.reseeded(seed),
+                callbacks=callbacks,
+                should_stop=self._stop.event.is_set,
+                progress=progress,
+            )
+            from nac.jsonio import write_json
+
+            write_json(os.path.join(out, "network.json"), network.arch_json(), original_format=True)
+            stats_cb.write(out, c.statistic)
+            metrics = self._metrics(name, network, cost, seed, steps, result)
+            write_json(os.path.join(out, "metrics.json"), metrics)
+            if c.save_models:
+                export.export_saved_model(
+                    result.model,
+                    os.path.join(out, "saved_model"),
+                    c.dataset,
+                    image_size,
+                    self.data.info.channels,
+                )
+        keras.backend.clear_session()
+        log.info(
+            "%s: test accuracy %.4f, %.0f images/s, %.0f s",
+            name,
+            metrics["test_accuracy"],
+            metrics["images_per_sec"],
+            metrics["wall_time_s"],
+        )
+        return stats_cb.scaled(stats_cb.final)[c.statistic]
+
+    def _metrics(self, name, network, cost, seed, steps, result) -> dict:
+        c = self.config
+        final = result.final
+        return {
+            "name": name,
+            "role": c.role() if name in ("final",) or name.startswith("random_") else "construction",
+            "notation": network.notation(len(c.envelope_cell())),
+            "network_fingerprint": network.fingerprint(),
+            "dataset": c.dataset,
+            "image_size": self.data.info.image_size,
+            "trainable_params": cost.params,
+            "flops_per_image": cost.flops_per_image,
+            "flops_per_batch_50": cost.flops_per_batch,
+            "steps": steps,
+            "epochs": steps * c.batch_size / self.data.info.train_examples,
+            "batch_size": c.batch_size,
+            "seed": seed,
+            "replicas": int(self.strategy.num_replicas_in_sync),
+            "history": list(result.history),
+            "loss_curve": [list(p) for p in result.loss_curve],
+            "test_accuracy": final["test_accuracy"],
+            "test_error": 1.0 - final["test_accuracy"],
+            "final": final,
+            "images_per_sec": result.images_per_sec,
+            "train_time_s": result.train_time_s,
+            "eval_time_s": result.eval_time_s,
+            "wall_time_s": result.wall_time_s,
+        }
+
+    # -- summary ---------------------------------------------------------------------------------
+
+    def summary(self) -> dict:
+        """What the paper's Table 1 needs, from the finished steps' metrics."""
+        c = self.config
+        plan = _steps_plan(c)
+        done = {
+            name: self.run_dir.read_json(f"{name}/metrics.json")
+            for name in plan
+            if self.run_dir.exists(f"{name}/metrics.json")
+        }
+        initial = c.initial_network()
+        epochs_per_iteration = c.construction_budget() * c.batch_size / c.train_examples
+        final_epochs = c.final_budget() * c.batch_size / c.train_examples
+        rows = [
+            {
+                k: m[k]
+                for k in (
+                    "name",
+                    "notation",
+                    "trainable_params",
+                    "flops_per_image",
+                    "flops_per_batch_50",
+                    "steps",
+                    "epochs",
+                    "test_accuracy",
+                    "test_error",
+                    "wall_time_s",
+                    "images_per_sec",
+                )
+            }
+            for m in done.values()
+        ]
+        out = {
+            "format": "nac-summary/1",
+            "role": c.role(),
+            "mode": c.mode,
+            "dataset": c.dataset,
+            "image_size": c.resolved_image_size,
+            "seed": c.seed,
+            "initial_notation": initial.notation(len(c.envelope_cell())),
+            "iterations": c.iterations if c.mode == "construct" else 0,
+            "steps": rows,
+            "complete": all(name in done for name in plan),
+            "wall_time_s": sum(m["wall_time_s"] for m in done.values()),
+        }
+        if c.mode == "construct":
+            out["construction_epochs_per_iteration"] = epochs_per_iteration
+            out["final_epochs"] = final_epochs
+            out["construction_cost_epochs"] = c.iterations * epochs_per_iteration + final_epochs
+            out["construction_cost_wall_time_s"] = out["wall_time_s"]
+        if "final" in done:
+            out["final"] = {
+                k: v for k, v in done["final"].items() if k not in ("history", "loss_curve", "final")
+            }
+        return out
+
+    # -- main --------------------------------------------------------------------------------------
+
+    def run(self) -> int:
+        config = self.config
+        run_dir = RunDir(config.run_dir, writer=False)  # read-only look before any write
+        self.config = config = _adopt_saved(config, run_dir)
+        plan = _steps_plan(config)
+        if all(run_dir.exists(name) for name in plan) and run_dir.exists(SUMMARY):
+            if run_dir.read_json(SUMMARY).get("complete"):
+                log.info("run in %s is complete (%s); nothing to do", run_dir.path, ", ".join(plan))
+                return 0
+        self._prepare()
+        self._write_run_files()
+        removed = self.run_dir.discard_leftovers()
+        if removed:
+            log.info("discarded leftovers of an interrupted run: %s", ", ".join(removed))
+        from nac.train import TrainingInterrupted
+
+        with _Stop() as self._stop:
+            try:
+                self.execute()
+            except (TrainingInterrupted, KeyboardInterrupt):
+                signum = self._stop.signum or signal.SIGINT
+                log.warning("stopped; finished steps are kept, rerun the same command to resume")
+                return 128 + int(signum)
+        summary = self.summary()
+        self.run_dir.write_json(SUMMARY, summary)
+        final = summary.get("final")
+        if final:
+            log.info(
+                "done: %s, test accuracy %.4f, %s parameters, in %.0f s",
+                final["notation"],
+                final["test_accuracy"],
+                f"{final['trainable_params']:,}",
+                summary["wall_time_s"],
+            )
+        else:
+            log.info("done: %d steps in %.0f s", len(summary["steps"]), summary["wall_time_s"])
+        return 0
+
+
+def run(config: RunConfig, command: str = "", flags_text: str = "") -> int:
+    """Runs `config`; returns the process exit code."""
+    _configure_logging()
+    start = time.time()
+    code = Runner(config, command, flags_text).run()
+    log.debug("run took %.1f s", time.time() - start)
+    return code
+
+
+def _configure_logging():
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)  # SavedModel writing is chatty
+    if logging.getLogger().handlers:  # under absl's app.run: its handler prints our records
+        log.setLevel(logging.INFO)
+        return
+    if not log.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+        log.propagate = False

@@ -1,0 +1,323 @@
+"""End to end: `python -m nac.construct` on synthetic data, resume, modes, bad flags."""
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from nac import arch, statsio
+from nac import restructure as restructure_lib
+
+RUN_FLAGS = [
+    "--dataset=synthetic",
+    "--envelope=8/2-1/6",
+    "--iterations=2",
+    "--construction_steps=12",
+    "--final_steps=12",
+    "--eval_every=6",
+    "--stats_every=4",
+    "--seed=3",
+    "--noprogress",
+]
+STEP_FILES = ("network.json", "stats.json", "res.log", "metrics.json", "stats_series.json", "saved_model")
+
+
+def construct(*args, **kwargs):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return subprocess.run(
+        [sys.executable, "-m", "nac.construct", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        **kwargs,
+    )
+
+
+def start(*args):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "nac.construct", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+
+
+@pytest.fixture(scope="session")
+def finished_run(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("construct") / "run"
+    out = construct(f"--run_dir={run_dir}", *RUN_FLAGS)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return run_dir
+
+
+def tree_digest(path):
+    """{relative path: sha256} of every file under `path`."""
+    digests = {}
+    for root, _, files in os.walk(path):
+        for name in files:
+            full = os.path.join(root, name)
+            with open(full, "rb") as f:
+                digests[os.path.relpath(full, path)] = hashlib.sha256(f.read()).hexdigest()
+    return digests
+
+
+def architectures(run_dir):
+    return {
+        name: json.loads((run_dir / name / "network.json").read_text())
+        for name in ("iter_0", "iter_1", "final")
+    }
+
+
+def test_every_artefact_is_present_and_valid(finished_run):
+    import tensorflow as tf
+
+    run = finished_run
+    assert sorted(p.name for p in run.iterdir()) == [
+        "config.json",
+        "final",
+        "flags.txt",
+        "iter_0",
+        "iter_1",
+        "run_config.json",
+        "summary.json",
+    ]
+    for name in ("iter_0", "iter_1", "final"):
+        step = run / name
+        for file in STEP_FILES:
+            assert (step / file).exists(), f"{name}/{file}"
+        text = (step / "network.json").read_text()
+        body = arch.body_from_original(json.loads(text))
+        assert text.strip() == json.dumps(json.loads(text), indent=4, sort_keys=True)
+        network = arch.Network(body, arch.Stem.conv1x1(8))
+        ids = {b.original for b in network.branch_ids()}
+        stats = statsio.read_stats(step / "stats.json")
+        assert set(stats) == ids
+        assert statsio.read_stats(step / "res.log") == pytest.approx(stats)
+        series = json.loads((step / "stats_series.json").read_text())
+        assert series["steps"] == [4, 8, 12]
+        first = network.branch_ids()[0].original
+        assert set(series["values"]) == ids and series["values"][first][-1] == pytest.approx(stats[first])
+        metrics = json.loads((step / "metrics.json").read_text())
+        assert [h["step"] for h in metrics["history"]] == [6, 12]
+        assert metrics["steps"] == 12 and metrics["trainable_params"] > 0 and metrics["flops_per_image"] > 0
+        assert 0 <= metrics["test_accuracy"] <= 1 and metrics["images_per_sec"] > 0
+        assert list((step / "tensorboard").glob("events.out.tfevents.*"))
+        serving = tf.saved_model.load(str(step / "saved_model")).signatures["serving_default"]
+        logits = serving(pixels=tf.zeros((2, 16, 16, 3)))["logits"]
+        assert logits.shape == (2, 10)
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["complete"] and summary["role"] == "constructed"
+    epochs = 12 * 50 / 512
+    assert summary["construction_cost_epochs"] == pytest.approx(2 * epochs + epochs)
+    assert [s["name"] for s in summary["steps"]] == ["iter_0", "iter_1", "final"]
+    assert summary["final"]["notation"] == "8/4-3/6"
+
+
+def test_restructure_cli_replays_every_iteration(finished_run, tmp_path):
+    run = finished_run
+    for current, following in (("iter_0", "iter_1"), ("iter_1", "final")):
+        out = tmp_path / f"{following}.json"
+        code = restructure_lib.main(
+            [
+                "--config",
+                str(run / "config.json"),
+                "--arch",
+                str(run / current / "network.json"),
+                "--stats",
+                str(run / current / "stats.json"),
+                "--out",
+                str(out),
+            ]
+        )
+        assert code == 0
+        assert json.loads(out.read_text()) == json.loads((run / following / "network.json").read_text())
+
+
+def test_resume_after_sigkill_gives_the_same_run(finished_run, tmp_path):
+    run_dir = tmp_path / "run"
+    proc = start(f"--run_dir={run_dir}", *RUN_FLAGS)
+    deadline = time.time() + 300
+    while time.time() < deadline:  # kill while iteration 1 trains
+        if (run_dir / "iter_0").exists() and any(
+            p.name.startswith(".iter_1.partial") for p in run_dir.iterdir()
+        ):
+            break
+        assert proc.poll() is None, proc.stderr.read()[-3000:]
+        time.sleep(0.2)
+    else:
+        pytest.fail("iteration 1 did not start in time")
+    time.sleep(1.0)
+    proc.kill()
+    proc.wait()
+    assert not (run_dir / "iter_1").exists()
+    iter_0 = tree_digest(run_dir / "iter_0")
+
+    out = construct(f"--run_dir={run_dir}", *RUN_FLAGS)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "iter_0: done earlier, kept" in out.stderr
+    assert "discarded leftovers" in out.stderr
+    assert tree_digest(run_dir / "iter_0") == iter_0
+    assert not [p for p in run_dir.iterdir() if "partial" in p.name]
+    assert architectures(run_dir) == architectures(finished_run)
+    assert json.loads((run_dir / "iter_1" / "stats.json").read_text()) == pytest.approx(
+        json.loads((finished_run / "iter_1" / "stats.json").read_text()), rel=1e-6
+    )
+
+    before = tree_digest(run_dir)
+    again = construct(f"--run_dir={run_dir}", *RUN_FLAGS)
+    assert again.returncode == 0 and "complete" in again.stderr
+    assert tree_digest(run_dir) == before
+
+
+def test_resume_with_other_flags_is_refused(finished_run):
+    before = tree_digest(finished_run)
+    flags = [f for f in RUN_FLAGS if not f.startswith("--iterations")] + ["--iterations=3"]
+    out = construct(f"--run_dir={finished_run}", *flags)
+    assert out.returncode == 2
+    assert "iterations: 2 -> 3" in out.stderr and "--force" in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
+    assert tree_digest(finished_run) == before
+
+
+def test_sigterm_stops_at_a_step_boundary(tmp_path):
+    run_dir = tmp_path / "run"
+    proc = start(
+        f"--run_dir={run_dir}",
+        "--mode=oneshot",
+        "--dataset=synthetic",
+        "--envelope=8/1/6",
+        "--final_steps=100000",
+        "--seed=1",
+    )
+    deadline = time.time() + 120
+    while time.time() < deadline and not any(p.name.startswith(".final.partial") for p in run_dir.glob(".*")):
+        time.sleep(0.2)
+    time.sleep(8)  # let training start
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGTERM, err[-2000:]
+    assert "rerun the same command to resume" in err
+    assert not (run_dir / "final").exists()
+    assert not [p for p in run_dir.iterdir() if "partial" in p.name]
+
+
+def test_random_and_oneshot_modes(finished_run, tmp_path):
+    final_arch = finished_run / "final" / "network.json"
+    out = construct(
+        f"--run_dir={tmp_path / 'random'}",
+        "--mode=random",
+        f"--arch={final_arch}",
+        "--num_random=2",
+        "--dataset=synthetic",
+        "--final_steps=3",
+        "--eval_every=3",
+        "--seed=5",
+        "--nosave_models",
+        "--notensorboard",
+        "--noprogress",
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    reference = arch.Network(
+        arch.body_from_original(json.loads(final_arch.read_text())), arch.Stem.conv1x1(8)
+    )
+    nets = []
+    for j in range(2):
+        body = arch.body_from_original(
+            json.loads((tmp_path / "random" / f"random_{j}" / "network.json").read_text())
+        )
+        net = arch.Network(body, arch.Stem.conv1x1(8))
+        assert net.layers_per_stage() == reference.layers_per_stage()
+        assert net.branches_per_stage() == reference.branches_per_stage()
+        nets.append(net)
+    assert nets[0] != nets[1]
+    summary = json.loads((tmp_path / "random" / "summary.json").read_text())
+    assert summary["role"] == "random" and summary["complete"]
+
+    out = construct(
+        f"--run_dir={tmp_path / 'envelope'}",
+        "--mode=oneshot",
+        "--envelope=8/1-1/6",
+        "--dataset=synthetic",
+        "--final_steps=3",
+        "--seed=5",
+        "--nosave_models",
+        "--noprogress",
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert sorted(
+        p.name
+        for p in (tmp_path / "envelope").iterdir()
+        if not p.name.endswith(".json") and p.name != "flags.txt"
+    ) == ["final"]
+    assert json.loads((tmp_path / "envelope" / "summary.json").read_text())["role"] == "envelope"
+
+
+@pytest.mark.parametrize(
+    "flags,message",
+    [
+        (["--batch_size=0"], "--batch_size"),
+        (["--construction_steps=5", "--construction_epochs=1"], "give one of them"),
+        (["--envelope=8/2-x/6"], "--envelope"),
+        (["--maxlayersperstage=3,4,5"], "--maxlayersperstage"),
+        (["--construction=true,maybe"], "--construction"),
+        (["--no_such_flag=1"], "no_such_flag"),
+        (["--mode=random"], "--arch"),
+        (["--config=/nonexistent/config.json"], "config file"),
+        (["--dataset=svhn"], "dataset"),
+    ],
+)
+def test_bad_flags_give_one_line_and_exit_2(tmp_path, flags, message):
+    out = construct(f"--run_dir={tmp_path / 'run'}", "--envelope=8/2-1/6", "--dataset=synthetic", *flags)
+    assert out.returncode == 2, out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], out.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_missing_run_dir_and_bad_config_file(tmp_path, fixtures_dir):
+    out = construct("--dataset=synthetic")
+    assert out.returncode == 2 and "--run_dir" in out.stderr
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"parameters": {"steps": 10}')
+    out = construct(f"--run_dir={tmp_path / 'run'}", f"--config={bad}")
+    assert out.returncode == 2 and "line 1" in out.stderr and len(out.stderr.strip().splitlines()) == 1
+
+
+def test_original_config_maps_to_the_run(fixtures_dir):
+    from nac.runconfig import from_flags
+
+    path = str(fixtures_dir / "original_configs" / "construction" / "network.cons-exp-3.bc.json")
+    config = from_flags({"run_dir": "x", "config": path}, set())
+    assert (config.mode, config.construction_budget(), config.eval_interval(), config.batch_size) == (
+        "construct",
+        10_000,
+        1_000,
+        50,
+    )
+    assert config.iterations == 5 and config.resolved_image_size == 28
+    assert config.policy_lists()["maxlayersperstage"] == (15, 5, 3, 3)
+    assert config.initial_network().notation() == "128/10-1-1-1/6"
+    overridden = from_flags(
+        {"run_dir": "x", "config": path, "construction_steps": 7, "dataset": "fashion_mnist"},
+        {"construction_steps", "dataset"},
+    )
+    assert overridden.construction_budget() == 7 and overridden.initial_network().input_channels == 1
+    longrun = from_flags(
+        {
+            "run_dir": "x",
+            "config": str(
+                fixtures_dir / "original_configs" / "longruns" / "network.cons-exp-3-bc-longrun.json"
+            ),
+        },
+        set(),
+    )
+    assert longrun.mode == "oneshot" and longrun.final_budget() == 100_000 and longrun.role() == "oneshot"
+    assert longrun.initial_network().notation() == "128/15-6-4-4/6"
