@@ -48,6 +48,9 @@ def _define_flags():
     flags.DEFINE_boolean("save_models", True, "[output] Write a SavedModel per trained network.")
     flags.DEFINE_boolean("tensorboard", True, "[output] Write TensorBoard event files.")
     flags.DEFINE_boolean("progress", True, "[output] Show a progress line (one updating line on a terminal).")
+    flags.DEFINE_boolean(
+        "dry_run", False, "[output] Validate the flags, print the plan and exit (no TensorFlow)."
+    )
     flags.DEFINE_boolean("force", False, "[output] Resume even if the flags change the construction.")
     # -- data -----------------------------------------------------------------------------------
     flags.DEFINE_enum(
@@ -261,6 +264,41 @@ def flag_values() -> tuple[dict, set]:
     return values, present
 
 
+def describe(config) -> str:
+    """The resolved plan of a run, for --dry_run."""
+    from nac import cost
+
+    network = config.initial_network()
+    image_size = config.resolved_image_size
+    lines = [
+        f"mode {config.mode} (role {config.role()}), dataset {config.dataset} at {image_size}x{image_size}, "
+        f"global batch {config.batch_size}, seed {config.seed if config.seed is not None else 'drawn at start'}",
+        f"network {network.notation(len(config.envelope_cell()))}: "
+        f"{cost.count_params(network, image_size):,} trainable parameters",
+    ]
+    epochs = config.steps_per_epoch()
+    if config.mode == "construct":
+        lists = config.policy_lists()
+        lines.append(
+            f"{config.iterations} iterations of {config.construction_budget()} steps "
+            f"({config.construction_budget() / epochs:.3g} epochs), statistic {config.statistic}"
+        )
+        lines.append(
+            "per stage: maxlayersperstage "
+            + ",".join(map(str, lists["maxlayersperstage"]))
+            + "; construction "
+            + ",".join(str(v).lower() for v in lists["construction"])
+            + f"; maxfilterprune {config.maxfilterprune}; worstcase {str(config.worstcase).lower()}"
+        )
+    count = config.num_random if config.mode == "random" else 1
+    lines.append(
+        f"{count} final training(s) of {config.final_budget()} steps ({config.final_budget() / epochs:.3g} "
+        f"epochs), evaluation every {config.eval_interval()} steps"
+    )
+    lines.append(f"artefacts in {os.path.abspath(config.run_dir)}")
+    return "\n".join(lines)
+
+
 def command_line() -> str:
     return " ".join([f"python -m {PROG}"] + sys.argv[1:])
 
@@ -271,6 +309,9 @@ def main(argv):
     from nac.runconfig import from_flags
 
     config = from_flags(*flag_values())  # validated before TensorFlow is imported
+    if FLAGS.dry_run:
+        print(describe(config))
+        return 0
     from nac import runner
 
     return runner.run(config, command_line(), flags_text=FLAGS.flags_into_string())

@@ -9,6 +9,8 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import pathlib  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
 
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
@@ -22,3 +24,88 @@ FIXTURES = pathlib.Path(__file__).parent / "fixtures"
 @pytest.fixture(scope="session")
 def fixtures_dir():
     return FIXTURES
+
+
+# A tiny synthetic construction shared by the driver and report tests.
+RUN_FLAGS = [
+    "--dataset=synthetic",
+    "--envelope=8/2-1/6",
+    "--iterations=2",
+    "--construction_steps=12",
+    "--final_steps=12",
+    "--eval_every=6",
+    "--stats_every=4",
+    "--seed=3",
+    "--noprogress",
+]
+STEP_FILES = ("network.json", "stats.json", "res.log", "metrics.json", "stats_series.json", "saved_model")
+
+
+def construct(*args, **kwargs):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return subprocess.run(
+        [sys.executable, "-m", "nac.construct", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        **kwargs,
+    )
+
+
+def start(*args):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "nac.construct", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+
+
+@pytest.fixture(scope="session")
+def finished_run(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("construct") / "run"
+    out = construct(f"--run_dir={run_dir}", *RUN_FLAGS)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return run_dir
+
+
+@pytest.fixture(scope="session")
+def random_run(finished_run, tmp_path_factory):
+    """Two random baselines matched to the finished construction's final network."""
+    run_dir = tmp_path_factory.mktemp("random") / "run"
+    out = construct(
+        f"--run_dir={run_dir}",
+        "--mode=random",
+        f"--arch={finished_run / 'final' / 'network.json'}",
+        "--num_random=2",
+        "--dataset=synthetic",
+        "--final_steps=6",
+        "--eval_every=3",
+        "--seed=5",
+        "--nosave_models",
+        "--noprogress",
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    return run_dir
+
+
+@pytest.fixture(scope="session")
+def envelope_run(tmp_path_factory):
+    """The envelope of the finished construction, trained as it is (oneshot)."""
+    run_dir = tmp_path_factory.mktemp("envelope") / "run"
+    out = construct(
+        f"--run_dir={run_dir}",
+        "--mode=oneshot",
+        "--envelope=8/2-1/6",
+        "--dataset=synthetic",
+        "--final_steps=6",
+        "--eval_every=3",
+        "--seed=5",
+        "--nosave_models",
+        "--noprogress",
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    return run_dir

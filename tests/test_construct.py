@@ -4,58 +4,13 @@ import hashlib
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 
 import pytest
+from conftest import RUN_FLAGS, STEP_FILES, construct, start
 
 from nac import arch, statsio
 from nac import restructure as restructure_lib
-
-RUN_FLAGS = [
-    "--dataset=synthetic",
-    "--envelope=8/2-1/6",
-    "--iterations=2",
-    "--construction_steps=12",
-    "--final_steps=12",
-    "--eval_every=6",
-    "--stats_every=4",
-    "--seed=3",
-    "--noprogress",
-]
-STEP_FILES = ("network.json", "stats.json", "res.log", "metrics.json", "stats_series.json", "saved_model")
-
-
-def construct(*args, **kwargs):
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    return subprocess.run(
-        [sys.executable, "-m", "nac.construct", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-        **kwargs,
-    )
-
-
-def start(*args):
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    return subprocess.Popen(
-        [sys.executable, "-m", "nac.construct", *args],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-
-
-@pytest.fixture(scope="session")
-def finished_run(tmp_path_factory):
-    run_dir = tmp_path_factory.mktemp("construct") / "run"
-    out = construct(f"--run_dir={run_dir}", *RUN_FLAGS)
-    assert out.returncode == 0, out.stderr[-3000:]
-    return run_dir
 
 
 def tree_digest(path):
@@ -209,55 +164,24 @@ def test_sigterm_stops_at_a_step_boundary(tmp_path):
     assert not [p for p in run_dir.iterdir() if "partial" in p.name]
 
 
-def test_random_and_oneshot_modes(finished_run, tmp_path):
+def test_random_and_oneshot_modes(finished_run, random_run, envelope_run):
     final_arch = finished_run / "final" / "network.json"
-    out = construct(
-        f"--run_dir={tmp_path / 'random'}",
-        "--mode=random",
-        f"--arch={final_arch}",
-        "--num_random=2",
-        "--dataset=synthetic",
-        "--final_steps=3",
-        "--eval_every=3",
-        "--seed=5",
-        "--nosave_models",
-        "--notensorboard",
-        "--noprogress",
-    )
-    assert out.returncode == 0, out.stderr[-3000:]
     reference = arch.Network(
         arch.body_from_original(json.loads(final_arch.read_text())), arch.Stem.conv1x1(8)
     )
     nets = []
     for j in range(2):
-        body = arch.body_from_original(
-            json.loads((tmp_path / "random" / f"random_{j}" / "network.json").read_text())
-        )
+        body = arch.body_from_original(json.loads((random_run / f"random_{j}" / "network.json").read_text()))
         net = arch.Network(body, arch.Stem.conv1x1(8))
         assert net.layers_per_stage() == reference.layers_per_stage()
         assert net.branches_per_stage() == reference.branches_per_stage()
         nets.append(net)
     assert nets[0] != nets[1]
-    summary = json.loads((tmp_path / "random" / "summary.json").read_text())
+    summary = json.loads((random_run / "summary.json").read_text())
     assert summary["role"] == "random" and summary["complete"]
-
-    out = construct(
-        f"--run_dir={tmp_path / 'envelope'}",
-        "--mode=oneshot",
-        "--envelope=8/1-1/6",
-        "--dataset=synthetic",
-        "--final_steps=3",
-        "--seed=5",
-        "--nosave_models",
-        "--noprogress",
-    )
-    assert out.returncode == 0, out.stderr[-3000:]
-    assert sorted(
-        p.name
-        for p in (tmp_path / "envelope").iterdir()
-        if not p.name.endswith(".json") and p.name != "flags.txt"
-    ) == ["final"]
-    assert json.loads((tmp_path / "envelope" / "summary.json").read_text())["role"] == "envelope"
+    steps = sorted(p.name for p in envelope_run.iterdir() if p.is_dir())
+    assert steps == ["final"]
+    assert json.loads((envelope_run / "summary.json").read_text())["role"] == "envelope"
 
 
 @pytest.mark.parametrize(
