@@ -213,7 +213,9 @@ def _define_flags():
     )
 
 
+_before = set(FLAGS)
 _define_flags()
+_NAC_FLAGS = frozenset(set(FLAGS) - _before)
 
 _LIST_INT = ("maxlayersperstage",)
 _LIST_BOOL = ("construction", "parameterlimits")
@@ -299,6 +301,13 @@ def describe(config) -> str:
     return "\n".join(lines)
 
 
+def nac_flags_text() -> str:
+    """nac's own flags (not absl's) with their resolved values, one per line, as a flagfile."""
+    return "".join(
+        FLAGS[name].serialize() + "\n" for name in sorted(_NAC_FLAGS) if FLAGS[name].value is not None
+    )
+
+
 def command_line() -> str:
     return " ".join([f"python -m {PROG}"] + sys.argv[1:])
 
@@ -314,7 +323,7 @@ def main(argv):
         return 0
     from nac import runner
 
-    return runner.run(config, command_line(), flags_text=FLAGS.flags_into_string())
+    return runner.run(config, command_line(), flags_text=nac_flags_text())
 
 
 def _parse_flags(argv):

@@ -354,7 +354,7 @@ class RunConfig:
             "evalintval": self.eval_interval(),
             "batchsize": self.batch_size,
             "dataset": self.dataset,
-            "iterations": self.iterations,
+            "iterations": {"construct": self.iterations, "random": self.num_random}.get(self.mode, 0),
             "image_size": self.resolved_image_size,
         }
         if self.data_dir:

@@ -240,7 +240,7 @@ class Runner:
         log.info(
             "%s: training %s (%s parameters) for %d steps",
             name,
-            network.notation(),
+            network.notation(len(c.envelope_cell())),
             f"{cost.params:,}",
             steps,
         )

@@ -109,3 +109,26 @@ def envelope_run(tmp_path_factory):
     )
     assert out.returncode == 0, out.stderr[-3000:]
     return run_dir
+
+
+@pytest.fixture(scope="session")
+def worstcase_run(tmp_path_factory):
+    """A one-iteration worst-case construction (prunes the most active branches)."""
+    run_dir = tmp_path_factory.mktemp("worstcase") / "run"
+    out = construct(
+        f"--run_dir={run_dir}",
+        "--worstcase",
+        "--envelope=8/2-1/6",
+        "--dataset=synthetic",
+        "--iterations=1",
+        "--construction_steps=4",
+        "--final_steps=4",
+        "--eval_every=2",
+        "--stats_every=2",
+        "--seed=4",
+        "--nosave_models",
+        "--notensorboard",
+        "--noprogress",
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    return run_dir
