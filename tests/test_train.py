@@ -1,0 +1,492 @@
+"""Tests of nac.train: the custom training loop, EMA, BN evaluation modes, interruption.
+
+Tiny networks at 8x8 on the synthetic data set; each training run traces its own model,
+so the runs are shared through module-scoped fixtures.
+"""
+
+import math
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from nac import arch, distribute
+from nac import train as T
+from nac.data import DataConfig, load
+from nac.errors import ConfigError, RunError
+from nac.model import taps
+
+IMAGE = 8
+BATCH = 32
+
+
+@pytest.fixture(scope="module")
+def data():
+    return load(
+        DataConfig(
+            dataset="synthetic",
+            image_size=IMAGE,
+            seed=0,
+            synthetic_train_examples=256,
+            synthetic_test_examples=100,
+        )
+    )
+
+
+def _arrays(dataset):
+    images, labels = zip(*[(x.numpy(), y.numpy()) for x, y in dataset])
+    return np.concatenate(images), np.concatenate(labels)
+
+
+def _bn_layers(model):
+    return [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+
+
+def _tap_values(model):
+    return {branch: [float(v.numpy()) for v in tap.accumulators()] for branch, tap in taps(model).items()}
+
+
+def _seed_states(model):
+    return [
+        layer.seed_generator.state.numpy().tolist()
+        for layer in model.layers
+        if isinstance(layer, keras.layers.Dropout)
+    ]
+
+
+class Recorder(keras.callbacks.Callback):
+    """Records weights, logs, tap accumulators and BN statistics around every hook."""
+
+    def __init__(self):
+        super().__init__()
+        self.events, self.raw, self.batch_logs, self.test_logs = [], [], [], []
+        self.begin = []
+        self.at_batch_end, self.at_test_end = {}, []
+
+    def _snapshot(self):
+        return {
+            "taps": _tap_values(self.model),
+            "seeds": _seed_states(self.model),
+            "bn": [
+                v.numpy().copy()
+                for layer in _bn_layers(self.model)
+                for v in (layer.moving_mean, layer.moving_variance)
+            ],
+        }
+
+    def on_train_begin(self, logs=None):
+        self.events.append("train_begin")
+        self.initial = [v.numpy().copy() for v in self.model.trainable_weights]
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.events.append(("batch_begin", batch))
+        self.begin.append([v.numpy().copy() for v in self.model.trainable_weights])
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.events.append(("batch_end", batch))
+        self.raw.append([v.numpy().copy() for v in self.model.trainable_weights])
+        self.batch_logs.append(dict(logs))
+        self.at_batch_end[batch] = self._snapshot()
+
+    def on_test_end(self, logs=None):
+        self.events.append("test_end")
+        self.test_logs.append(dict(logs))
+        self.at_test_end.append(self._snapshot())
+
+    def on_train_end(self, logs=None):
+        self.events.append("train_end")
+        self.final_logs = dict(logs)
+
+
+# --------------------------------------------------------------------------------------
+# Pure functions and configuration.
+
+
+def test_ema_decay_formula():
+    assert T.ema_decay(0) == pytest.approx(0.1)
+    assert T.ema_decay(1) == pytest.approx(2 / 11)
+    assert T.ema_decay(90) == pytest.approx(0.91)
+    assert T.ema_decay(10**6) == 0.9999
+    assert float(T.ema_decay(tf.constant(1, tf.int64))) == pytest.approx(2 / 11)
+    assert float(T.ema_decay(tf.constant(10**6))) == pytest.approx(0.9999)
+
+
+@pytest.mark.parametrize("schedule", T.LR_SCHEDULES)
+def test_lr_schedules_match_keras(schedule):
+    config = T.TrainConfig(steps=1000, batch_size=50, lr_schedule=schedule, decay_epochs=2.0)
+    keras_schedule = T.learning_rate_schedule(config, train_examples=10000)  # 400 steps/decay
+    for step in (0, 1, 399, 400, 401, 799, 800, 999, 1000):
+        expected = T.learning_rate_at(config, step, 10000)
+        got = keras_schedule if isinstance(keras_schedule, float) else float(keras_schedule(step))
+        assert got == pytest.approx(expected, rel=1e-6, abs=1e-8), step
+
+
+def test_lr_schedule_values():
+    exponential = T.TrainConfig(steps=10, decay_epochs=2.0, decay_rate=0.5)
+    assert [T.learning_rate_at(exponential, s, 100) for s in (0, 3, 4, 7, 8)] == pytest.approx(
+        [0.1, 0.1, 0.05, 0.05, 0.025]
+    )  # 2 epochs of 100 at batch 50: 4 steps
+    original = T.TrainConfig(steps=10)  # x0.1 every 350 epochs: 350,000 steps on CIFAR-10
+    assert T.learning_rate_at(original, 349_999, 50_000) == pytest.approx(0.1)
+    assert T.learning_rate_at(original, 350_000, 50_000) == pytest.approx(0.01)
+    cosine = T.TrainConfig(steps=100, lr_schedule="cosine")
+    assert [T.learning_rate_at(cosine, s, 100) for s in (0, 50, 100)] == pytest.approx(
+        [0.1, 0.05, 0.0], abs=1e-12
+    )
+    constant = T.TrainConfig(steps=100, lr_schedule="constant", learning_rate=0.3)
+    assert T.learning_rate_at(constant, 10**6, 100) == 0.3
+
+
+def test_eval_steps():
+    assert T.TrainConfig(steps=40, eval_every=15).eval_steps() == (15, 30, 40)
+    assert T.TrainConfig(steps=30, eval_every=15).eval_steps() == (15, 30)
+    assert T.TrainConfig(steps=30).eval_steps() == (30,)
+    assert T.TrainConfig(steps=3, eval_every=10).eval_steps() == (3,)
+
+
+@pytest.mark.parametrize(
+    "kwargs, field",
+    [
+        ({"steps": 0}, "steps"),
+        ({"steps": 2.5}, "steps"),
+        ({"steps": True}, "steps"),
+        ({"steps": 5, "batch_size": 0}, "batch_size"),
+        ({"steps": 5, "eval_every": -1}, "eval_every"),
+        ({"steps": 5, "eval_batch_size": 0}, "eval_batch_size"),
+        ({"steps": 5, "learning_rate": 0}, "learning_rate"),
+        ({"steps": 5, "lr_schedule": "step"}, "lr_schedule"),
+        ({"steps": 5, "decay_epochs": 0}, "decay_epochs"),
+        ({"steps": 5, "decay_rate": 1.5}, "decay_rate"),
+        ({"steps": 5, "momentum": 1.0}, "momentum"),
+        ({"steps": 5, "weight_decay": -1e-4}, "weight_decay"),
+        ({"steps": 5, "bn_eval": "train"}, "bn_eval"),
+        ({"steps": 5, "bn_recalibration_examples": 0}, "bn_recalibration_examples"),
+        ({"steps": 5, "ema": 1}, "ema"),
+        ({"steps": 5, "jit_compile": "yes"}, "jit_compile"),
+        ({"steps": 5, "log_every": 0}, "log_every"),
+    ],
+)
+def test_train_config_errors(kwargs, field):
+    with pytest.raises(ConfigError) as e:
+        T.TrainConfig(**kwargs)
+    message = str(e.value)
+    assert f"TrainConfig.{field}: got {kwargs[field]!r}; expected" in message
+    assert "\n" not in message
+
+
+# --------------------------------------------------------------------------------------
+# One device: a full run with the defaults (EMA, recalibrated BN).
+
+SMOKE = T.TrainConfig(
+    steps=45,
+    batch_size=BATCH,
+    eval_every=15,
+    log_every=10,
+    lr_schedule="constant",
+    bn_recalibration_examples=100,
+)
+
+
+@pytest.fixture(scope="module")
+def smoke(data):
+    keras.utils.set_random_seed(0)
+    trainer = T.Trainer(
+        arch.network_from_notation("8/1-1/6"), IMAGE, SMOKE, strategy=distribute.make_strategy("one_device")
+    )
+    recorder, progress = Recorder(), []
+    result = trainer.train(data, callbacks=[recorder], progress=progress.append)
+    return trainer, result, recorder, progress
+
+
+def test_smoke_learns(smoke):
+    _, result, _, _ = smoke
+    losses = [loss for _, loss in result.loss_curve]
+    assert losses[-1] < losses[0] - 0.15
+    assert result.final["test_accuracy"] > 0.3  # chance: 0.1
+    assert result.images_trained == SMOKE.steps * BATCH
+    assert result.images_per_sec > 0 and result.train_time_s > 0 and result.eval_time_s > 0
+    assert result.wall_time_s >= result.train_time_s + result.eval_time_s
+
+
+def test_smoke_history_and_hooks(smoke, data):
+    trainer, result, recorder, progress = smoke
+    assert [h["step"] for h in result.history] == [15, 30, 45]
+    assert result.final == result.history[-1]
+    assert all(h["test_examples"] == data.info.test_examples for h in result.history)
+    assert [step for step, _ in result.loss_curve] == [10, 20, 30, 40, 45]
+    assert [p["step"] for p in progress] == [10, 20, 30, 40, 45]
+    assert progress[-1]["eta_s"] == 0 and progress[0]["steps"] == 45
+    assert trainer.train_step_traces == 1
+    # Hook order: begin, (batch_begin, batch_end)*, test_end after steps 15, 30 and 45, end.
+    assert recorder.events[0] == "train_begin" and recorder.events[-1] == "train_end"
+    assert recorder.events[1:3] == [("batch_begin", 0), ("batch_end", 0)]
+    test_positions = [i for i, e in enumerate(recorder.events) if e == "test_end"]
+    assert [recorder.events[i - 1] for i in test_positions] == [
+        ("batch_end", 14),
+        ("batch_end", 29),
+        ("batch_end", 44),
+    ]
+    assert [logs["step"] for logs in recorder.test_logs] == [15, 30, 45]
+    assert recorder.final_logs["test_accuracy"] == result.final["test_accuracy"]
+    logs = recorder.batch_logs[3]
+    assert set(logs) == {"loss", "accuracy", "lr", "images_per_sec"}
+    assert logs["lr"] == 0.1 and 0 <= logs["accuracy"] <= 1
+    # The loss curve holds window means of the per-step losses.
+    assert result.loss_curve[0][1] == pytest.approx(
+        np.mean([logs["loss"] for logs in recorder.batch_logs[:10]]), rel=1e-6
+    )
+
+
+def test_smoke_evaluates_ema_weights(smoke):
+    """The final model holds the EMA of the raw weights (computed here by hand)."""
+    trainer, result, recorder, _ = smoke
+    shadow = [w.astype(np.float64) for w in recorder.initial]
+    for t, raw in enumerate(recorder.raw, start=1):
+        decay = T.ema_decay(t)
+        shadow = [s - (s - w) * (1.0 - decay) for s, w in zip(shadow, raw)]
+    final = [v.numpy() for v in result.model.trainable_weights]
+    for got, expected in zip(final, shadow):
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+    for got, ema in zip(final, trainer.ema_variables):
+        np.testing.assert_array_equal(got, ema.numpy())
+    largest = max(np.abs(got - last).max() for got, last in zip(final, recorder.raw[-1]))
+    assert largest > 1e-3  # the EMA lags the raw weights
+    # Training resumes from the raw weights after each evaluation.
+    for step in range(1, SMOKE.steps):
+        for begin, end in zip(recorder.begin[step], recorder.raw[step - 1]):
+            np.testing.assert_array_equal(begin, end)
+
+
+def test_smoke_accuracy_is_exact(smoke, data):
+    """The reported accuracy is that of the returned model on every test image."""
+    _, result, _, _ = smoke
+    images, labels = _arrays(data.evaluation("test", 64))  # batches of 64 and 36
+    logits = result.model(images, training=False).numpy()
+    assert np.mean(np.argmax(logits, -1) == labels) == result.final["test_accuracy"]
+    losses = tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits).numpy()
+    assert np.mean(losses) == pytest.approx(result.final["test_loss"], rel=1e-5)
+
+
+def test_recalibration_sets_population_statistics(smoke, data):
+    """The first BN layer's moving statistics are its input's mean and variance over the
+    recalibration images (whole batches of the unaugmented training stream)."""
+    _, result, _, _ = smoke
+    batches = math.ceil(SMOKE.bn_recalibration_examples / BATCH)
+    images, _ = _arrays(data.train(BATCH, augment=False).take(batches))
+    assert len(images) == 128
+    bn = _bn_layers(result.model)[0]
+    probe = keras.Model(result.model.inputs[0], bn.input)
+    x = probe(images, training=False).numpy().astype(np.float64)
+    np.testing.assert_allclose(bn.moving_mean.numpy(), x.mean(axis=(0, 1, 2)), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(bn.moving_variance.numpy(), x.var(axis=(0, 1, 2)), rtol=1e-4, atol=1e-6)
+
+
+def test_evaluation_leaves_taps_and_dropout_stream_alone(smoke):
+    _, result, recorder, _ = smoke
+    for index, step in enumerate((15, 30, 45)):
+        before, after = recorder.at_batch_end[step - 1], recorder.at_test_end[index]
+        assert after["taps"] == before["taps"]
+        assert after["seeds"] == before["seeds"]
+    images = [values[1] for values in _tap_values(result.model).values()]
+    assert images == [float(SMOKE.steps * BATCH)] * len(images)
+
+
+# --------------------------------------------------------------------------------------
+# Other options, one device.
+
+OPTIONS = T.TrainConfig(
+    validation=True,
+    top5=True,
+    steps=4,
+    batch_size=BATCH,
+    eval_every=2,
+    log_every=2,
+    ema=False,
+    bn_eval="batch_stats",
+    momentum=0.9,
+    weight_decay=1e-3,
+    lr_schedule="cosine",
+    learning_rate=0.05,
+)
+
+
+def _options_run(data):
+    keras.utils.set_random_seed(1)
+    trainer = T.Trainer(arch.network_from_notation("4/1/2"), IMAGE, OPTIONS)
+    recorder = Recorder()
+    return trainer.train(data, callbacks=[recorder]), recorder
+
+
+@pytest.fixture(scope="module")
+def validation_data():
+    return load(
+        DataConfig(
+            dataset="synthetic",
+            image_size=IMAGE,
+            seed=0,
+            validation_examples=40,
+            synthetic_train_examples=256,
+            synthetic_test_examples=100,
+        )
+    )
+
+
+@pytest.fixture(scope="module")
+def options_runs(validation_data):
+    return _options_run(validation_data), _options_run(validation_data)
+
+
+def test_batch_stats_leaves_moving_statistics_alone(options_runs):
+    (result, recorder), _ = options_runs
+    for index, step in enumerate((2, 4)):
+        before, after = recorder.at_batch_end[step - 1], recorder.at_test_end[index]
+        for b, a in zip(before["bn"], after["bn"]):
+            np.testing.assert_array_equal(a, b)
+        assert after["taps"] == before["taps"]
+        assert after["seeds"] == before["seeds"]
+    # ema=False: the raw weights are evaluated and returned.
+    for got, raw in zip(result.model.trainable_weights, recorder.raw[-1]):
+        np.testing.assert_array_equal(got.numpy(), raw)
+
+
+def test_batch_stats_normalises_with_each_batch(options_runs, validation_data):
+    data = validation_data
+    (result, _), _ = options_runs
+    model = result.model
+    dropouts = [layer for layer in model.layers if isinstance(layer, keras.layers.Dropout)]
+    images, labels = _arrays(data.evaluation("test", BATCH))
+    # The model in training mode with dropout and tap collection off, batch by batch as
+    # the evaluation batches the test set (32, 32, 32, 4).
+    correct, loss = 0, 0.0
+    rates = [layer.rate for layer in dropouts]
+    bn_state = [
+        v.numpy().copy() for layer in _bn_layers(model) for v in (layer.moving_mean, layer.moving_variance)
+    ]
+    try:
+        for layer in dropouts:
+            layer.rate = 0.0
+        for tap in taps(model).values():
+            tap.collect = False
+        for start in range(0, len(labels), BATCH):
+            logits = model(images[start : start + BATCH], training=True).numpy()
+            correct += int(np.sum(np.argmax(logits, -1) == labels[start : start + BATCH]))
+            loss += float(
+                np.sum(tf.nn.sparse_softmax_cross_entropy_with_logits(labels[start : start + BATCH], logits))
+            )
+    finally:
+        for layer, rate in zip(dropouts, rates):
+            layer.rate = rate
+        for tap in taps(model).values():
+            tap.collect = True
+        for v, value in zip(
+            [v for layer in _bn_layers(model) for v in (layer.moving_mean, layer.moving_variance)], bn_state
+        ):
+            v.assign(value)
+    assert correct / len(labels) == result.final["test_accuracy"]
+    assert loss / len(labels) == pytest.approx(result.final["test_loss"], rel=1e-5)
+
+
+def test_options_logs(options_runs, validation_data):
+    (result, recorder), _ = options_runs
+    lrs = [logs["lr"] for logs in recorder.batch_logs]
+    train_examples = validation_data.info.train_examples
+    assert train_examples == 216
+    assert lrs == pytest.approx([T.learning_rate_at(OPTIONS, s, train_examples) for s in range(4)])
+    assert lrs[0] == pytest.approx(0.05) and lrs[-1] < lrs[0]
+    assert all(logs["regularization_loss"] > 0 for logs in recorder.batch_logs)
+    assert [h["step"] for h in result.history] == [2, 4]
+    for h in result.history:
+        assert (h["test_examples"], h["validation_examples"]) == (100, 40)
+        assert 0 <= h["validation_accuracy"] <= h["validation_top5"] <= 1
+        assert h["test_accuracy"] <= h["test_top5"] and np.isfinite(h["validation_loss"])
+
+
+def test_repeatable_with_a_seed(options_runs):
+    (first, first_recorder), (second, second_recorder) = options_runs
+    assert [logs["loss"] for logs in first_recorder.batch_logs] == [
+        logs["loss"] for logs in second_recorder.batch_logs
+    ]
+    for a, b in zip(first.model.weights, second.model.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    assert first.history[-1]["test_loss"] == second.history[-1]["test_loss"]
+
+
+def test_should_stop_interrupts_at_a_step_boundary(data):
+    keras.utils.set_random_seed(0)
+    trainer = T.Trainer(
+        arch.network_from_notation("4/1/2"), IMAGE, T.TrainConfig(steps=10, batch_size=BATCH, eval_every=1)
+    )
+    recorder, calls = Recorder(), []
+
+    def should_stop():
+        calls.append(1)
+        return len(calls) > 3
+
+    with pytest.raises(T.TrainingInterrupted) as e:
+        trainer.train(data, callbacks=[recorder], should_stop=should_stop)
+    assert e.value.step == 3
+    assert recorder.events[-2:] == [("batch_end", 2), "test_end"]  # no train_end
+    assert [logs["step"] for logs in recorder.test_logs] == [1, 2, 3]
+    with pytest.raises(RunError, match="trained already"):
+        trainer.train(data)
+
+
+def test_stop_before_the_first_step(data):
+    trainer = T.Trainer(arch.network_from_notation("4/1/2"), IMAGE, T.TrainConfig(steps=5))
+    with pytest.raises(T.TrainingInterrupted) as e:
+        trainer.train(data, should_stop=lambda: True)
+    assert e.value.step == 0 and trainer.train_step_traces == 0
+
+
+def test_callback_stop_training_ends_early(data):
+    class StopAfterTwo(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if batch == 1:
+                self.model.stop_training = True
+
+    result = T.train(
+        arch.network_from_notation("4/1/2"),
+        IMAGE,
+        data,
+        T.TrainConfig(steps=10, batch_size=BATCH, bn_eval="moving"),
+        callbacks=[StopAfterTwo()],
+    )
+    assert result.stopped_early and result.steps == 2
+    assert [h["step"] for h in result.history] == [2] and result.loss_curve[-1][0] == 2
+
+
+def test_data_must_fit_the_model(data):
+    trainer = T.Trainer(arch.network_from_notation("4/1/2"), IMAGE + 4, T.TrainConfig(steps=1))
+    with pytest.raises(RunError, match="images"):
+        trainer.train(data)
+    trainer = T.Trainer(arch.network_from_notation("4/1/2", num_classes=5), IMAGE, T.TrainConfig(steps=1))
+    with pytest.raises(RunError, match="classes"):
+        trainer.train(data)
+
+
+def test_mixed_precision(data):
+    keras.utils.set_random_seed(0)
+    policy = keras.config.dtype_policy().name
+    trainer = T.Trainer(
+        arch.network_from_notation("4/1/2"),
+        IMAGE,
+        T.TrainConfig(steps=2, batch_size=BATCH, mixed_precision=True, bn_recalibration_examples=BATCH),
+    )
+    assert keras.config.dtype_policy().name == policy  # the global policy is restored
+    conv = trainer.model.get_layer("cell1_branch1_conv")
+    assert conv.compute_dtype == "float16" and conv.variable_dtype == "float32"
+    assert trainer.model.outputs[0].dtype == "float32"
+    result = trainer.train(data)
+    assert isinstance(trainer.optimizer, keras.optimizers.LossScaleOptimizer)
+    assert np.isfinite(result.final["test_loss"]) and result.images_trained == 2 * BATCH
+    assert all(v.dtype == "float32" for v in result.model.trainable_weights)
+
+
+def test_jit_compile(data):
+    keras.utils.set_random_seed(0)
+    config = T.TrainConfig(steps=2, batch_size=BATCH, jit_compile=True, bn_recalibration_examples=BATCH)
+    trainer = T.Trainer(arch.network_from_notation("4/1/2"), IMAGE, config)
+    result = trainer.train(data)
+    assert trainer.train_step_traces == 1 and np.isfinite(result.final["test_loss"])
+    assert [values[1] for values in _tap_values(result.model).values()] == [2.0 * BATCH] * 2
