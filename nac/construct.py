@@ -259,6 +259,7 @@ def flag_values() -> tuple[dict, set]:
         elif value is not None and name == "random_pool":
             value = tuple(value)
         values[name] = value
+    values["deterministic"] = values.get("seed") is not None  # --seed: repeatable CPU runs
     if not values.get("run_dir"):
         raise NacError(
             "--run_dir: missing; give a directory for the run's artefacts, e.g. --run_dir=runs/quickstart"

@@ -4,6 +4,8 @@ import hashlib
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
 
 import pytest
@@ -245,3 +247,106 @@ def test_original_config_maps_to_the_run(fixtures_dir):
     )
     assert longrun.mode == "oneshot" and longrun.final_budget() == 100_000 and longrun.role() == "oneshot"
     assert longrun.initial_network().notation() == "128/15-6-4-4/6"
+
+
+def test_construction_on_two_logical_devices(tmp_path):
+    from nac import runner
+    from nac.runconfig import RunConfig
+
+    config = RunConfig(
+        run_dir=str(tmp_path / "run"),
+        dataset="synthetic",
+        envelope="8/2-1/6",
+        iterations=1,
+        construction_steps=6,
+        final_steps=6,
+        eval_every=6,
+        stats_every=3,
+        strategy="mirrored",
+        seed=7,
+        save_models=False,
+        tensorboard=False,
+        progress=False,
+    )
+    assert runner.run(config) == 0
+    run = tmp_path / "run"
+    for name in ("iter_0", "final"):
+        metrics = json.loads((run / name / "metrics.json").read_text())
+        assert metrics["replicas"] == 2
+        assert metrics["history"][-1]["test_examples"] == 256
+    out = tmp_path / "next.json"
+    assert (
+        restructure_lib.main(
+            [
+                "--config",
+                str(run / "config.json"),
+                "--arch",
+                str(run / "iter_0" / "network.json"),
+                "--stats",
+                str(run / "iter_0" / "stats.json"),
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    assert json.loads(out.read_text()) == json.loads((run / "final" / "network.json").read_text())
+
+
+def test_construction_on_two_worker_processes(tmp_path):
+    import socket
+
+    ports = []
+    for _ in range(2):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            ports.append(s.getsockname()[1])
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
+    run_dir = tmp_path / "run"
+    procs = []
+    for index in range(2):
+        env = {
+            **os.environ,
+            "TF_CPP_MIN_LOG_LEVEL": "3",
+            "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}),
+        }
+        procs.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "nac.construct",
+                    f"--run_dir={run_dir}",
+                    "--strategy=multi_worker",
+                    "--dataset=synthetic",
+                    "--envelope=8/2-1/6",
+                    "--iterations=1",
+                    "--construction_steps=6",
+                    "--final_steps=6",
+                    "--eval_every=6",
+                    "--stats_every=3",
+                    "--seed=7",
+                    "--notensorboard",
+                    "--noprogress",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=env,
+            )
+        )
+    errors = [p.communicate(timeout=400)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], errors[0][-2000:] + errors[1][-2000:]
+    assert sorted(p.name for p in run_dir.iterdir()) == [
+        "config.json",
+        "final",
+        "flags.txt",
+        "iter_0",
+        "run_config.json",
+        "summary.json",
+    ]
+    for name in ("iter_0", "final"):
+        metrics = json.loads((run_dir / name / "metrics.json").read_text())
+        assert metrics["replicas"] == 2 and metrics["history"][-1]["test_examples"] == 256
+        assert (run_dir / name / "saved_model" / "saved_model.pb").exists()
+    assert json.loads((run_dir / "summary.json").read_text())["complete"]
