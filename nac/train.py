@@ -429,7 +429,7 @@ class Trainer:
         self._forward_backward_fn = forward
         self._eval_function = tf.function(self._eval_step, reduce_retracing=True)
         self._recal_function = tf.function(self._recal_step)
-        self._copy_function = tf.function(self._copy_all)
+        self._copiers = {}
         self._sync_bn_function = tf.function(self._sync_bn_stats)
 
     # ----------------------------------------------------------------------------------
@@ -517,6 +517,19 @@ class Trainer:
         per_replica = self.strategy.run(self._replica_recal, args=(images,))
         return self.strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
 
+    def _copy(self, targets: str, sources: str):
+        """Copies the variable list attribute `sources` into `targets`, in one traced function.
+
+        Each (targets, sources) pair gets its own argument-free `tf.function`: passing the
+        variable lists as arguments would retrace on every call (Keras variables do not
+        compare as trace keys), which cost seconds per evaluation.
+        """
+        key = (targets, sources)
+        if key not in self._copiers:
+            target_list, source_list = getattr(self, targets), getattr(self, sources)
+            self._copiers[key] = tf.function(lambda: self._copy_all(target_list, source_list))
+        self._copiers[key]()
+
     def _copy_all(self, targets, sources):
         for target, source in zip(targets, sources):
             self.strategy.extended.update(target, _copy, args=(source,), group=False)
@@ -574,10 +587,10 @@ class Trainer:
         if self.replicas > 1 and self._bn_stats and self.config.bn_eval != "recalibrate":
             self._sync_bn_function()
         if self.config.ema:
-            self._copy_function(self._weights_backup, self._weights)
-            self._copy_function(self._weights, self.ema_variables)
+            self._copy("_weights_backup", "_weights")
+            self._copy("_weights", "ema_variables")
         if self._bn_backup:
-            self._copy_function(self._bn_backup, self._bn_stats)
+            self._copy("_bn_backup", "_bn_stats")
         if self._recalibrates:
             self._recalibrate(recal_dataset)
         metrics = {}
@@ -590,14 +603,14 @@ class Trainer:
             metrics[f"{split}_examples"] = result["examples"]
         if self.config.bn_eval == "batch_stats" and self._bn_backup:
             # Training-mode BN updated the moving statistics; undo that.
-            self._copy_function(self._bn_stats, self._bn_backup)
+            self._copy("_bn_stats", "_bn_backup")
         return metrics
 
     def _restore_training_weights(self):
         if self.config.ema:
-            self._copy_function(self._weights, self._weights_backup)
+            self._copy("_weights", "_weights_backup")
         if self._bn_backup:
-            self._copy_function(self._bn_stats, self._bn_backup)
+            self._copy("_bn_stats", "_bn_backup")
 
     # ----------------------------------------------------------------------------------
     # Training.
