@@ -24,6 +24,21 @@ from nac.jsonio import load_json, write_json
 
 PARTIAL = ".partial-"
 
+# The per-step numbers `summary.json` lists (from each step's `metrics.json`); Table 1's input.
+SUMMARY_STEP_FIELDS = (
+    "name",
+    "notation",
+    "trainable_params",
+    "flops_per_image",
+    "flops_per_batch_50",
+    "steps",
+    "epochs",
+    "test_accuracy",
+    "test_error",
+    "wall_time_s",
+    "images_per_sec",
+)
+
 
 class RunDir:
     """A run directory. `writer=False` (non-chief workers) stages into a throwaway place."""

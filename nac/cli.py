@@ -4,6 +4,7 @@
 line on stderr and exit status 2, so that a mistake never shows a traceback.
 """
 
+import argparse
 import sys
 
 from nac.errors import NacError
@@ -24,3 +25,30 @@ def run_main(prog: str, main, argv=None) -> int:
     except NacError as e:
         fail(prog, str(e))
     return 0 if code is None else code
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse whose usage errors are one line on stderr with exit status 2.
+
+    Args:
+      prog: the module, e.g. `nac.summary` (shown as `python -m nac.summary`).
+      doc: the module docstring: its first paragraph is the description, the rest the epilog.
+    """
+
+    def __init__(self, prog: str, doc: str):
+        first, _, rest = doc.strip().partition("\n\n")
+        super().__init__(
+            prog=f"python -m {prog}",
+            description=first,
+            epilog=rest or None,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        self.nac_prog = prog
+
+    def error(self, message):
+        fail(self.nac_prog, message)
+
+
+def entry_point(prog: str, main, argv=None):
+    """Runs `main` as a console script: exits with its code, user errors as one line + 2."""
+    sys.exit(run_main(prog, main, argv))

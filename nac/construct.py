@@ -332,6 +332,12 @@ def _parse_flags(argv):
         return FLAGS(argv)
     except flags.Error as e:
         cli.fail(PROG, str(e))
+    except SystemExit as e:  # absl's --help exits 1; asking for help is not an error
+        if e.code == 1 and any(
+            a.split("=")[0] in ("--help", "-h", "--helpshort", "--helpfull", "-?") for a in argv
+        ):
+            sys.exit(0)
+        raise
 
 
 def run():

@@ -397,8 +397,13 @@ class Data:
 
     def reseeded(self, seed: int) -> Data:
         """The same loaded data with another shuffling and augmentation seed (no reloading)."""
-        other = Data(self.info, dataclasses.replace(self.config, seed=seed), seed,
-                     arrays=self._arrays, tfds_source=self._tfds)
+        other = Data(
+            self.info,
+            dataclasses.replace(self.config, seed=seed),
+            seed,
+            arrays=self._arrays,
+            tfds_source=self._tfds,
+        )
         other._tensors = self._tensors
         return other
 

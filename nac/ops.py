@@ -28,8 +28,14 @@ STATISTICS = ("l2", "variance")
 class LocalResponseNormalization(keras.layers.Layer):
     """`tf.nn.local_response_normalization` with the original stem's constants."""
 
-    def __init__(self, depth_radius=arch_lib.LRN_DEPTH_RADIUS, bias=arch_lib.LRN_BIAS,
-                 alpha=arch_lib.LRN_ALPHA, beta=arch_lib.LRN_BETA, **kwargs):
+    def __init__(
+        self,
+        depth_radius=arch_lib.LRN_DEPTH_RADIUS,
+        bias=arch_lib.LRN_BIAS,
+        alpha=arch_lib.LRN_ALPHA,
+        beta=arch_lib.LRN_BETA,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.depth_radius = depth_radius
         self.bias = bias
@@ -38,18 +44,30 @@ class LocalResponseNormalization(keras.layers.Layer):
 
     def call(self, x):
         y = tf.nn.local_response_normalization(
-            tf.cast(x, tf.float32), self.depth_radius, self.bias, self.alpha, self.beta)
+            tf.cast(x, tf.float32), self.depth_radius, self.bias, self.alpha, self.beta
+        )
         return tf.cast(y, x.dtype)
 
     def get_config(self):
-        return {**super().get_config(), "depth_radius": self.depth_radius, "bias": self.bias,
-                "alpha": self.alpha, "beta": self.beta}
+        return {
+            **super().get_config(),
+            "depth_radius": self.depth_radius,
+            "bias": self.bias,
+            "alpha": self.alpha,
+            "beta": self.beta,
+        }
 
 
 def _accumulator(shape, name):
     return keras.Variable(
-        tf.zeros(shape, tf.float64), dtype="float64", trainable=False, name=name,
-        aggregation="sum", synchronization="on_read", autocast=False)
+        tf.zeros(shape, tf.float64),
+        dtype="float64",
+        trainable=False,
+        name=name,
+        aggregation="sum",
+        synchronization="on_read",
+        autocast=False,
+    )
 
 
 class FeaturemapTap(keras.layers.Layer):

@@ -65,6 +65,7 @@ import numpy as np
 from nac import arch as arch_lib
 from nac import cli, statsio
 from nac import restructure as restructure_lib
+from nac.artifacts import SUMMARY_STEP_FIELDS
 from nac.config import OriginalConfig
 from nac.errors import NacError, RunError
 from nac.jsonio import load_json, write_atomic, write_json
@@ -244,18 +245,8 @@ def _role_from_run_config(rc: dict) -> str:
     return "oneshot" if rc.get("arch") or rc.get("config_network") else "envelope"
 
 
-_TABLE_FIELDS = (
-    "name",
-    "notation",
-    "trainable_params",
-    "flops_per_image",
-    "flops_per_batch_50",
-    "steps",
-    "epochs",
-    "test_accuracy",
-    "test_error",
-    "wall_time_s",
-)
+# Everything `summary.json` lists per step except the throughput, which the table does not use.
+_TABLE_FIELDS = tuple(f for f in SUMMARY_STEP_FIELDS if f != "images_per_sec")
 _NUMBER = (int, float)
 
 
@@ -1178,18 +1169,8 @@ def build_report(paths, out_dir, iteration: int = 0, threshold: float = DEFAULT_
 # Command line
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):
-        cli.fail(PROG, message)
-
-
 def make_parser() -> argparse.ArgumentParser:
-    p = _Parser(
-        prog=f"python -m {PROG}",
-        description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=__doc__.split("\n", 1)[1],
-    )
+    p = cli.ArgumentParser(PROG, __doc__)
     p.add_argument(
         "run_dirs", nargs="+", metavar="RUN_DIR", help="run directories of python -m nac.construct"
     )
@@ -1217,7 +1198,7 @@ def main(argv) -> int:
 
 def run(argv=None):
     """Console entry point (`nac-report`)."""
-    sys.exit(cli.run_main(PROG, main, argv))
+    cli.entry_point(PROG, main, argv)
 
 
 if __name__ == "__main__":

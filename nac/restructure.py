@@ -48,7 +48,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
-import sys
 from collections.abc import Mapping
 
 from nac import arch as arch_lib
@@ -439,18 +438,8 @@ def restructure(network: arch_lib.Network, stats: Mapping[str, float], policy: P
 # Command line
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse with one-line errors (exit status 2)."""
-
-    def error(self, message):
-        cli.fail(self.prog, message)
-
-
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(
-        prog=PROG,
-        description="One EnvelopeNet restructure step on an original network.json.",
-    )
+    parser = cli.ArgumentParser(PROG, "One EnvelopeNet restructure step on an original network.json.")
     parser.add_argument("--config", required=True, help="original v2.0 construction config")
     parser.add_argument("--arch", required=True, help="the trained network.json (a JSON list)")
     parser.add_argument("--stats", required=True, help="stats.json or the original's res.log")
@@ -490,7 +479,7 @@ def main(argv) -> int:
 
 def run(argv=None):
     """Console entry point (`nac-restructure`)."""
-    sys.exit(cli.run_main(PROG, main, argv))
+    cli.entry_point(PROG, main, argv)
 
 
 if __name__ == "__main__":

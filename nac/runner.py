@@ -27,7 +27,7 @@ from nac import arch as arch_lib
 from nac import cost as cost_lib
 from nac import restructure as restructure_lib
 from nac import statsio
-from nac.artifacts import RunDir
+from nac.artifacts import SUMMARY_STEP_FIELDS, RunDir
 from nac.config import OriginalConfig
 from nac.errors import RunError
 from nac.runconfig import RunConfig, derive_seed
@@ -338,25 +338,7 @@ class Runner:
         initial = c.initial_network()
         epochs_per_iteration = c.construction_budget() * c.batch_size / c.train_examples
         final_epochs = c.final_budget() * c.batch_size / c.train_examples
-        rows = [
-            {
-                k: m[k]
-                for k in (
-                    "name",
-                    "notation",
-                    "trainable_params",
-                    "flops_per_image",
-                    "flops_per_batch_50",
-                    "steps",
-                    "epochs",
-                    "test_accuracy",
-                    "test_error",
-                    "wall_time_s",
-                    "images_per_sec",
-                )
-            }
-            for m in done.values()
-        ]
+        rows = [{k: m[k] for k in SUMMARY_STEP_FIELDS} for m in done.values()]
         out = {
             "format": "nac-summary/1",
             "role": c.role(),

@@ -19,8 +19,8 @@ import os
 import sys
 
 from nac import arch as arch_lib
+from nac import cli
 from nac import cost as cost_lib
-from nac.cli import run_main
 from nac.config import OriginalConfig
 from nac.errors import NacError, SpecError
 from nac.jsonio import load_json
@@ -29,20 +29,8 @@ PROG = "nac.summary"
 DEFAULT_IMAGE_SIZE = {"conv1x1": 28, "conv3x3": 26, "imagenet": 299}
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):
-        from nac.cli import fail
-
-        fail(PROG, message)
-
-
 def make_parser() -> argparse.ArgumentParser:
-    p = _Parser(
-        prog=f"python -m {PROG}",
-        description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=__doc__.split("\n", 1)[1],
-    )
+    p = cli.ArgumentParser(PROG, __doc__)
     p.add_argument("arg", metavar="ARG", help="config file, network.json, nac network JSON, or notation")
     p.add_argument(
         "--image_size",
@@ -211,8 +199,9 @@ def main(argv) -> int:
     return 0
 
 
-def run():
-    sys.exit(run_main(PROG, main))
+def run(argv=None):
+    """Console entry point (`nac-summary`)."""
+    cli.entry_point(PROG, main, argv)
 
 
 if __name__ == "__main__":
