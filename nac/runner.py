@@ -119,6 +119,7 @@ class Runner:
         config = self.config
         self.strategy = distribute.make_strategy(config.strategy)
         self.chief = distribute.is_chief(self.strategy)
+        self.workers = distribute.num_workers(self.strategy)
         self.run_dir = RunDir(config.run_dir, writer=self.chief)
         if config.deterministic:
             tf.config.experimental.enable_op_determinism()
@@ -368,6 +369,7 @@ class Runner:
     def run(self) -> int:
         config = self.config
         run_dir = RunDir(config.run_dir, writer=False)  # read-only look before any write
+        seed_shared = config.seed is not None or run_dir.exists("run_config.json")
         self.config = config = _adopt_saved(config, run_dir)
         plan = _steps_plan(config)
         if all(run_dir.exists(name) for name in plan) and run_dir.exists(SUMMARY):
@@ -375,6 +377,11 @@ class Runner:
                 log.info("run in %s is complete (%s); nothing to do", run_dir.path, ", ".join(plan))
                 return 0
         self._prepare()
+        if not seed_shared and self.workers > 1:
+            raise RunError(
+                "--seed: a multi-worker run needs an explicit --seed, the same on every worker "
+                "(each worker would otherwise draw its own and build other networks)"
+            )
         self._write_run_files()
         removed = self.run_dir.discard_leftovers()
         if removed:
