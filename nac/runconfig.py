@@ -19,13 +19,12 @@ from nac import random_arch
 from nac.config import OriginalConfig
 from nac.errors import ConfigError, NacError, SpecError
 from nac.jsonio import load_json
+from nac.recipe import TrainConfig
 
 MODES = ("construct", "oneshot", "random")
 STEMS = ("conv1x1", "conv3x3", "imagenet")
 STATISTICS = ("l2", "variance")
 AUGMENTATIONS = ("original", "padded", "none")
-LR_SCHEDULES = ("exponential", "cosine", "constant")
-BN_EVAL = ("recalibrate", "moving", "batch_stats")
 STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker")
 BRANCH_ORDERS = ("conv_bn_relu", "conv_relu_bn")
 
@@ -151,8 +150,6 @@ class RunConfig:
             "stem": STEMS,
             "statistic": STATISTICS,
             "augment": AUGMENTATIONS,
-            "lr_schedule": LR_SCHEDULES,
-            "bn_eval": BN_EVAL,
             "strategy": STRATEGIES,
             "branch_order": BRANCH_ORDERS,
             "dataset": tuple(DATASETS),
@@ -167,7 +164,6 @@ class RunConfig:
             "stats_every": 0,
             "maxfilterprune": 1,
             "num_random": 1,
-            "bn_recalibration_examples": 1,
             "iterations": 0,
             "validation_examples": 0,
         }
@@ -183,19 +179,14 @@ class RunConfig:
                     value,
                     "expected a positive integer" if flag != "seed" else "expected an integer >= 0",
                 )
-        for flag in ("construction_epochs", "final_epochs", "learning_rate", "decay_epochs"):
+        for flag in ("construction_epochs", "final_epochs"):
             value = getattr(self, flag)
             if value is not None and not value > 0:
                 _fail(flag, value, "expected a positive number")
-        for flag in ("momentum", "weight_decay"):
-            if not 0 <= getattr(self, flag) < (1 if flag == "momentum" else math.inf):
-                _fail(
-                    flag,
-                    getattr(self, flag),
-                    "expected a number >= 0" + (" and < 1" if flag == "momentum" else ""),
-                )
-        if not 0 < self.decay_rate <= 1:
-            _fail("decay_rate", self.decay_rate, "expected a number in (0, 1]")
+        try:  # the training recipe's own checks, reported with the flag names
+            self.train_config(1)
+        except ConfigError as e:
+            raise ConfigError(str(e).replace("TrainConfig.", "--", 1)) from None
         for a, b in (("construction_steps", "construction_epochs"), ("final_steps", "final_epochs")):
             if getattr(self, a) is not None and getattr(self, b) is not None:
                 raise ConfigError(
@@ -260,6 +251,31 @@ class RunConfig:
     def eval_interval(self) -> int:
         """Steps between evaluations (default: one epoch)."""
         return self.eval_every or max(1, round(self.steps_per_epoch()))
+
+    def train_config(self, steps: int) -> TrainConfig:
+        """The training recipe of one trained network of this run (`steps` training steps)."""
+        return TrainConfig(
+            steps=steps,
+            batch_size=self.batch_size,
+            eval_every=min(self.eval_interval(), steps),
+            # Larger evaluation batches cut per-batch overhead; ImageNet keeps the training
+            # batch (its activations are large).
+            eval_batch_size=self.batch_size if self.dataset == "imagenet2012" else 4 * self.batch_size,
+            learning_rate=self.learning_rate,
+            lr_schedule=self.lr_schedule,
+            decay_epochs=self.decay_epochs,
+            decay_rate=self.decay_rate,
+            momentum=self.momentum,
+            weight_decay=self.weight_decay,
+            ema=self.ema,
+            bn_eval=self.bn_eval,
+            bn_recalibration_examples=self.bn_recalibration_examples,
+            top5=self.dataset == "imagenet2012",
+            mixed_precision=self.mixed_precision,
+            jit_compile=self.jit_compile,
+            validation=self.validation_examples > 0,
+            log_every=max(1, min(50, steps // 20 or 1)),
+        )
 
     def role(self) -> str:
         if self.mode == "construct":

@@ -201,33 +201,6 @@ class Runner:
 
     # -- one trained network ---------------------------------------------------------------------
 
-    def _train_config(self, steps: int):
-        from nac.train import TrainConfig
-
-        c = self.config
-        return TrainConfig(
-            steps=steps,
-            batch_size=c.batch_size,
-            # Larger evaluation batches cut per-batch overhead; ImageNet keeps the training
-            # batch (its activations are large).
-            eval_batch_size=c.batch_size if c.dataset == "imagenet2012" else 4 * c.batch_size,
-            top5=c.dataset == "imagenet2012",
-            eval_every=min(c.eval_interval(), steps),
-            learning_rate=c.learning_rate,
-            lr_schedule=c.lr_schedule,
-            decay_epochs=c.decay_epochs,
-            decay_rate=c.decay_rate,
-            momentum=c.momentum,
-            weight_decay=c.weight_decay,
-            ema=c.ema,
-            bn_eval=c.bn_eval,
-            bn_recalibration_examples=c.bn_recalibration_examples,
-            mixed_precision=c.mixed_precision,
-            jit_compile=c.jit_compile,
-            validation=c.validation_examples > 0,
-            log_every=max(1, min(50, steps // 20 or 1)),
-        )
-
     def train_step(self, name: str, network: arch_lib.Network, seed: int, index: int, total: int):
         import keras
 
@@ -255,7 +228,7 @@ class Runner:
         )
         with self.run_dir.staging(name) as out:
             trainer = Trainer(
-                network, image_size, self._train_config(steps), build_options=options, strategy=self.strategy
+                network, image_size, c.train_config(steps), build_options=options, strategy=self.strategy
             )
             stats_cb = FeaturemapStatistics(trainer.model, c.batch_size, statistics, c.stats_every)
             callbacks = [stats_cb]
