@@ -499,6 +499,17 @@ class Head:
 # The whole network
 
 
+def body_stages(body) -> list[list[tuple[int, Cell]]]:
+    """Per stage of a body, its (1-based body index, Cell) pairs; wideners split stages."""
+    stages: list[list[tuple[int, Cell]]] = [[]]
+    for k, entry in enumerate(body, start=1):
+        if isinstance(entry, Widener):
+            stages.append([])
+        else:
+            stages[-1].append((k, entry))
+    return stages
+
+
 def stage_outputs(base_width: int, stage: int, num_layers: int, parameter_limit: bool) -> list[int]:
     """`outputs` of each layer of stage `stage` (0-based), as the original generates them.
 
@@ -607,13 +618,7 @@ class Network:
 
     def stages(self) -> list[list[tuple[int, Cell]]]:
         """Per stage, the (1-based body index, Cell) pairs."""
-        stages: list[list[tuple[int, Cell]]] = [[]]
-        for k, entry in enumerate(self.body, start=1):
-            if isinstance(entry, Widener):
-                stages.append([])
-            else:
-                stages[-1].append((k, entry))
-        return stages
+        return body_stages(self.body)
 
     @property
     def num_stages(self) -> int:

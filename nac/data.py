@@ -61,22 +61,18 @@ one-line message.
 from __future__ import annotations
 
 import dataclasses
-import gzip
-import io
 import logging
 import os
-import pickle
 import random
 import socket
-import tarfile
 import threading
 import time
-import typing
-import zlib
 
 import numpy as np
 import tensorflow as tf
 
+from nac import datafiles, preprocess
+from nac.datafiles import DEBIAN_FASHION_MNIST
 from nac.errors import DataError
 
 __all__ = [
@@ -94,8 +90,6 @@ DATASETS = ("cifar10", "imagenet2012", "fashion_mnist", "mnist", "synthetic")
 AUGMENTATIONS = ("original", "padded", "none")
 SPLITS = ("train", "validation", "test")
 
-DEBIAN_FASHION_MNIST = "/usr/share/datasets/fashion-mnist"
-CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"
 ONLINE_HOSTS = (("www.cs.toronto.edu", 443), ("storage.googleapis.com", 443))
 
 _log = logging.getLogger(__name__)
@@ -216,25 +210,11 @@ class DatasetInfo:
 
 
 # --------------------------------------------------------------------------------------
-# Preprocessing (pure TF ops).
+# Preprocessing (the ops themselves are in nac.preprocess).
 
 
 def _seed_key(seed: int) -> tf.Tensor:
     return tf.constant([seed, 0], tf.int64)
-
-
-def _central_crop(images: tf.Tensor, image_size: int) -> tf.Tensor:
-    """Central crop of [..., H, W, C] images to image_size (offset (H - S) // 2)."""
-    shape = tf.shape(images)
-    top = (shape[-3] - image_size) // 2
-    left = (shape[-2] - image_size) // 2
-    return images[..., top : top + image_size, left : left + image_size, :]
-
-
-def _imagenet_eval(images: tf.Tensor, image_size: int) -> tf.Tensor:
-    images = tf.image.central_crop(images, central_fraction=0.875)
-    images = tf.image.resize(images, [image_size, image_size])
-    return tf.clip_by_value(images / 127.5 - 1.0, -1.0, 1.0)
 
 
 def eval_preprocess(images, dataset: str, image_size: int) -> tf.Tensor:
@@ -264,71 +244,8 @@ def eval_preprocess(images, dataset: str, image_size: int) -> tf.Tensor:
         raise DataError(f"eval_preprocess: image_size={image_size!r} must be >= 1")
     images = tf.cast(images, tf.float32)
     if dataset == "imagenet2012":
-        return _imagenet_eval(images, image_size)
-    return tf.image.per_image_standardization(_central_crop(images, image_size))
-
-
-def _random_crop(images: tf.Tensor, image_size: int, seed: tf.Tensor) -> tf.Tensor:
-    """Crops every image of a [B, H, W, C] batch at its own random offset."""
-    shape = tf.shape(images)
-    batch, height, width = shape[0], shape[1], shape[2]
-    seeds = tf.random.experimental.stateless_split(seed, 2)
-    top = tf.random.stateless_uniform([batch], seeds[0], 0, height - image_size + 1, dtype=tf.int32)
-    left = tf.random.stateless_uniform([batch], seeds[1], 0, width - image_size + 1, dtype=tf.int32)
-    offsets = tf.range(image_size)
-    images = tf.gather(images, top[:, None] + offsets, axis=1, batch_dims=1)
-    return tf.gather(images, left[:, None] + offsets, axis=2, batch_dims=1)
-
-
-def _random_flip(images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
-    flip = tf.random.stateless_uniform([tf.shape(images)[0]], seed) < 0.5
-    return tf.where(flip[:, None, None, None], tf.reverse(images, axis=[2]), images)
-
-
-def _augment_batch(images: tf.Tensor, mode: str, image_size: int, seed: tf.Tensor) -> tf.Tensor:
-    """Training preprocessing ("original" or "padded") of a uint8 batch [B, H, W, C].
-
-    Every image draws its own crop offset, flip, brightness delta and contrast factor
-    from stateless ops seeded by `seed`.
-    """
-    seeds = tf.random.experimental.stateless_split(seed, 4)
-    raw = images.shape[1]
-    if mode == "original":
-        if raw != image_size:
-            images = _random_crop(images, image_size, seeds[0])
-        images = _random_flip(images, seeds[1])
-        images = tf.cast(images, tf.float32)
-        batch = tf.shape(images)[0]
-        delta = tf.random.stateless_uniform([batch, 1, 1, 1], seeds[2], -63.0, 63.0)
-        images = images + delta
-        factor = tf.random.stateless_uniform([batch, 1, 1, 1], seeds[3], 0.2, 1.8)
-        mean = tf.reduce_mean(images, axis=[1, 2], keepdims=True)
-        images = (images - mean) * factor + mean
-    elif mode == "padded":
-        images = tf.pad(images, [[0, 0], [4, 4], [4, 4], [0, 0]])
-        images = _random_crop(images, image_size, seeds[0])
-        images = tf.cast(_random_flip(images, seeds[1]), tf.float32)
-    return tf.image.per_image_standardization(images)
-
-
-def _imagenet_train(encoded: tf.Tensor, image_size: int, seed: tf.Tensor) -> tf.Tensor:
-    """Inception-style training preprocessing of one JPEG string."""
-    seeds = tf.random.experimental.stateless_split(seed, 2)
-    begin, size, _ = tf.image.stateless_sample_distorted_bounding_box(
-        tf.image.extract_jpeg_shape(encoded),
-        bounding_boxes=tf.constant([0.0, 0.0, 1.0, 1.0], shape=[1, 1, 4]),
-        seed=seeds[0],
-        min_object_covered=0.1,
-        aspect_ratio_range=(3 / 4, 4 / 3),
-        area_range=(0.08, 1.0),
-        max_attempts=10,
-        use_image_if_no_bounding_boxes=True,
-    )
-    window = tf.stack([begin[0], begin[1], size[0], size[1]])
-    image = tf.image.decode_and_crop_jpeg(encoded, window, channels=3)
-    image = tf.image.resize(image, [image_size, image_size])
-    image = tf.image.stateless_random_flip_left_right(image, seeds[1])
-    return tf.clip_by_value(image / 127.5 - 1.0, -1.0, 1.0)
+        return preprocess.imagenet_eval(images, image_size)
+    return tf.image.per_image_standardization(preprocess.central_crop(images, image_size))
 
 
 def _with_options(dataset: tf.data.Dataset) -> tf.data.Dataset:
@@ -520,7 +437,7 @@ class Data:
                 batch_images = eval_preprocess(batch_images, name, image_size)
             else:
                 seed = tf.random.experimental.stateless_fold_in(augment_key, step)
-                batch_images = _augment_batch(batch_images, mode, image_size, seed)
+                batch_images = preprocess.augment_batch(batch_images, mode, image_size, seed)
             return batch_images, tf.gather(labels, index)
 
         return indices.map(make_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
@@ -539,20 +456,20 @@ class Data:
         augment_key = tf.random.experimental.stateless_fold_in(_seed_key(seed), 1)
         image_size, offset = self.info.image_size, self.config.label_offset
 
-        def preprocess(index, example):
+        def prepare(index, example):
             encoded, label = example
             if mode == "none":
-                image = _imagenet_eval(
+                image = preprocess.imagenet_eval(
                     tf.cast(tf.io.decode_jpeg(encoded, channels=3), tf.float32),
                     image_size,
                 )
             else:
                 seed = tf.random.experimental.stateless_fold_in(augment_key, index)
-                image = _imagenet_train(encoded, image_size, seed)
+                image = preprocess.imagenet_train(encoded, image_size, seed)
             return image, tf.cast(label, tf.int32) + offset
 
         dataset = dataset.enumerate(first).map(
-            preprocess, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+            prepare, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
         )
         return dataset.batch(batch, drop_remainder=True)
 
@@ -576,15 +493,15 @@ class Data:
         if self._tfds is not None:
             offset = self.config.label_offset
 
-            def preprocess(encoded, label):
+            def prepare(encoded, label):
                 image = tf.cast(tf.io.decode_jpeg(encoded, channels=3), tf.float32)
-                image = _imagenet_eval(image, image_size)
+                image = preprocess.imagenet_eval(image, image_size)
                 return image, tf.cast(label, tf.int32) + offset
 
             dataset = self._tfds.read(split, shuffle_seed=None)
             if self.config.cache:
                 dataset = dataset.cache()
-            dataset = dataset.map(preprocess, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).batch(
+            dataset = dataset.map(prepare, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).batch(
                 global_batch_size
             )
         else:
@@ -697,13 +614,10 @@ def load(config: DataConfig) -> Data:
     return Data(info, config, seed, arrays=arrays, tfds_source=tfds_source)
 
 
-_Split = tuple[np.ndarray, np.ndarray]
-
-
-def _synthetic(config: DataConfig, size: int) -> tuple[_Split, _Split]:
+def _synthetic(config: DataConfig, size: int) -> tuple[datafiles.Split, datafiles.Split]:
     """Learnable synthetic images: class colour + class stripes + noise, fixed seed."""
 
-    def make(num: int, seed: int) -> _Split:
+    def make(num: int, seed: int) -> datafiles.Split:
         rng = np.random.default_rng(seed)
         labels = rng.permutation(np.arange(num) % 10).astype(np.int32)
         hue = 2 * np.pi * labels / 10
@@ -766,7 +680,7 @@ def _online(hosts=ONLINE_HOSTS, timeout: float = 2.5) -> bool:
 
 def _load_small_tfds(
     name: str, data_dir: str | None, looked: str, fix: str
-) -> tuple[tuple[_Split, _Split], str]:
+) -> tuple[tuple[datafiles.Split, datafiles.Split], str]:
     """Loads a small tfds dataset into memory: prepared dirs first, then a download."""
     import tensorflow_datasets as tfds
 
@@ -789,7 +703,7 @@ def _load_small_tfds(
             message = str(error).splitlines()[0] if str(error) else type(error).__name__
             raise DataError(f"{name}: {where}; the tfds download failed ({message}); {fix}") from error
 
-    def split(split_name: str) -> _Split:
+    def split(split_name: str) -> datafiles.Split:
         dataset = builder.as_dataset(split=split_name, as_supervised=True, batch_size=10000)
         images, labels = [], []
         for batch_images, batch_labels in tfds.as_numpy(dataset):
@@ -852,132 +766,10 @@ def _load_imagenet(config: DataConfig):
     return f"tfds:imagenet2012 ({builder.data_dir})", source, counts
 
 
-# CIFAR-10 files.
-
-_CIFAR_RECORD = 1 + 32 * 32 * 3
-_CIFAR_BIN_TRAIN = tuple(f"data_batch_{i}.bin" for i in range(1, 6))
-_CIFAR_PY_TRAIN = tuple(f"data_batch_{i}" for i in range(1, 6))
-_CIFAR_FIX = (
-    f"download {CIFAR10_URL} on a connected machine and pass --data_dir=DIR holding it "
-    "(or its extracted cifar-10-batches-bin/)"
-)
+# Local files first, then tensorflow-datasets.
 
 
-def _chw_to_hwc(pixels: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(pixels.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
-
-
-def _parse_cifar_bin(data: bytes, where: str) -> _Split:
-    if not data or len(data) % _CIFAR_RECORD:
-        raise DataError(
-            f"cifar10: {where} holds {len(data)} bytes, not a whole number of "
-            f"{_CIFAR_RECORD}-byte records (1 label + 3072 pixels); it is truncated or "
-            f"corrupt: {_CIFAR_FIX}"
-        )
-    records = np.frombuffer(data, np.uint8).reshape(-1, _CIFAR_RECORD)
-    labels = records[:, 0].astype(np.int32)
-    _check_labels(labels, 10, "cifar10", where)
-    return _chw_to_hwc(records[:, 1:]), labels
-
-
-def _check_labels(labels: np.ndarray, num_classes: int, name: str, where: str) -> None:
-    if labels.size and int(labels.max()) >= num_classes:
-        raise DataError(
-            f"{name}: {where} has label {int(labels.max())}, outside 0..{num_classes - 1}; "
-            "the file is corrupt or from another dataset"
-        )
-
-
-class _CifarUnpickler(pickle.Unpickler):
-    """Unpickles the CIFAR-10 Python batches and nothing else (no arbitrary code)."""
-
-    _ALLOWED: typing.ClassVar[frozenset] = frozenset(
-        {
-            ("numpy._core.multiarray", "_reconstruct"),
-            ("numpy._core.multiarray", "scalar"),
-            ("numpy", "ndarray"),
-            ("numpy", "dtype"),
-            ("_codecs", "encode"),
-            ("copyreg", "_reconstructor"),
-            ("builtins", "object"),
-        }
-    )
-
-    def find_class(self, module, name):
-        if module.startswith("numpy.core"):
-            module = "numpy._core" + module[len("numpy.core") :]
-        if (module, name) not in self._ALLOWED:
-            raise pickle.UnpicklingError(f"unexpected object {module}.{name}")
-        return super().find_class(module, name)
-
-
-def _parse_cifar_pickle(data: bytes, where: str) -> _Split:
-    try:
-        batch = _CifarUnpickler(io.BytesIO(data), encoding="bytes").load()
-        pixels = batch.get(b"data", batch.get("data"))
-        labels = batch.get(b"labels", batch.get("labels"))
-        pixels = np.asarray(pixels)
-        labels = np.asarray(labels, dtype=np.int64)
-    except Exception as error:
-        raise DataError(
-            f"cifar10: {where} is not a CIFAR-10 Python batch ({error}); it is corrupt: {_CIFAR_FIX}"
-        ) from error
-    if (
-        pixels.dtype != np.uint8
-        or pixels.ndim != 2
-        or pixels.shape[1] != 3072
-        or labels.shape != (pixels.shape[0],)
-    ):
-        raise DataError(
-            f"cifar10: {where} holds data {pixels.dtype}{list(pixels.shape)} and "
-            f"{labels.size} labels, expected uint8 [N, 3072] and N labels; it is corrupt: "
-            f"{_CIFAR_FIX}"
-        )
-    _check_labels(labels, 10, "cifar10", where)
-    return _chw_to_hwc(pixels), labels.astype(np.int32)
-
-
-def _join(parts: list[_Split]) -> _Split:
-    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
-
-
-def _cifar_from_dir(directory: str, train: tuple, test: str, parse) -> tuple[_Split, _Split]:
-    missing = [f for f in (*train, test) if not os.path.isfile(os.path.join(directory, f))]
-    if missing:
-        raise DataError(f"cifar10: {directory} lacks {', '.join(missing)}; it is incomplete: {_CIFAR_FIX}")
-
-    def read(filename):
-        path = os.path.join(directory, filename)
-        with open(path, "rb") as file:
-            return parse(file.read(), path)
-
-    return _join([read(f) for f in train]), read(test)
-
-
-def _cifar_from_tar(path: str, train: tuple, test: str, parse) -> tuple[_Split, _Split]:
-    wanted = {*train, test}
-    contents = {}
-    try:
-        with tarfile.open(path, "r:gz") as archive:
-            for member in archive:
-                base = os.path.basename(member.name)
-                if member.isfile() and base in wanted and base not in contents:
-                    contents[base] = archive.extractfile(member).read()
-    except (tarfile.TarError, EOFError, zlib.error, OSError) as error:
-        raise DataError(
-            f"cifar10: cannot read {path} ({error}); the archive is truncated or "
-            f"corrupt: delete it and {_CIFAR_FIX}"
-        ) from error
-    missing = [f for f in (*train, test) if f not in contents]
-    if missing:
-        raise DataError(
-            f"cifar10: {path} lacks {', '.join(missing)}; it is not the CIFAR-10 archive: {_CIFAR_FIX}"
-        )
-    parts = [parse(contents[f], f"{path}:{f}") for f in train]
-    return _join(parts), parse(contents[test], f"{path}:{test}")
-
-
-def _load_cifar10(data_dir) -> tuple[tuple[_Split, _Split], str]:
+def _load_cifar10(data_dir) -> tuple[tuple[datafiles.Split, datafiles.Split], str]:
     if data_dir:
         roots = [
             os.fspath(data_dir),
@@ -985,102 +777,17 @@ def _load_cifar10(data_dir) -> tuple[tuple[_Split, _Split], str]:
         ]
     else:
         roots = [os.path.join(_tfds_default_dir(), "downloads", "manual")]
-    binary = (_CIFAR_BIN_TRAIN, "test_batch.bin", _parse_cifar_bin)
-    python = (_CIFAR_PY_TRAIN, "test_batch", _parse_cifar_pickle)
-    for root in roots:
-        for sub, layout in (
-            ("cifar-10-batches-bin", binary),
-            ("cifar-10-batches-py", python),
-        ):
-            directory = os.path.join(root, sub)
-            if os.path.isdir(directory):
-                return _cifar_from_dir(directory, *layout), directory
-            names = (*layout[0], layout[1])
-            if any(os.path.isfile(os.path.join(root, f)) for f in names):
-                return _cifar_from_dir(root, *layout), root
-        for archive, layout in (
-            ("cifar-10-binary.tar.gz", binary),
-            ("cifar-10-python.tar.gz", python),
-        ):
-            path = os.path.join(root, archive)
-            if os.path.isfile(path):
-                return _cifar_from_tar(path, *layout), path
+    found = datafiles.read_cifar10(roots)
+    if found is not None:
+        return found
     looked = (
         "no cifar-10-batches-bin/, cifar-10-binary.tar.gz, cifar-10-batches-py/ or "
         f"cifar-10-python.tar.gz in {', '.join(roots)}"
     )
-    return _load_small_tfds("cifar10", data_dir, looked, _CIFAR_FIX)
+    return _load_small_tfds("cifar10", data_dir, looked, datafiles.CIFAR10_FIX)
 
 
-# IDX files ((Fashion-)MNIST).
-
-_IDX_FILES = (
-    "train-images-idx3-ubyte",
-    "train-labels-idx1-ubyte",
-    "t10k-images-idx3-ubyte",
-    "t10k-labels-idx1-ubyte",
-)
-_IDX_IMAGES, _IDX_LABELS = 2051, 2049
-
-
-def _idx_fix(name: str) -> str:
-    files = ", ".join(f + ".gz" for f in _IDX_FILES)
-    if name == "fashion_mnist":
-        return (
-            "install them with `sudo apt-get install dataset-fashion-mnist` or pass "
-            f"--data_dir=DIR holding {files} "
-            "(from https://github.com/zalandoresearch/fashion-mnist)"
-        )
-    return f"pass --data_dir=DIR holding {files} (from https://storage.googleapis.com/cvdf-datasets/mnist/)"
-
-
-def _find_idx(directory: str, base: str) -> str | None:
-    for candidate in (base + ".gz", base, base.replace("-idx", ".idx")):
-        path = os.path.join(directory, candidate)
-        if os.path.isfile(path):
-            return path
-    return None
-
-
-def _read_idx(path: str, magic: int, name: str) -> np.ndarray:
-    kind = "images" if magic == _IDX_IMAGES else "labels"
-    fix = _idx_fix(name)
-    try:
-        with open(path, "rb") as file:
-            data = file.read()
-        if path.endswith(".gz"):
-            data = gzip.decompress(data)
-    except (OSError, EOFError, zlib.error) as error:
-        raise DataError(
-            f"{name}: cannot read {path} ({error}); the file is truncated or corrupt: replace it: {fix}"
-        ) from error
-    found = int.from_bytes(data[:4], "big") if len(data) >= 4 else None
-    if found != magic:
-        raise DataError(
-            f"{name}: {path} has IDX magic number {found}, expected {magic} ({kind}); "
-            f"it is corrupt or not an IDX {kind} file: {fix}"
-        )
-    ndim = data[3]
-    header = 4 + 4 * ndim
-    if len(data) < header:
-        raise DataError(f"{name}: {path} has a truncated IDX header: {fix}")
-    dims = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    expected_dims = 3 if kind == "images" else 1
-    if ndim != expected_dims or (kind == "images" and dims[1:] != (28, 28)):
-        raise DataError(
-            f"{name}: {path} holds {kind} of shape {list(dims)}, expected "
-            f"{'[N, 28, 28]' if kind == 'images' else '[N]'}: {fix}"
-        )
-    size = int(np.prod(dims))
-    if len(data) - header != size:
-        raise DataError(
-            f"{name}: {path} header says {dims[0]} {kind} ({size} bytes) but the file "
-            f"holds {len(data) - header} bytes; it is truncated or corrupt: {fix}"
-        )
-    return np.frombuffer(data, np.uint8, offset=header).reshape(dims)
-
-
-def _load_idx(name: str, data_dir) -> tuple[tuple[_Split, _Split], str]:
+def _load_idx(name: str, data_dir) -> tuple[tuple[datafiles.Split, datafiles.Split], str]:
     directories = []
     if data_dir:
         data_dir = os.fspath(data_dir)
@@ -1089,27 +796,8 @@ def _load_idx(name: str, data_dir) -> tuple[tuple[_Split, _Split], str]:
             directories.append(os.path.join(data_dir, name.replace("_", "-")))
     if name == "fashion_mnist":
         directories.append(DEBIAN_FASHION_MNIST)
-    for directory in directories:
-        paths = [_find_idx(directory, base) for base in _IDX_FILES]
-        if not any(paths):
-            continue
-        missing = [f"{b}.gz" for b, p in zip(_IDX_FILES, paths) if p is None]
-        if missing:
-            raise DataError(
-                f"{name}: {directory} has some IDX files but lacks {', '.join(missing)}: {_idx_fix(name)}"
-            )
-        splits = []
-        for images_path, labels_path in (paths[:2], paths[2:]):
-            images = _read_idx(images_path, _IDX_IMAGES, name)
-            labels = _read_idx(labels_path, _IDX_LABELS, name).astype(np.int32)
-            if len(images) != len(labels):
-                raise DataError(
-                    f"{name}: {images_path} holds {len(images)} images but "
-                    f"{labels_path} holds {len(labels)} labels; one is corrupt: "
-                    f"{_idx_fix(name)}"
-                )
-            _check_labels(labels, 10, name, labels_path)
-            splits.append((images[..., None], labels))
-        return (splits[0], splits[1]), directory
+    found = datafiles.read_idx_files(name, directories)
+    if found is not None:
+        return found
     looked = f"no IDX files in {', '.join(directories) or '(no --data_dir)'}"
-    return _load_small_tfds(name, data_dir, looked, _idx_fix(name))
+    return _load_small_tfds(name, data_dir, looked, datafiles.idx_fix(name))

@@ -16,6 +16,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.patches import Patch, Rectangle  # noqa: E402
 
+from nac import arch as arch_lib  # noqa: E402
 from nac.jsonio import write_atomic  # noqa: E402
 
 plt.rcParams["svg.hashsalt"] = "nac"  # stable SVG ids
@@ -201,7 +202,6 @@ def figure4(widths: list[dict]):
 def architecture(run_label: str, entry: dict):
     """One iteration's network: a column of branch boxes per layer, pruned branches hatched
     red, the appended EnvelopeCell of each restructured stage in green."""
-    from nac.report import body_stages
 
     report = entry["report"]
     pruned = {b.original for b in report.pruned} if report is not None else set()
@@ -209,7 +209,7 @@ def architecture(run_label: str, entry: dict):
     if report is not None:
         added = {s.stage: s for s in report.stages if s.added_cell is not None}
     columns = []  # (stage, title, [(label, op, state)], added?)
-    for s, stage in enumerate(body_stages(entry["body"])):
+    for s, stage in enumerate(arch_lib.body_stages(entry["body"])):
         for k, cell in stage:
             boxes = [
                 (key, op, "pruned" if f"Cell{k}/{key}" in pruned else "kept") for key, op in cell.branches

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from nac import data
+from nac import data, datafiles, preprocess
 from nac.data import DataConfig, DataError
 
 CIFAR_TRAIN_PER_FILE = 3  # 5 files -> 15 training records
@@ -220,13 +220,13 @@ def test_fashion_mnist_subfolder_of_data_dir(tmp_path):
 
 
 def test_debian_fashion_mnist():
-    if not os.path.isdir(data.DEBIAN_FASHION_MNIST):
-        pytest.skip(f"{data.DEBIAN_FASHION_MNIST} is absent")
+    if not os.path.isdir(datafiles.DEBIAN_FASHION_MNIST):
+        pytest.skip(f"{datafiles.DEBIAN_FASHION_MNIST} is absent")
     loaded = data.load(DataConfig("fashion_mnist", seed=0))
     info = loaded.info
     assert (info.train_examples, info.test_examples) == (60000, 10000)
     assert (info.channels, info.num_classes, info.image_size) == (1, 10, 28)
-    assert info.source == data.DEBIAN_FASHION_MNIST
+    assert info.source == datafiles.DEBIAN_FASHION_MNIST
     labels = loaded.arrays("train")[1]
     assert set(np.unique(labels)) == set(range(10))
     images, batch_labels = next(iter(loaded.train(50)))
@@ -294,7 +294,7 @@ def test_missing_cifar10_offline_fails_fast_with_fix(tmp_path, offline):
     text = error_text(excinfo)
     assert time.monotonic() - start < 30
     assert str(tmp_path) in text and "cifar-10-binary.tar.gz" in text
-    assert "offline" in text and "--data_dir" in text and data.CIFAR10_URL in text
+    assert "offline" in text and "--data_dir" in text and datafiles.CIFAR10_URL in text
 
 
 def test_missing_fashion_mnist_names_debian_package(tmp_path, offline, monkeypatch):
@@ -530,21 +530,21 @@ def test_augment_none_equals_eval_preprocessing(synthetic):
 def test_random_crop_windows_and_per_image_randomness():
     image = np.arange(10 * 10, dtype=np.uint8).reshape(1, 10, 10, 1)
     batch = tf.constant(np.repeat(image, 32, axis=0))
-    crops = data._random_crop(batch, 6, tf.constant([1, 2], tf.int64)).numpy()
+    crops = preprocess.random_crop(batch, 6, tf.constant([1, 2], tf.int64)).numpy()
     offsets = set()
     for crop in crops:
         top, left = divmod(int(crop[0, 0, 0]), 10)
         np.testing.assert_array_equal(crop, image[0, top : top + 6, left : left + 6])
         offsets.add((top, left))
     assert len(offsets) > 5
-    augmented = data._augment_batch(batch, "original", 6, tf.constant([3, 4], tf.int64))
+    augmented = preprocess.augment_batch(batch, "original", 6, tf.constant([3, 4], tf.int64))
     flat = augmented.numpy().reshape(32, -1)
     assert len({row.tobytes() for row in flat}) == 32
 
 
 def test_padded_crops_contain_padding_sometimes():
     batch = tf.fill([64, 8, 8, 1], tf.constant(200, tf.uint8))
-    augmented = data._augment_batch(batch, "padded", 8, tf.constant([0, 9], tf.int64))
+    augmented = preprocess.augment_batch(batch, "padded", 8, tf.constant([0, 9], tf.int64))
     # A crop of the padded image that includes zeros is not constant after
     # standardisation; a crop without padding is (all zeros after standardisation).
     spread = tf.reduce_max(augmented, [1, 2, 3]) - tf.reduce_min(augmented, [1, 2, 3])

@@ -2,7 +2,6 @@
 
 import csv
 import io
-import itertools
 import json
 import math
 import os
@@ -13,7 +12,7 @@ import sys
 import numpy as np
 import pytest
 
-from nac import arch, report
+from nac import arch, report, rundir
 
 FIGURES = ("figure2_statistic", "figure3_accuracy", "figure4_widths", "stability")
 
@@ -51,8 +50,8 @@ def full(finished_run, envelope_run, random_run, worstcase_run, tmp_path_factory
 def test_every_file_is_written(full, finished_run):
     out, rep, _ = full
     labels = {r["path"]: r["label"] for r in rep["runs"]}
-    cons = report.file_label(labels[str(finished_run)])
-    worst = report.file_label(labels[str(full[2][3])])
+    cons = rundir.file_label(labels[str(finished_run)])
+    worst = rundir.file_label(labels[str(full[2][3])])
     expected = {"table1.md", "table1.csv", "report.md", "report.json", "stability.json", "stability.md"}
     for stem in (*FIGURES, f"arch_{cons}_iter0", f"arch_{cons}_iter1", f"arch_{worst}_iter0"):
         expected |= {f"{stem}.png", f"{stem}.svg"}
@@ -161,7 +160,7 @@ def test_figures_hold_the_runs_data(full, finished_run):
     (widths,) = rep["figure4"]
     final = arch.body_from_original(json.loads((finished_run / "final/network.json").read_text()))
     assert [[w["mean"] for w in stage] for stage in widths["stages"]] == [
-        [c.num_branches for _, c in stage] for stage in report.body_stages(final)
+        [c.num_branches for _, c in stage] for stage in arch.body_stages(final)
     ]
     assert all(w["std"] == 0 for stage in widths["stages"] for w in stage)
 
@@ -318,49 +317,6 @@ def test_stability_of_known_rankings(tmp_path):
     # No config.json: the picture is drawn without pruning marks, with a note.
     assert (tmp_path / "out/arch_hand_iter0.png").exists()
     assert any("no config.json" in n for n in rep["notes"])
-
-
-def test_stable_from_needs_the_threshold_to_hold_to_the_end():
-    assert report.stable_from([1, 2, 3], [0.95, 0.5, 0.95], 0.9) == 3
-    assert report.stable_from([1, 2, 3], [0.95, 0.95, 0.5], 0.9) is None
-    assert report.stable_from([1, 2], [float("nan"), 1.0], 0.9) == 2
-
-
-# -- Kendall tau-b ------------------------------------------------------------------------
-
-
-def tau_b_direct(x, y):
-    concordant = discordant = untied_x = untied_y = 0
-    for i, j in itertools.combinations(range(len(x)), 2):
-        dx, dy = x[i] - x[j], y[i] - y[j]
-        untied_x += dx != 0
-        untied_y += dy != 0
-        if dx * dy > 0:
-            concordant += 1
-        elif dx * dy < 0:
-            discordant += 1
-    return (concordant - discordant) / math.sqrt(untied_x * untied_y)
-
-
-def test_kendall_tau_b_known_values():
-    assert report.kendall_tau_b([1, 2, 3, 4], [10, 20, 30, 40]) == 1.0
-    assert report.kendall_tau_b([1, 2, 3, 4], [4, 3, 2, 1]) == -1.0
-    assert report.kendall_tau_b([1, 2, 3, 4, 5], [2, 1, 3, 4, 5]) == pytest.approx(0.8)
-    # Ties: x = (1, 1, 2), y = (1, 2, 3): C = 2, D = 0, untied x pairs 2, y pairs 3.
-    assert report.kendall_tau_b([1, 1, 2], [1, 2, 3]) == pytest.approx(2 / math.sqrt(6))
-    assert math.isnan(report.kendall_tau_b([1, 1, 1], [1, 2, 3]))
-    assert math.isnan(report.kendall_tau_b([1], [1]))
-
-
-def test_kendall_tau_b_matches_a_direct_computation_with_ties():
-    rng = np.random.default_rng(0)
-    for _ in range(200):
-        n = int(rng.integers(2, 16))
-        x = rng.integers(0, 4, n).tolist()
-        y = rng.integers(0, 4, n).tolist()
-        if len(set(x)) < 2 or len(set(y)) < 2:
-            continue
-        assert report.kendall_tau_b(x, y) == pytest.approx(tau_b_direct(x, y), abs=1e-12)
 
 
 def test_aggregate_curves():
