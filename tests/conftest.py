@@ -41,82 +41,76 @@ RUN_FLAGS = [
 STEP_FILES = ("network.json", "stats.json", "res.log", "metrics.json", "stats_series.json", "saved_model")
 
 
+def _quiet_env():
+    return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+
+
 def construct(*args, **kwargs):
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     return subprocess.run(
         [sys.executable, "-m", "nac.construct", *args],
         capture_output=True,
         text=True,
-        env=env,
+        env=_quiet_env(),
         timeout=600,
         **kwargs,
     )
 
 
 def start(*args):
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     return subprocess.Popen(
         [sys.executable, "-m", "nac.construct", *args],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
-        env=env,
+        env=_quiet_env(),
     )
+
+
+def finished(tmp_path_factory, name, *flags):
+    """Runs nac.construct to completion in a fresh run directory; returns the directory."""
+    run_dir = tmp_path_factory.mktemp(name) / "run"
+    out = construct(f"--run_dir={run_dir}", *flags)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return run_dir
+
+
+# The one trained network of the random and oneshot fixtures.
+SHORT_FINAL = (
+    "--dataset=synthetic",
+    "--final_steps=6",
+    "--eval_every=3",
+    "--seed=5",
+    "--nosave_models",
+    "--noprogress",
+)
 
 
 @pytest.fixture(scope="session")
 def finished_run(tmp_path_factory):
-    run_dir = tmp_path_factory.mktemp("construct") / "run"
-    out = construct(f"--run_dir={run_dir}", *RUN_FLAGS)
-    assert out.returncode == 0, out.stderr[-3000:]
-    return run_dir
+    return finished(tmp_path_factory, "construct", *RUN_FLAGS)
 
 
 @pytest.fixture(scope="session")
 def random_run(finished_run, tmp_path_factory):
     """Two random baselines matched to the finished construction's final network."""
-    run_dir = tmp_path_factory.mktemp("random") / "run"
-    out = construct(
-        f"--run_dir={run_dir}",
-        "--mode=random",
-        f"--arch={finished_run / 'final' / 'network.json'}",
-        "--num_random=2",
-        "--dataset=synthetic",
-        "--final_steps=6",
-        "--eval_every=3",
-        "--seed=5",
-        "--nosave_models",
-        "--noprogress",
+    arch = finished_run / "final" / "network.json"
+    return finished(
+        tmp_path_factory, "random", "--mode=random", f"--arch={arch}", "--num_random=2", *SHORT_FINAL
     )
-    assert out.returncode == 0, out.stderr[-3000:]
-    return run_dir
 
 
 @pytest.fixture(scope="session")
 def envelope_run(tmp_path_factory):
     """The envelope of the finished construction, trained as it is (oneshot)."""
-    run_dir = tmp_path_factory.mktemp("envelope") / "run"
-    out = construct(
-        f"--run_dir={run_dir}",
-        "--mode=oneshot",
-        "--envelope=8/2-1/6",
-        "--dataset=synthetic",
-        "--final_steps=6",
-        "--eval_every=3",
-        "--seed=5",
-        "--nosave_models",
-        "--noprogress",
-    )
-    assert out.returncode == 0, out.stderr[-3000:]
-    return run_dir
+    return finished(tmp_path_factory, "envelope", "--mode=oneshot", "--envelope=8/2-1/6", *SHORT_FINAL)
 
 
 @pytest.fixture(scope="session")
 def worstcase_run(tmp_path_factory):
     """A one-iteration worst-case construction (prunes the most active branches)."""
-    run_dir = tmp_path_factory.mktemp("worstcase") / "run"
-    out = construct(
-        f"--run_dir={run_dir}",
+    return finished(
+        tmp_path_factory,
+        "worstcase",
         "--worstcase",
         "--envelope=8/2-1/6",
         "--dataset=synthetic",
@@ -130,5 +124,3 @@ def worstcase_run(tmp_path_factory):
         "--notensorboard",
         "--noprogress",
     )
-    assert out.returncode == 0, out.stderr[-3000:]
-    return run_dir
