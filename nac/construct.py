@@ -26,6 +26,7 @@ SIGINT/SIGTERM (rerun to resume), 1 unexpected failure.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 
@@ -33,9 +34,23 @@ from absl import app, flags
 
 from nac import cli
 from nac.errors import NacError
+from nac.recipe import BN_EVAL_MODES, LR_SCHEDULES
+from nac.runconfig import (
+    AUGMENTATIONS,
+    BRANCH_ORDERS,
+    DATASET_ALIASES,
+    DATASETS,
+    MODES,
+    STATISTICS,
+    STEMS,
+    STRATEGIES,
+    RunConfig,
+)
 
 PROG = "nac.construct"
 FLAGS = flags.FLAGS
+# Every flag that is a RunConfig field defaults to that field's default.
+_DEFAULTS = {f.name: f.default for f in dataclasses.fields(RunConfig)}
 
 
 def _define_flags():
@@ -45,18 +60,24 @@ def _define_flags():
         None,
         "[output] Directory for the run's artefacts; rerun with the same directory to resume.",
     )
-    flags.DEFINE_boolean("save_models", True, "[output] Write a SavedModel per trained network.")
-    flags.DEFINE_boolean("tensorboard", True, "[output] Write TensorBoard event files.")
-    flags.DEFINE_boolean("progress", True, "[output] Show a progress line (one updating line on a terminal).")
+    flags.DEFINE_boolean(
+        "save_models", _DEFAULTS["save_models"], "[output] Write a SavedModel per trained network."
+    )
+    flags.DEFINE_boolean("tensorboard", _DEFAULTS["tensorboard"], "[output] Write TensorBoard event files.")
+    flags.DEFINE_boolean(
+        "progress", _DEFAULTS["progress"], "[output] Show a progress line (one updating line on a terminal)."
+    )
     flags.DEFINE_boolean(
         "dry_run", False, "[output] Validate the flags, print the plan and exit (no TensorFlow)."
     )
-    flags.DEFINE_boolean("force", False, "[output] Resume even if the flags change the construction.")
+    flags.DEFINE_boolean(
+        "force", _DEFAULTS["force"], "[output] Resume even if the flags change the construction."
+    )
     # -- data -----------------------------------------------------------------------------------
     flags.DEFINE_enum(
         "dataset",
-        "cifar10",
-        ["cifar10", "imagenet2012", "imagenet", "fashion_mnist", "mnist", "synthetic"],
+        _DEFAULTS["dataset"],
+        [*DATASETS, *DATASET_ALIASES],
         "[data] Dataset (synthetic: smoke tests only).",
     )
     flags.DEFINE_string("data_dir", None, "[data] Where the dataset's files are (see README).")
@@ -68,33 +89,37 @@ def _define_flags():
     )
     flags.DEFINE_enum(
         "augment",
-        "original",
-        ["original", "padded", "none"],
+        _DEFAULTS["augment"],
+        list(AUGMENTATIONS),
         "[data] Training augmentation: original (random crop from the unpadded image, flip, "
         "brightness, contrast), padded (pad 4 + crop + flip), none.",
     )
     flags.DEFINE_integer(
         "validation_examples",
-        0,
+        _DEFAULTS["validation_examples"],
         "[data] Examples carved from the end of the training "
         "split for a validation set (0: none, as the original).",
     )
-    flags.DEFINE_boolean("cache", False, "[data] Cache decoded examples in memory (tfds datasets).")
+    flags.DEFINE_boolean(
+        "cache", _DEFAULTS["cache"], "[data] Cache decoded examples in memory (tfds datasets)."
+    )
     # -- search space ---------------------------------------------------------------------------
-    flags.DEFINE_enum("mode", "construct", ["construct", "oneshot", "random"], "[search] What to run.")
+    flags.DEFINE_enum("mode", _DEFAULTS["mode"], list(MODES), "[search] What to run.")
     flags.DEFINE_string(
         "envelope",
-        "128/10-1-1-1/6",
+        _DEFAULTS["envelope"],
         "[search] The EnvelopeNet C/n1-n2-.../M (C: stem width, n_i: layers per stage, M: EnvelopeCell ops).",
     )
     flags.DEFINE_enum(
         "stem",
-        "conv1x1",
-        ["conv1x1", "conv3x3", "imagenet"],
+        _DEFAULTS["stem"],
+        list(STEMS),
         "[search] Stem: conv1x1 (net A: 1x1 conv + LRN), conv3x3 (net B), imagenet (three "
         "layers of parallel stride-2 3x3/5x5/7x7 convs of C/3 channels).",
     )
-    flags.DEFINE_boolean("skip", False, "[search] DenseNet-style skip inputs on every cell (net B).")
+    flags.DEFINE_boolean(
+        "skip", _DEFAULTS["skip"], "[search] DenseNet-style skip inputs on every cell (net B)."
+    )
     flags.DEFINE_string(
         "arch",
         None,
@@ -104,7 +129,9 @@ def _define_flags():
     flags.DEFINE_string(
         "config", None, "[search] An original v2.0 config to run as it is; explicit flags override it."
     )
-    flags.DEFINE_integer("iterations", 5, "[search] Restructuring iterations N (the paper's 5).")
+    flags.DEFINE_integer(
+        "iterations", _DEFAULTS["iterations"], "[search] Restructuring iterations N (the paper's 5)."
+    )
     flags.DEFINE_list(
         "maxlayersperstage",
         None,
@@ -114,7 +141,7 @@ def _define_flags():
     )
     flags.DEFINE_integer(
         "maxfilterprune",
-        6,
+        _DEFAULTS["maxfilterprune"],
         "[search] Branches pruned per stage and iteration (at most 1/3 of the stage's branches).",
     )
     flags.DEFINE_list("construction", None, "[search] Per stage, true/false: restructure it (default: all).")
@@ -125,29 +152,31 @@ def _define_flags():
         "limit on layer widths (default: all false).",
     )
     flags.DEFINE_boolean(
-        "worstcase", False, "[search] Prune the strongest branches (the paper's worst case)."
+        "worstcase", _DEFAULTS["worstcase"], "[search] Prune the strongest branches (the paper's worst case)."
     )
-    flags.DEFINE_integer("num_random", 10, "[search] Random baselines to train in --mode=random.")
+    flags.DEFINE_integer(
+        "num_random", _DEFAULTS["num_random"], "[search] Random baselines to train in --mode=random."
+    )
     flags.DEFINE_list("random_pool", None, "[search] Ops of random baselines (default: the EnvelopeCell's).")
     # -- statistic ------------------------------------------------------------------------------
     flags.DEFINE_enum(
         "statistic",
-        "l2",
-        ["l2", "variance"],
+        _DEFAULTS["statistic"],
+        list(STATISTICS),
         "[statistic] Featuremap statistic that drives "
         "construction (l2: mean squared activation, the paper's; both are always logged "
         "when variance is chosen).",
     )
     flags.DEFINE_integer(
         "stats_every",
-        100,
+        _DEFAULTS["stats_every"],
         "[statistic] Record the running statistic every K steps "
         "(stats_series.json, the paper's Figure 2); 0: only at the end.",
     )
     flags.DEFINE_enum(
         "branch_order",
-        "conv_bn_relu",
-        ["conv_bn_relu", "conv_relu_bn"],
+        _DEFAULTS["branch_order"],
+        list(BRANCH_ORDERS),
         "[statistic] Branch op order: the original code's, or the paper text's.",
     )
     # -- training -------------------------------------------------------------------------------
@@ -164,44 +193,60 @@ def _define_flags():
         "eval_every", None, "[training] Steps between test evaluations (default: one epoch)."
     )
     flags.DEFINE_integer(
-        "batch_size", 50, "[training] GLOBAL batch size: per-replica batch x replicas (the original's 50)."
+        "batch_size",
+        _DEFAULTS["batch_size"],
+        "[training] GLOBAL batch size: per-replica batch x replicas (the original's 50).",
     )
-    flags.DEFINE_float("learning_rate", 0.1, "[training] Initial learning rate.")
+    flags.DEFINE_float("learning_rate", _DEFAULTS["learning_rate"], "[training] Initial learning rate.")
     flags.DEFINE_enum(
         "lr_schedule",
-        "exponential",
-        ["exponential", "cosine", "constant"],
+        _DEFAULTS["lr_schedule"],
+        list(LR_SCHEDULES),
         "[training] exponential: x decay_rate every decay_epochs (the original's).",
     )
-    flags.DEFINE_float("decay_epochs", 350.0, "[training] Epochs per exponential decay step.")
-    flags.DEFINE_float("decay_rate", 0.1, "[training] Exponential decay factor.")
-    flags.DEFINE_float("momentum", 0.0, "[training] SGD momentum (the original: plain SGD).")
-    flags.DEFINE_float("weight_decay", 0.0, "[training] L2 weight decay (the original: none).")
+    flags.DEFINE_float(
+        "decay_epochs", _DEFAULTS["decay_epochs"], "[training] Epochs per exponential decay step."
+    )
+    flags.DEFINE_float("decay_rate", _DEFAULTS["decay_rate"], "[training] Exponential decay factor.")
+    flags.DEFINE_float(
+        "momentum", _DEFAULTS["momentum"], "[training] SGD momentum (the original: plain SGD)."
+    )
+    flags.DEFINE_float(
+        "weight_decay", _DEFAULTS["weight_decay"], "[training] L2 weight decay (the original: none)."
+    )
     flags.DEFINE_boolean(
         "ema",
-        True,
+        _DEFAULTS["ema"],
         "[training] Evaluate and export the exponential moving average of "
         "the weights (decay min(0.9999, (1+t)/(10+t)), the original's).",
     )
     flags.DEFINE_enum(
         "bn_eval",
-        "recalibrate",
-        ["recalibrate", "moving", "batch_stats"],
+        _DEFAULTS["bn_eval"],
+        list(BN_EVAL_MODES),
         "[training] Batch norm at evaluation: recalibrate (re-estimate statistics on "
         "training images first), moving (Keras moving averages), batch_stats (each test "
         "batch's own statistics, the original's behaviour).",
     )
     flags.DEFINE_integer(
-        "bn_recalibration_examples", 500, "[training] Images used to re-estimate batch norm."
+        "bn_recalibration_examples",
+        _DEFAULTS["bn_recalibration_examples"],
+        "[training] Images used to re-estimate batch norm.",
     )
-    flags.DEFINE_boolean("synchronized_bn", False, "[training] Batch statistics over all replicas.")
-    flags.DEFINE_boolean("mixed_precision", False, "[training] mixed_float16 (GPU).")
-    flags.DEFINE_boolean("jit_compile", False, "[training] XLA-compile the training step (GPU; slow on CPU).")
+    flags.DEFINE_boolean(
+        "synchronized_bn", _DEFAULTS["synchronized_bn"], "[training] Batch statistics over all replicas."
+    )
+    flags.DEFINE_boolean("mixed_precision", _DEFAULTS["mixed_precision"], "[training] mixed_float16 (GPU).")
+    flags.DEFINE_boolean(
+        "jit_compile",
+        _DEFAULTS["jit_compile"],
+        "[training] XLA-compile the training step (GPU; slow on CPU).",
+    )
     # -- runtime --------------------------------------------------------------------------------
     flags.DEFINE_enum(
         "strategy",
-        "auto",
-        ["auto", "one_device", "mirrored", "multi_worker"],
+        _DEFAULTS["strategy"],
+        list(STRATEGIES),
         "[runtime] auto: MultiWorkerMirroredStrategy when TF_CONFIG names several workers, "
         "MirroredStrategy over several GPUs, else one device.",
     )
@@ -242,8 +287,6 @@ def _parse_int(flag: str, text: str) -> int:
 
 def flag_values() -> tuple[dict, set]:
     """Reads FLAGS into RunConfig fields and the set of flags given explicitly."""
-    from nac.runconfig import RunConfig
-
     fields = {f for f in RunConfig.__dataclass_fields__}
     values, present = {}, set()
     for name in fields:

@@ -68,6 +68,9 @@ def _fail(flag: str, value, allowed: str):
     raise ConfigError(f"--{flag}: got {value!r}; {allowed}")
 
 
+_RECIPE = TrainConfig(steps=1)
+
+
 @dataclasses.dataclass(frozen=True)
 class RunConfig:
     """Every setting of a run. Field names are the driver's flag names."""
@@ -105,19 +108,20 @@ class RunConfig:
     final_steps: int | None = None
     final_epochs: float | None = None
     eval_every: int | None = None
-    batch_size: int = 50
-    learning_rate: float = 0.1
-    lr_schedule: str = "exponential"
-    decay_epochs: float = 350.0
-    decay_rate: float = 0.1
-    momentum: float = 0.0
-    weight_decay: float = 0.0
-    ema: bool = True
-    bn_eval: str = "recalibrate"
-    bn_recalibration_examples: int = 500
+    # the training recipe's defaults are nac.recipe.TrainConfig's
+    batch_size: int = _RECIPE.batch_size
+    learning_rate: float = _RECIPE.learning_rate
+    lr_schedule: str = _RECIPE.lr_schedule
+    decay_epochs: float = _RECIPE.decay_epochs
+    decay_rate: float = _RECIPE.decay_rate
+    momentum: float = _RECIPE.momentum
+    weight_decay: float = _RECIPE.weight_decay
+    ema: bool = _RECIPE.ema
+    bn_eval: str = _RECIPE.bn_eval
+    bn_recalibration_examples: int = _RECIPE.bn_recalibration_examples
     synchronized_bn: bool = False
-    mixed_precision: bool = False
-    jit_compile: bool = False
+    mixed_precision: bool = _RECIPE.mixed_precision
+    jit_compile: bool = _RECIPE.jit_compile
     # runtime
     strategy: str = "auto"
     seed: int | None = None
