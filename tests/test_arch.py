@@ -135,7 +135,8 @@ def test_real_width_floor():
 
 def test_stage_outputs_parameter_limits():
     assert arch.stage_outputs(128, 1, 3, False) == [256, 256, 256]
-    assert arch.stage_outputs(128, 0, 5, True) == [int(128 / 3 * (4**0.5 - 1))] * 4 + [128]
+    assert arch.stage_outputs(128, 0, 5, True) == [42] * 4 + [128]  # int(128 / 3 * (sqrt(4) - 1))
+    assert arch.stage_outputs(128, 1, 4, True) == [93, 93, 93, 256]  # int(256 / 2 * (sqrt(3) - 1))
     with pytest.raises(SpecError, match="parameterlimits"):
         arch.stage_outputs(128, 0, 2, True)
 

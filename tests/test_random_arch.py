@@ -158,7 +158,8 @@ def test_random_body_skip_limits_and_errors():
     network = arch_lib.Network(body, arch_lib.Stem.conv1x1(64))
     assert network.layers_per_stage() == [4, 1] and network.branches_per_stage() == [6, 3]
     assert {c.inputs for _, c in network.cells()} == {"all"}
-    assert [c.outputs for _, c in network.cells()] == arch_lib.stage_outputs(64, 0, 4, True) + [128]
+    # W = 64, N = 4: int(64 / 2 * (sqrt(3) - 1)) = 23 for the first three layers
+    assert [c.outputs for _, c in network.cells()] == [23, 23, 23, 64, 128]
     assert ops_of(network) == {"3x3"}
     assert_keys_in_order(network)
     assert random_arch.random_body([4, 1], [6, 3], ["3x3", "5x5"], 64, seed=2) == random_arch.random_body(

@@ -2,7 +2,6 @@
 
 import dataclasses
 import json
-import math
 import pathlib
 import random
 import subprocess
@@ -346,12 +345,11 @@ def test_stage_at_its_maximum_is_restructured_and_above_is_copied():
 def test_parameter_limits():
     network = net(["12", "12", "12"], ["12"])
     stats = stats_from(network, lambda i, b: i)
-    assert int(128 / (4 - 2) * (math.sqrt(4 - 1) - 1)) == 46  # W = 128, N = 4 layers
     # Stage 1 ends with 2 layers: the original divides by zero.
     with pytest.raises(RestructureError, match=r"parameterlimits\[1\].*2 layers"):
         rs.restructure(network, stats, policy(2, parameterlimits=(True, True)))
     new = rs.restructure(network, stats, policy(2, parameterlimits=(True, False)))
-    assert outputs_of(new) == [46, 46, 46, 128, 256, 256]
+    assert outputs_of(new) == [46, 46, 46, 128, 256, 256]  # int(128 / 2 * (sqrt(3) - 1)) = 46
     # A frozen one-layer stage with a limit keeps W; a frozen two-layer stage fails too.
     new = rs.restructure(network, stats, policy(2, parameterlimits=(False, True), construction=(True, False)))
     assert outputs_of(new) == [128, 128, 128, 128, 256]
