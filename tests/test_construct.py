@@ -3,6 +3,7 @@
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from conftest import RUN_FLAGS, STEP_FILES, construct, start
 
 from nac import arch, statsio
 from nac import restructure as restructure_lib
+from nac.config import OriginalConfig
 
 
 def tree_digest(path):
@@ -350,3 +352,59 @@ def test_construction_on_two_worker_processes(tmp_path):
         assert metrics["replicas"] == 2 and metrics["history"][-1]["test_examples"] == 256
         assert (run_dir / name / "saved_model" / "saved_model.pb").exists()
     assert json.loads((run_dir / "summary.json").read_text())["complete"]
+
+
+def test_variance_construction_without_seed_resumes_and_force_accepts_changes(tmp_path):
+    """--statistic=variance drives a construction; a run started without --seed resumes with the
+    seed it drew; a changed flag is refused, and accepted with --force."""
+    run_dir = tmp_path / "run"
+    flags = [
+        f"--run_dir={run_dir}",
+        "--dataset=synthetic",
+        "--envelope=8/2-1/6",
+        "--statistic=variance",
+        "--iterations=1",
+        "--construction_steps=4",
+        "--final_steps=4",
+        "--eval_every=2",
+        "--stats_every=2",
+        "--nosave_models",
+        "--notensorboard",
+        "--noprogress",
+    ]
+    out = construct(*flags)
+    assert out.returncode == 0, out.stderr[-3000:]
+    saved = json.loads((run_dir / "run_config.json").read_text())
+    assert saved["seed"] is not None and saved["statistic"] == "variance"
+    variance = statsio.read_stats(run_dir / "iter_0" / "res.log", "variance")
+    assert json.loads((run_dir / "iter_0" / "stats.json").read_text()) == pytest.approx(variance, rel=1e-6)
+    network = arch.Network(
+        arch.body_from_original(json.loads((run_dir / "iter_0" / "network.json").read_text())),
+        arch.Stem.conv1x1(8),
+    )
+    policy = restructure_lib.Policy.from_config(OriginalConfig.load(run_dir / "config.json"))
+    expected = restructure_lib.restructure(network, variance, policy).arch_json()
+    final = json.loads((run_dir / "final" / "network.json").read_text())
+    assert final == expected  # the variance statistic chose the final network
+
+    iter_0 = tree_digest(run_dir / "iter_0")
+    final_metrics = (run_dir / "final" / "metrics.json").read_bytes()
+    shutil.rmtree(run_dir / "final")  # as if killed before the final training finished
+    again = construct(*flags)  # still no --seed: the saved one is used
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert tree_digest(run_dir / "iter_0") == iter_0
+    assert json.loads((run_dir / "final" / "network.json").read_text()) == final
+    assert (
+        json.loads((run_dir / "final" / "metrics.json").read_bytes())["seed"]
+        == json.loads(final_metrics)["seed"]
+    )
+
+    changed = [f for f in flags if not f.startswith("--final_steps")] + ["--final_steps=6"]
+    refused = construct(*changed)
+    assert refused.returncode == 2 and "final_steps" in refused.stderr and "--force" in refused.stderr
+    shutil.rmtree(run_dir / "final")
+    forced = construct(*changed, "--force")
+    assert forced.returncode == 0, forced.stderr[-3000:]
+    assert json.loads((run_dir / "run_config.json").read_text())["final_steps"] == 6
+    assert tree_digest(run_dir / "iter_0") == iter_0  # kept: its network is what the run computes
+    assert json.loads((run_dir / "final" / "metrics.json").read_text())["steps"] == 6
