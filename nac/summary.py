@@ -102,7 +102,10 @@ def resolve(args) -> tuple[arch_lib.Network, int, int | None]:
             network = arch_lib.Network.from_dict(data)
             image_size = image_size or 32
         else:
-            body = arch_lib.body_from_original(data)
+            try:
+                body = arch_lib.body_from_original(data)
+            except SpecError as e:
+                raise SpecError(f"{args.arg}: {e}") from None
             if args.skip:
                 raise SpecError("--skip: a network.json list carries its own skip inputs; drop --skip")
             stem_name = args.stem or "conv1x1"
