@@ -631,8 +631,17 @@ def pipeline_error(error: Exception, name: str, source: str) -> DataError:
     """
     message = getattr(error, "message", "") or str(error)
     message = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", message)
-    first = " ".join((message.strip().splitlines() or [type(error).__name__])[0].split())
-    first = re.sub(r"\s*\[\[.*$|\s*\[Op:.*$", "", first)[:200]
+    lines = [" ".join(line.split()) for line in message.splitlines()]
+    # Graph execution errors start with "Graph execution error:", a "Detected at node"
+    # trace and File lines; the reader's own words follow (e.g. "corrupted record at 10800").
+    useful = [
+        line
+        for line in lines
+        if line
+        and not line.startswith(("Graph execution error", "Detected at node", "File ", "[[", "Stack trace"))
+        and not line.endswith(":")
+    ]
+    first = re.sub(r"\s*\[\[.*$|\s*\[Op:.*$", "", (useful or [type(error).__name__])[0])[:200]
     return DataError(
         f"{name}: a data file in {source} is corrupt or truncated (TensorFlow: {first}); "
         "replace the files (download or prepare the dataset again)"

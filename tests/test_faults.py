@@ -1,14 +1,17 @@
 """Faults a long run meets: two runs on one directory, a full disk, bad input, corrupt data,
 divergence. Each ends in one line on stderr, a non-zero exit code, and no traceback."""
 
+import dataclasses
 import json
 import os
 import resource
+import shutil
 import socket
 import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 from conftest import FIXTURES, _quiet_env
 
@@ -186,74 +189,46 @@ def test_a_failed_write_names_the_file_and_keeps_the_target(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["a.json"]  # no temporary file left
 
 
-DISK_FLAGS = [
-    "--dataset=synthetic",
-    "--envelope=8/2-1/6",
-    "--iterations=1",
-    "--construction_steps=2",
-    "--final_steps=2",
-    "--eval_every=2",
-    "--stats_every=1",
-    "--seed=3",
-    "--notensorboard",
-    "--nosave_models",
-    "--noprogress",
-]
-# iter_0's largest file (stats_series.json) has 3272 bytes, final's (more branches) 4288.
-FILE_SIZE_LIMIT = 3800
+# Larger than every file of a step but its SavedModel's graph (saved_model.pb, ~1.2 MB).
+FILE_SIZE_LIMIT = 200_000
 
 
-def test_a_full_disk_stops_with_one_line_and_the_rerun_completes(tmp_path):
-    from nac import arch as arch_lib
-    from nac import restructure as rs
-    from nac import statsio
-    from nac.config import OriginalConfig
+def test_a_full_disk_stops_with_one_line_and_the_rerun_completes(finished_run, tmp_path):
+    from conftest import RUN_FLAGS, construct
 
     run_dir = tmp_path / "run"
+    shutil.copytree(finished_run, run_dir)
+    shutil.rmtree(run_dir / "final")  # as if killed before the final training
+    kept = {name: tree(run_dir / name) for name in ("iter_0", "iter_1")}
 
     def limit():
         resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_SIZE_LIMIT, FILE_SIZE_LIMIT))
 
-    out = subprocess.run(
-        [sys.executable, "-m", "nac.construct", f"--run_dir={run_dir}", *DISK_FLAGS],
-        capture_output=True,
-        text=True,
-        env=_quiet_env(),
-        preexec_fn=limit,
-        timeout=600,
-    )
+    out = construct(f"--run_dir={run_dir}", *RUN_FLAGS, preexec_fn=limit)
     assert out.returncode == 4, out.stderr[-3000:]
     last = out.stderr.strip().splitlines()[-1]
-    assert last.startswith("nac.construct: error: ") and "File too large" in last, out.stderr[-3000:]
-    assert ".final.partial-" in last and "stats_series.json" in last and "Traceback" not in out.stderr
-    assert "rerun the same command" in last
-    assert (run_dir / "iter_0" / "stats_series.json").is_file()
+    assert last.startswith("nac.construct: error: cannot write "), out.stderr[-3000:]
+    assert ".final.partial-" in last and "saved_model" in last and "File too large" in last
+    assert "rerun the same command" in last and "Traceback" not in out.stderr
     assert not (run_dir / "final").exists()
     assert [p.name for p in run_dir.iterdir() if ".partial-" in p.name]  # left for the next start
     assert not (run_dir / lock.LOCK_NAME).exists()
-    iter_0 = tree(run_dir / "iter_0")
 
-    again = subprocess.run(
-        [sys.executable, "-m", "nac.construct", f"--run_dir={run_dir}", *DISK_FLAGS],
-        capture_output=True,
-        text=True,
-        env=_quiet_env(),
-        timeout=600,
-    )
+    again = construct(f"--run_dir={run_dir}", *RUN_FLAGS)
     assert again.returncode == 0, again.stderr[-3000:]
-    assert "discarded leftovers" in again.stderr and "iter_0: done earlier, kept" in again.stderr
-    assert tree(run_dir / "iter_0") == iter_0
+    assert "discarded leftovers" in again.stderr and "iter_1: done earlier, kept" in again.stderr
+    assert {name: tree(run_dir / name) for name in kept} == kept
     assert not [p for p in run_dir.iterdir() if ".partial-" in p.name]
+    # The same result as the run that never failed.
     assert json.loads((run_dir / "summary.json").read_text())["complete"]
-    # The same result as a run that never failed: the final network is iter_0's restructure.
-    config = OriginalConfig.load(run_dir / "config.json")
-    body = arch_lib.body_from_original(json.loads((run_dir / "iter_0" / "network.json").read_text()))
-    expected = rs.restructure(
-        config.network(body),
-        statsio.read_stats(run_dir / "iter_0" / "stats.json"),
-        rs.Policy.from_config(config),
-    )
-    assert json.loads((run_dir / "final" / "network.json").read_text()) == expected.arch_json()
+    final = {
+        d: {n: json.loads((d / "final" / n).read_text()) for n in ("network.json", "stats.json")}
+        for d in (run_dir, finished_run)
+    }
+    assert final[run_dir]["network.json"] == final[finished_run]["network.json"]
+    assert final[run_dir]["stats.json"] == pytest.approx(final[finished_run]["stats.json"], rel=1e-6)
+    metrics = [json.loads((d / "final" / "metrics.json").read_text()) for d in (run_dir, finished_run)]
+    assert metrics[0]["history"][-1]["test_accuracy"] == metrics[1]["history"][-1]["test_accuracy"]
 
 
 # -- a matrix of bad inputs ---------------------------------------------------------------------
@@ -325,7 +300,12 @@ MATRIX = [
     ("restructure", rs(arch="{t}/a.json"), {"a.json": '[{"filters": 1}'}, "not valid JSON"),
     ("restructure", rs(config="{t}/c.json"), {"c.json": '{"parameters": 3}'}, "c.json"),
     ("restructure", rs(out="{t}"), {}, "cannot write"),
-    ("restructure", rs(stats="{t}/s.json"), {"s.json": b"\xff\xfe\x00garbage"}, "cannot read statistics file"),
+    (
+        "restructure",
+        rs(stats="{t}/s.json"),
+        {"s.json": b"\xff\xfe\x00garbage"},
+        "cannot read statistics file",
+    ),
     ("restructure", [*rs(stats="{c}/res.log"), "--metric=mean"], {}, "--metric"),
     # nac.summary
     ("summary", ["hello"], {}, "not an existing file and not a notation"),
@@ -395,3 +375,194 @@ def test_bad_input_matrix(tool, argv, files, message, tmp_path, capsys):
     assert message.format(t=t) in line, line
     assert tree(tmp_path) == before  # nothing written anywhere, nothing changed
     assert sorted(os.listdir(tmp_path)) == ["in"]
+
+
+# -- divergence ----------------------------------------------------------------------------------
+
+IMAGE, BATCH = 8, 32
+
+
+@pytest.fixture(scope="module")
+def tiny_data():
+    from nac.data import DataConfig, load
+
+    return load(
+        DataConfig(
+            dataset="synthetic",
+            image_size=IMAGE,
+            seed=0,
+            synthetic_train_examples=128,
+            synthetic_test_examples=64,
+        )
+    )
+
+
+def test_divergence_checks():
+    from nac.divergence import Diverged, check_loss, check_metrics, float32_or_raise
+
+    check_loss(3, 2.3e9, 0.0)  # huge is not divergence; non-finite is
+    with pytest.raises(Diverged, match="training loss is nan") as info:
+        check_loss(3, float("nan"))
+    assert info.value.step == 3 and info.value.exit_code == 3
+    with pytest.raises(Diverged, match="evaluation test loss is inf"):
+        check_metrics(4, {"test_accuracy": 0.1, "test_loss": float("inf")})
+    with np.errstate(over="raise"):  # no RuntimeWarning: the overflow is the error
+        with pytest.raises(Diverged, match="batch-norm variance of bn is inf"):
+            float32_or_raise(np.array([1.0, 1e300]), "batch-norm variance of bn")
+    info.value.step_name, info.value.learning_rate = "iter_1", 1e6
+    text = str(info.value)
+    assert text.startswith("iter_1: training diverged at training step 3: the training loss is nan")
+    assert "lower --learning_rate (now 1e+06)" in text and "--force" in text and "\n" not in text
+
+
+def test_a_huge_learning_rate_diverges_in_the_trainer(tiny_data):
+    import keras
+
+    from nac import arch
+    from nac import train as T
+    from nac.divergence import Diverged
+
+    keras.utils.set_random_seed(0)
+    config = T.TrainConfig(steps=6, batch_size=BATCH, learning_rate=1e30, bn_recalibration_examples=BATCH)
+    trainer = T.Trainer(arch.network_from_notation("4/1/2"), IMAGE, config)
+    with pytest.raises(Diverged) as info:
+        trainer.train(tiny_data)
+    assert info.value.step is not None and info.value.step <= 6
+    assert not np.isfinite(info.value.value)
+
+
+def test_loss_scale_skips_are_not_divergence(tiny_data):
+    import keras
+
+    from nac import arch
+    from nac import train as T
+
+    keras.utils.set_random_seed(0)
+    config = T.TrainConfig(steps=2, batch_size=BATCH, mixed_precision=True, bn_recalibration_examples=BATCH)
+    trainer = T.Trainer(arch.network_from_notation("4/1/2"), IMAGE, config)
+    initial = [w.numpy().copy() for w in trainer.model.trainable_weights]
+
+    class HugeScale(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):  # float16 gradients overflow: every step is skipped
+            trainer.optimizer.dynamic_scale.assign(1e30)
+
+    result = trainer.train(tiny_data, callbacks=[HugeScale()])
+    assert float(trainer.optimizer.dynamic_scale.numpy()) < 1e30  # the scale was lowered: skips
+    assert all(np.array_equal(a, w.numpy()) for a, w in zip(initial, result.model.trainable_weights))
+    assert all(np.isfinite(loss) for _, loss in result.loss_curve)
+
+
+def test_a_diverged_step_is_one_line_and_writes_nothing(finished_run, tmp_path):
+    from conftest import RUN_FLAGS, construct
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(finished_run, run_dir)
+    shutil.rmtree(run_dir / "final")  # as if killed before the final training
+    kept = {name: tree(run_dir / name) for name in ("iter_0", "iter_1")}
+    summary_before = (run_dir / "summary.json").read_bytes()
+    out = construct(f"--run_dir={run_dir}", *RUN_FLAGS, "--learning_rate=1e30", "--force")
+    assert out.returncode == 3, out.stderr[-3000:]
+    last = out.stderr.strip().splitlines()[-1]
+    assert last.startswith("nac.construct: error: final: training diverged at training step ")
+    assert "lower --learning_rate (now 1e+30)" in last and "--force" in last
+    assert "Traceback" not in out.stderr and "RuntimeWarning" not in out.stderr
+    assert "iter_0: done earlier, kept" in out.stderr
+    assert not (run_dir / "final").exists()
+    assert not [p for p in run_dir.iterdir() if ".partial-" in p.name or p.name == lock.LOCK_NAME]
+    assert {name: tree(run_dir / name) for name in kept} == kept
+    assert (run_dir / "summary.json").read_bytes() == summary_before
+
+
+# -- corrupt data ----------------------------------------------------------------------------------
+
+
+def _idx_dir(directory, cut):
+    from test_data import write_idx
+
+    write_idx(directory, compressed=False)
+    path = directory / "train-images-idx3-ubyte"
+    path.write_bytes(path.read_bytes()[:-cut])  # a header that promises more than is there
+    return path
+
+
+def _cifar_dir(directory, cut):
+    from test_data import write_cifar_dir
+
+    write_cifar_dir(directory / "cifar-10-batches-bin")
+    path = directory / "cifar-10-batches-bin" / "data_batch_3.bin"
+    path.write_bytes(path.read_bytes()[:-cut])
+    return path
+
+
+@pytest.mark.parametrize(
+    "dataset, make, expected",
+    [("fashion_mnist", _idx_dir, "truncated"), ("cifar10", _cifar_dir, "truncated or corrupt")],
+)
+def test_a_truncated_data_file_at_start_up_is_one_line(dataset, make, expected, tmp_path, capsys):
+    bad = make(tmp_path / "data", 100)
+    run_dir = tmp_path / "run"
+    argv = [
+        f"--run_dir={run_dir}",
+        f"--dataset={dataset}",
+        f"--data_dir={tmp_path / 'data'}",
+        "--envelope=8/2-1/6",
+    ]
+    line = one_line(capsys, run_construct([*argv, "--noprogress"]), "nac.construct")
+    assert str(bad) in line and expected in line, line
+    assert tree(run_dir) == {}  # no file written; the lock is given back
+
+
+def test_a_corrupt_record_file_mid_epoch_is_one_line(tiny_data, tmp_path):
+    import types
+
+    import keras
+    import tensorflow as tf
+
+    from nac import arch, runner
+    from nac import train as T
+    from nac.errors import DataError
+    from nac.runconfig import RunConfig
+
+    path = tmp_path / "imagenet" / "train.tfrecord-00000-of-00001"
+    path.parent.mkdir()
+    rng = np.random.default_rng(0)
+    with tf.io.TFRecordWriter(str(path)) as writer:
+        for i in range(4 * BATCH):
+            writer.write(
+                rng.standard_normal((IMAGE, IMAGE, 3)).astype(np.float32).tobytes() + bytes([i % 10])
+            )
+    content = bytearray(path.read_bytes())
+    content[len(content) * 3 // 4] ^= 0xFF  # a flipped bit in the fourth batch's records
+    path.write_bytes(bytes(content))
+
+    def parse(record):
+        values = tf.io.decode_raw(record, tf.uint8)
+        image = tf.reshape(
+            tf.io.decode_raw(tf.strings.substr(record, 0, IMAGE * IMAGE * 12), tf.float32), (IMAGE, IMAGE, 3)
+        )
+        return image, tf.cast(values[-1], tf.int32)
+
+    def train(batch_size, **kwargs):
+        return tf.data.TFRecordDataset(str(path)).map(parse).batch(batch_size, drop_remainder=True).repeat()
+
+    data = types.SimpleNamespace(
+        info=dataclasses.replace(tiny_data.info, source=f"tfds:imagenet2012 ({path.parent})"),
+        train=train,
+        evaluation=tiny_data.evaluation,
+    )
+    steps = []
+
+    class Count(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            steps.append(batch + 1)
+
+    keras.utils.set_random_seed(0)
+    trainer = T.Trainer(arch.network_from_notation("4/1/2"), IMAGE, T.TrainConfig(steps=6, batch_size=BATCH))
+    run = runner.Runner(RunConfig(run_dir=str(tmp_path / "run"), dataset="imagenet2012"))
+    run.data = data
+    with pytest.raises(DataError) as info:
+        with run._errors("final", str(tmp_path)):
+            trainer.train(data, callbacks=[Count()])
+    assert steps == [1, 2, 3]  # mid-epoch: three batches trained before the corrupt record
+    text = str(info.value)
+    assert "\n" not in text and str(path.parent) in text and "corrupted record" in text, text
