@@ -149,6 +149,8 @@ class RunLock:
         Raises:
           RunError: another live process holds it, or the directory cannot be written.
         """
+        if os.path.exists(self.run_dir) and not os.path.isdir(self.run_dir):
+            raise RunError(f"--run_dir {self.run_dir} is a file; pass a directory")
         try:
             os.makedirs(self.run_dir, exist_ok=True)
             tmp = f"{self.path}.tmp-{os.getpid()}"

@@ -259,7 +259,7 @@ class Runner:
             progress = None
             if c.progress and self.chief:
                 progress = ProgressLine(f"[{name} {index + 1}/{total}]", stream=self.stream, log=log.info)
-            with self._errors(name, out):
+            with self._errors(name):
                 result = trainer.train(
                     self.data.reseeded(seed),
                     callbacks=callbacks,
@@ -297,7 +297,7 @@ class Runner:
         return final_stats
 
     @contextlib.contextmanager
-    def _errors(self, name: str, out: str):
+    def _errors(self, name: str):
         """Turns divergence and TensorFlow errors met while training step `name` into one line."""
         import tensorflow as tf
 

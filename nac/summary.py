@@ -99,7 +99,10 @@ def resolve(args) -> tuple[arch_lib.Network, int, int | None]:
                 cell_size = len(config.envelopenet.envelopecell)
             image_size = image_size or config.parameters.image_size
         elif isinstance(data, dict) and data.get("format") == "nac-network/1":
-            network = arch_lib.Network.from_dict(data)
+            try:
+                network = arch_lib.Network.from_dict(data)
+            except SpecError as e:
+                raise SpecError(f"{args.arg}: {e}") from None
             image_size = image_size or 32
         else:
             try:

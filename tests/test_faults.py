@@ -17,6 +17,7 @@ from conftest import FIXTURES, _quiet_env
 
 from nac import cli, construct, lock, report, restructure, summary
 from nac.errors import NacError
+from nac.runconfig import RunConfig
 
 CASE = FIXTURES / "restructure_cases" / "00"
 
@@ -189,46 +190,53 @@ def test_a_failed_write_names_the_file_and_keeps_the_target(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["a.json"]  # no temporary file left
 
 
-# Larger than every file of a step but its SavedModel's graph (saved_model.pb, ~1.2 MB).
+# Larger than every file of the step but its SavedModel's graph (saved_model.pb, ~0.8 MB).
 FILE_SIZE_LIMIT = 200_000
+DISK_FLAGS = (
+    "--mode=oneshot",
+    "--dataset=synthetic",
+    "--envelope=8/2-1/6",
+    "--final_steps=2",
+    "--eval_every=2",
+    "--seed=5",
+    "--notensorboard",
+    "--noprogress",
+)
 
 
-def test_a_full_disk_stops_with_one_line_and_the_rerun_completes(finished_run, tmp_path):
-    from conftest import RUN_FLAGS, construct
+def test_a_full_disk_stops_with_one_line_and_the_rerun_completes(tmp_path):
+    from conftest import construct
 
     run_dir = tmp_path / "run"
-    shutil.copytree(finished_run, run_dir)
-    shutil.rmtree(run_dir / "final")  # as if killed before the final training
-    kept = {name: tree(run_dir / name) for name in ("iter_0", "iter_1")}
 
     def limit():
         resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_SIZE_LIMIT, FILE_SIZE_LIMIT))
 
-    out = construct(f"--run_dir={run_dir}", *RUN_FLAGS, preexec_fn=limit)
+    out = construct(f"--run_dir={run_dir}", *DISK_FLAGS, preexec_fn=limit)
     assert out.returncode == 4, out.stderr[-3000:]
     last = out.stderr.strip().splitlines()[-1]
     assert last.startswith("nac.construct: error: cannot write "), out.stderr[-3000:]
     assert ".final.partial-" in last and "saved_model" in last and "File too large" in last
     assert "rerun the same command" in last and "Traceback" not in out.stderr
-    assert not (run_dir / "final").exists()
-    assert [p.name for p in run_dir.iterdir() if ".partial-" in p.name]  # left for the next start
+    assert not (run_dir / "final").exists() and not (run_dir / "summary.json").exists()
+    (staged,) = [p for p in run_dir.iterdir() if ".partial-" in p.name]  # left for the next start
+    failed = {n: json.loads((staged / n).read_text()) for n in ("network.json", "stats.json", "metrics.json")}
     assert not (run_dir / lock.LOCK_NAME).exists()
 
-    again = construct(f"--run_dir={run_dir}", *RUN_FLAGS)
+    # Space freed; the output options may change without --force.
+    again = construct(f"--run_dir={run_dir}", *DISK_FLAGS, "--nosave_models")
     assert again.returncode == 0, again.stderr[-3000:]
-    assert "discarded leftovers" in again.stderr and "iter_1: done earlier, kept" in again.stderr
-    assert {name: tree(run_dir / name) for name in kept} == kept
+    assert "discarded leftovers" in again.stderr
     assert not [p for p in run_dir.iterdir() if ".partial-" in p.name]
-    # The same result as the run that never failed.
     assert json.loads((run_dir / "summary.json").read_text())["complete"]
-    final = {
-        d: {n: json.loads((d / "final" / n).read_text()) for n in ("network.json", "stats.json")}
-        for d in (run_dir, finished_run)
-    }
-    assert final[run_dir]["network.json"] == final[finished_run]["network.json"]
-    assert final[run_dir]["stats.json"] == pytest.approx(final[finished_run]["stats.json"], rel=1e-6)
-    metrics = [json.loads((d / "final" / "metrics.json").read_text()) for d in (run_dir, finished_run)]
-    assert metrics[0]["history"][-1]["test_accuracy"] == metrics[1]["history"][-1]["test_accuracy"]
+    # The same result as the attempt that could not write it.
+    done = {n: json.loads((run_dir / "final" / n).read_text()) for n in failed}
+    assert done["network.json"] == failed["network.json"]
+    assert done["stats.json"] == pytest.approx(failed["stats.json"], rel=1e-6)
+    assert (
+        done["metrics.json"]["history"][-1]["test_accuracy"]
+        == failed["metrics.json"]["history"][-1]["test_accuracy"]
+    )
 
 
 # -- a matrix of bad inputs ---------------------------------------------------------------------
@@ -258,6 +266,11 @@ def rs(stats="{c}/stats.json", arch="{c}/arch.json", config="{c}/config.json", o
     return [f"--config={config}", f"--arch={arch}", f"--stats={stats}", f"--out={out}", *extra]
 
 
+# The run configuration of another run (another envelope and seed).
+OTHER_RUN = json.dumps(
+    RunConfig(run_dir="elsewhere", dataset="synthetic", envelope="8/1/6", seed=1).to_dict()
+)
+
 # (tool, arguments with {t} = a fresh temporary directory and {c} = the restructure case,
 #  files to create under {t} first, what the line must say).
 MATRIX = [
@@ -275,7 +288,13 @@ MATRIX = [
     ),
     ("construct", ["--run_dir={t}/run", "--config={t}"], {}, "is a directory"),
     ("construct", ["--run_dir={t}/run", "--config={t}/c.json"], {"c.json": "[1, 2]"}, "c.json"),
-    ("construct", ["--run_dir={t}/file"], {"file": "x"}, "file"),
+    ("construct", ["--run_dir={t}/file"], {"file": "x"}, "is a file; pass a directory"),
+    (
+        "construct",
+        ["--run_dir={t}/run"],
+        {"run/run_config.json": OTHER_RUN},
+        "holds a run with other settings",
+    ),
     ("construct", ["--run_dir={t}/run"], {"run/run_config.json": "[]"}, "run_config.json"),
     (
         "construct",
@@ -286,7 +305,7 @@ MATRIX = [
     ("construct", ["--run_dir={t}/run"], {"run/run_config.json": "{"}, "not valid JSON"),
     # nac.restructure
     ("restructure", rs(stats="{t}/no.json"), {}, "does not exist"),
-    ("restructure", rs(stats="{t}/s.json"), {"s.json": "[1, 2]"}, "s.json"),
+    ("restructure", rs(stats="{t}/s.json"), {"s.json": "[1, 2]"}, "expected a JSON object"),
     (
         "restructure",
         rs(stats="{t}/s.json"),
@@ -314,7 +333,7 @@ MATRIX = [
     ("summary", ["8/2-1/6", "--image_size=big"], {}, "image_size"),
     ("summary", ["8/2-1/6", "--num_classes=1"], {}, "--num_classes"),
     ("summary", ["{t}/n.json"], {"n.json": '{"foo": 1}'}, "n.json"),
-    ("summary", ["{t}/n.json"], {"n.json": '{"format": "nac-network/1"}'}, "network"),
+    ("summary", ["{t}/n.json"], {"n.json": '{"format": "nac-network/1"}'}, "n.json: network"),
     ("summary", ["{t}"], {}, "is a directory"),
     ("summary", ["{t}/n.json"], {"n.json": b"\x89PNG\xff\xfe"}, "cannot read file"),
     # nac.report
@@ -561,7 +580,7 @@ def test_a_corrupt_record_file_mid_epoch_is_one_line(tiny_data, tmp_path):
     run = runner.Runner(RunConfig(run_dir=str(tmp_path / "run"), dataset="imagenet2012"))
     run.data = data
     with pytest.raises(DataError) as info:
-        with run._errors("final", str(tmp_path)):
+        with run._errors("final"):
             trainer.train(data, callbacks=[Count()])
     assert steps == [1, 2, 3]  # mid-epoch: three batches trained before the corrupt record
     text = str(info.value)
