@@ -1,7 +1,7 @@
 """Divergence: a non-finite loss or statistic stops the run with one line (NumPy, no TensorFlow).
 
 The training loop calls these checks where the host reads its numbers: the training loss
-after each device call (`check_loss`), the evaluation metrics (`check_metrics`), the
+after each device call (`check_loss`), the evaluation metrics (`checked_metrics`), the
 re-estimated batch-norm statistics (`float32_or_raise`, which also keeps NumPy's "overflow
 encountered in cast" warning from printing), and the featuremap statistic (`nac.stats`).
 
@@ -76,6 +76,19 @@ def check_metrics(step: int, metrics: dict):
     for key, value in metrics.items():
         if key.endswith("_loss") and _bad(value):
             raise Diverged(f"evaluation {key.replace('_', ' ')}", float(value), step)
+
+
+def checked_metrics(step: int, evaluate, *args, **kwargs) -> dict:
+    """`evaluate(*args, **kwargs)` after `step` steps, with `check_metrics`; a `Diverged` raised while
+    evaluating (batch-norm re-estimation) gets the step."""
+    try:
+        metrics = evaluate(*args, **kwargs)
+    except Diverged as e:
+        if e.step is None:
+            e.step = step
+        raise
+    check_metrics(step, metrics)
+    return metrics
 
 
 def float32_or_raise(values, what: str, step: int | None = None) -> np.ndarray:

@@ -629,8 +629,7 @@ class Trainer:
             if step in eval_at:
                 t0 = time.perf_counter()
                 callback_list.on_test_begin()
-                metrics = self._evaluate(eval_datasets, recal_dataset)
-                divergence.check_metrics(step, metrics)
+                metrics = divergence.checked_metrics(step, self._evaluate, eval_datasets, recal_dataset)
                 final = step == config.steps or stopped_early
                 if not final:
                     self._restore_training_weights()

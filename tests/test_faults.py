@@ -417,7 +417,7 @@ def tiny_data():
 
 
 def test_divergence_checks():
-    from nac.divergence import Diverged, check_loss, check_metrics, float32_or_raise
+    from nac.divergence import Diverged, check_loss, check_metrics, checked_metrics, float32_or_raise
 
     check_loss(3, 2.3e9, 0.0)  # huge is not divergence; non-finite is
     with pytest.raises(Diverged, match="training loss is nan") as info:
@@ -428,6 +428,9 @@ def test_divergence_checks():
     with np.errstate(over="raise"):  # no RuntimeWarning: the overflow is the error
         with pytest.raises(Diverged, match="batch-norm variance of bn is inf"):
             float32_or_raise(np.array([1.0, 1e300]), "batch-norm variance of bn")
+    with pytest.raises(Diverged, match="at training step 6: the batch-norm mean of bn is inf"):
+        checked_metrics(6, float32_or_raise, [np.inf], "batch-norm mean of bn")  # gets the step
+    assert checked_metrics(6, dict, test_loss=2.0) == {"test_loss": 2.0}
     info.value.step_name, info.value.learning_rate = "iter_1", 1e6
     text = str(info.value)
     assert text.startswith("iter_1: training diverged at training step 3: the training loss is nan")
