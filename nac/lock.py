@@ -164,7 +164,7 @@ class RunLock:
         try:
             for _ in range(5):
                 try:
-                    os.link(tmp, self.path)
+                    self._create(tmp)
                     self.held = True
                     return self
                 except FileExistsError:
@@ -200,6 +200,17 @@ class RunLock:
         finally:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
+
+    def _create(self, tmp: str):
+        """Creates the lock file with its content; FileExistsError if it exists."""
+        try:
+            os.link(tmp, self.path)
+        except FileExistsError:
+            raise
+        except OSError:  # a file system without hard links: exclusive create, then write
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            with os.fdopen(fd, "w", encoding="utf-8") as f, open(tmp, encoding="utf-8") as src:
+                f.write(src.read())
 
     def release(self):
         """Removes the lock file if this process still holds it."""

@@ -588,3 +588,16 @@ def test_a_corrupt_record_file_mid_epoch_is_one_line(tiny_data, tmp_path):
     assert steps == [1, 2, 3]  # mid-epoch: three batches trained before the corrupt record
     text = str(info.value)
     assert "\n" not in text and str(path.parent) in text and "corrupted record" in text, text
+
+
+def test_the_lock_without_hard_links(tmp_path, monkeypatch):
+    def no_links(*args):
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_links)
+    held = lock.RunLock(tmp_path / "run").acquire()
+    assert json.loads((tmp_path / "run" / lock.LOCK_NAME).read_text())["pid"] == os.getpid()
+    with pytest.raises(NacError, match="in use by process"):
+        lock.RunLock(tmp_path / "run").acquire()
+    held.release()
+    assert os.listdir(tmp_path / "run") == []
