@@ -1,7 +1,8 @@
 """Shared command-line plumbing (no TensorFlow, no absl).
 
 `run_main(main, argv)` calls `main(argv)` and turns every user error (`NacError`) into one
-line on stderr and exit status 2, so that a mistake never shows a traceback.
+line on stderr and the error's exit status (2 for bad input; `nac.construct` also uses 3 for
+divergence and 4 for a failed write), so that a mistake never shows a traceback.
 """
 
 import argparse
