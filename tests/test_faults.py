@@ -619,3 +619,19 @@ def test_a_short_record_set_at_start_up_is_one_line(tmp_path, monkeypatch):
         data.load(data.DataConfig("mnist", data_dir=str(tmp_path), seed=1))
     text = str(info.value)
     assert "\n" not in text and "hold 12 examples" in text and "says 13" in text and "truncated" in text, text
+
+
+def test_a_non_finite_featuremap_statistic_is_divergence():
+    from nac import arch
+    from nac.divergence import Diverged
+    from nac.model import build_model, taps
+    from nac.stats import FeaturemapStatistics
+
+    model = build_model(arch.network_from_notation("4/1/2"), IMAGE)
+    callback = FeaturemapStatistics(model, BATCH)
+    for i, tap in enumerate(taps(model).values()):
+        tap.images.assign(float(BATCH))
+        tap.l2_sum.assign(float("inf") if i == 1 else 1.0)
+    with pytest.raises(Diverged, match=r"featuremap statistic of Cell1/Branch2 is inf") as info:
+        callback.values()
+    assert info.value.exit_code == 3
