@@ -8,8 +8,9 @@ Layout of `RUN/`:
 
 A step's directory is built under a hidden staging name (`.iter_1.partial-<pid>`) and renamed
 into place only when every file in it is written, so `RUN/iter_1/` exists if and only if
-iteration 1 finished. Staging directories left by a killed process are discarded on the next
-start. Single files are written with `nac.jsonio.write_atomic`.
+iteration 1 finished. Staging directories left by a killed process, or by a step whose write
+failed (disk full), are discarded on the next start (which holds the run's lock,
+`nac.lock`). Single files are written with `nac.jsonio.write_atomic`.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import os
 import shutil
 import tempfile
 
-from nac.errors import RunError
+from nac.errors import RunError, WriteError
 from nac.jsonio import load_json, write_json
 
 PARTIAL = ".partial-"
@@ -82,6 +83,10 @@ class RunDir:
             staged = tempfile.mkdtemp(prefix=f"nac-{name}-")
         try:
             yield staged
+        except (OSError, WriteError):
+            if not self.writer:
+                shutil.rmtree(staged, ignore_errors=True)
+            raise  # a failed write: the staging directory is left for the next start to discard
         except BaseException:
             shutil.rmtree(staged, ignore_errors=True)
             raise

@@ -20,8 +20,11 @@ it. Its fields map to: steps -> --construction_steps (all of them are trained; o
 section -> --maxlayersperstage, --construction, --parameterlimits, --maxfilterprune, --skip,
 --worstcase; gpus is superseded by --strategy.
 
-Exit codes: 0 done (or already complete), 2 bad flags or input, 130/143 stopped by
-SIGINT/SIGTERM (rerun to resume), 1 unexpected failure.
+Exit codes: 0 done (or already complete), 2 bad flags or input (including corrupt data and
+a run directory in use by another process), 3 the training diverged (a non-finite loss or
+statistic), 4 a file could not be written (disk full, no permission), 130/143 stopped by
+SIGINT/SIGTERM (rerun to resume), 1 unexpected failure. Every error but an unexpected one is
+one line on stderr; finished steps are always kept.
 """
 
 from __future__ import annotations
@@ -391,7 +394,7 @@ def run():
         try:
             return main(argv)
         except NacError as e:
-            cli.fail(PROG, str(e))
+            cli.fail(PROG, str(e), e.exit_code)
 
     app.run(guarded, flags_parser=_parse_flags)
 

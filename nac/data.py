@@ -64,6 +64,7 @@ import dataclasses
 import logging
 import os
 import random
+import re
 import socket
 import threading
 import time
@@ -614,6 +615,39 @@ def load(config: DataConfig) -> Data:
     return Data(info, config, seed, arrays=arrays, tfds_source=tfds_source)
 
 
+def is_pipeline_error(error: Exception) -> bool:
+    """True if a TensorFlow error was raised by reading or decoding the input data."""
+    if isinstance(error, tf.errors.DataLossError):
+        return True
+    message = getattr(error, "message", "") or str(error)
+    return isinstance(error, tf.errors.OpError) and "IteratorGetNext" in message
+
+
+def pipeline_error(error: Exception, name: str, source: str) -> DataError:
+    """One line for a TensorFlow error met while reading the data (at start-up or mid-epoch).
+
+    TensorFlow's record readers name the byte offset, not the file (`corrupted record at
+    10800`), so the line names the data's folder, and the file where TensorFlow names one.
+    """
+    message = getattr(error, "message", "") or str(error)
+    message = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", message)
+    lines = [" ".join(line.split()) for line in message.splitlines()]
+    # Graph execution errors start with "Graph execution error:", a "Detected at node"
+    # trace and File lines; the reader's own words follow (e.g. "corrupted record at 10800").
+    useful = [
+        line
+        for line in lines
+        if line
+        and not line.startswith(("Graph execution error", "Detected at node", "File ", "[[", "Stack trace"))
+        and not line.endswith(":")
+    ]
+    first = re.sub(r"\s*\[\[.*$|\s*\[Op:.*$", "", (useful or [type(error).__name__])[0])[:200]
+    return DataError(
+        f"{name}: a data file in {source} is corrupt or truncated (TensorFlow: {first}); "
+        "replace the files (download or prepare the dataset again)"
+    )
+
+
 def _synthetic(config: DataConfig, size: int) -> tuple[datafiles.Split, datafiles.Split]:
     """Learnable synthetic images: class colour + class stripes + noise, fixed seed."""
 
@@ -704,11 +738,26 @@ def _load_small_tfds(
             raise DataError(f"{name}: {where}; the tfds download failed ({message}); {fix}") from error
 
     def split(split_name: str) -> datafiles.Split:
+        source = f"tfds:{name} ({builder.data_dir})"
         dataset = builder.as_dataset(split=split_name, as_supervised=True, batch_size=10000)
         images, labels = [], []
-        for batch_images, batch_labels in tfds.as_numpy(dataset):
-            images.append(batch_images)
-            labels.append(batch_labels)
+        try:
+            for batch_images, batch_labels in tfds.as_numpy(dataset):
+                images.append(batch_images)
+                labels.append(batch_labels)
+        except tf.errors.OpError as error:
+            raise pipeline_error(error, name, source) from None
+        try:
+            expected = builder.info.splits[split_name].num_examples
+        except KeyError:  # no split metadata (tfds' mock data)
+            expected = None
+        got = sum(len(b) for b in labels)
+        if expected is not None and got != expected:  # a truncated last record reads as none
+            raise DataError(
+                f"{name}: the {split_name} record files in {builder.data_dir} hold {got} examples, "
+                f"its dataset_info.json says {expected}; they are truncated or corrupt: delete "
+                "the folder and prepare the dataset again"
+            )
         return np.concatenate(images).astype(np.uint8), np.concatenate(labels).astype(np.int32)
 
     return (split("train"), split("test")), f"tfds:{name} ({builder.data_dir})"

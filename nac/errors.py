@@ -1,12 +1,15 @@
 """Errors a user can cause. Each carries one line that names the field, the value and the fix.
 
 Command-line tools catch `NacError`, print its message on one line to stderr and exit with
-status 2 (see `nac.cli`). Library code raises these and never prints or exits.
+its `exit_code` (2 for input errors; see `nac.cli`). Library code raises these and never
+prints or exits.
 """
 
 
 class NacError(ValueError):
     """Base class of every error caused by user input (files, flags, statistics)."""
+
+    exit_code = 2
 
 
 class SpecError(NacError):
@@ -35,3 +38,15 @@ class DataError(NacError):
 
 class RunError(NacError):
     """A run directory cannot be used as asked (for example, resumed with other flags)."""
+
+
+class WriteError(NacError):
+    """A file of a run could not be written (no space, no permission, quota); exit status 4."""
+
+    exit_code = 4
+
+
+class FailedError(NacError):
+    """TensorFlow failed while running a step (not a user error); one line, exit status 1."""
+
+    exit_code = 1

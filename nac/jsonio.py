@@ -50,8 +50,22 @@ def dumps_original(value):
 
 
 def write_atomic(path, data):
-    """Writes `data` (str or bytes) to `path` atomically (temporary file, fsync, rename)."""
+    """Writes `data` (str or bytes) to `path` atomically (temporary file, fsync, rename).
+
+    Raises:
+      OSError: the write failed (no space, no permission, quota); its `filename` is `path`
+        (a failed `write` or `fsync` names no file by itself). The target is left as it was.
+    """
     path = os.fspath(path)
+    try:
+        _write_atomic(path, data)
+    except OSError as e:
+        if e.filename:
+            raise
+        raise OSError(e.errno, e.strerror or str(e), path) from None
+
+
+def _write_atomic(path, data):
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     mode = "wb" if isinstance(data, bytes) else "w"
@@ -65,7 +79,10 @@ def write_atomic(path, data):
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
-            os.unlink(tmp)
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass  # the next run's start discards leftover temporary files
         raise
 
 

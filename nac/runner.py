@@ -11,10 +11,18 @@ network is recomputed from its `network.json` and `stats.json` by the same pure 
 interrupted step restarts from its beginning with the same seed (seeds are derived per step
 from the run's seed). Staging leftovers of a killed process are discarded. SIGINT/SIGTERM stop
 at a step boundary; the process exits with 128 + the signal number.
+
+Faults (each one line on stderr; finished steps are kept): the run directory is locked by the
+chief (`nac.lock`), so a second run on it is refused; a non-finite loss or statistic stops the
+step with `Diverged` (exit 3) and nothing is written for it; a failed write (disk full, no
+permission) stops with `WriteError` (exit 4) naming the path, leaving the step's staging
+directory for the next start to discard; a corrupt data file met mid-epoch is a `DataError`
+(exit 2); any other TensorFlow error while training is a `FailedError` (exit 1).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
@@ -29,7 +37,9 @@ from nac import restructure as restructure_lib
 from nac import statsio
 from nac.artifacts import SUMMARY_STEP_FIELDS, RunDir
 from nac.config import OriginalConfig
-from nac.errors import RunError
+from nac.divergence import Diverged
+from nac.errors import FailedError, RunError, WriteError
+from nac.lock import RunLock, is_chief_from_env
 from nac.runconfig import RunConfig, derive_seed
 
 log = logging.getLogger("nac")
@@ -51,7 +61,17 @@ def _adopt_saved(config: RunConfig, run_dir: RunDir) -> RunConfig:
         if config.seed is None:
             config = dataclasses.replace(config, seed=random.SystemRandom().randrange(2**31))
         return config
-    saved = RunConfig.from_dict(run_dir.read_json("run_config.json"))
+    value = run_dir.read_json("run_config.json")
+    try:
+        if not isinstance(value, dict):
+            raise TypeError("not a JSON object")
+        saved = RunConfig.from_dict(value)
+        saved.initial_network()
+    except (TypeError, ValueError, AttributeError, KeyError) as e:  # NacError is a ValueError
+        raise RunError(
+            f"{run_dir / 'run_config.json'} is not a run configuration this nac.construct wrote "
+            f"({' '.join(str(e).split())[:200]}); use another --run_dir"
+        ) from None
     if config.seed is None:
         config = dataclasses.replace(config, seed=saved.seed, deterministic=saved.deterministic)
     changed = config.differences(saved)
@@ -239,12 +259,14 @@ class Runner:
             progress = None
             if c.progress and self.chief:
                 progress = ProgressLine(f"[{name} {index + 1}/{total}]", stream=self.stream, log=log.info)
-            result = trainer.train(
-                self.data.reseeded(seed),
-                callbacks=callbacks,
-                should_stop=self._stop.event.is_set,
-                progress=progress,
-            )
+            with self._errors(name):
+                result = trainer.train(
+                    self.data.reseeded(seed),
+                    callbacks=callbacks,
+                    should_stop=self._stop.event.is_set,
+                    progress=progress,
+                )
+                final_stats = stats_cb.scaled(stats_cb.final)[c.statistic]
             from nac.jsonio import write_json
 
             write_json(os.path.join(out, "network.json"), network.arch_json(), original_format=True)
@@ -252,13 +274,18 @@ class Runner:
             metrics = self._metrics(name, network, cost, seed, steps, result)
             write_json(os.path.join(out, "metrics.json"), metrics)
             if c.save_models:
-                export.export_saved_model(
-                    result.model,
-                    os.path.join(out, "saved_model"),
-                    c.dataset,
-                    image_size,
-                    self.data.info.channels,
-                )
+                path = os.path.join(out, "saved_model")
+                try:
+                    export.export_saved_model(
+                        result.model, path, c.dataset, image_size, self.data.info.channels
+                    )
+                except Exception as e:  # TensorFlow's own file errors (tf.errors.OpError)
+                    if isinstance(e, OSError) or type(e).__module__.startswith("tensorflow"):
+                        raise WriteError(
+                            f"cannot write {path}: {_first_line(e)}; free space (or fix the "
+                            "permissions) and rerun the same command: finished steps are kept"
+                        ) from None
+                    raise
         keras.backend.clear_session()
         log.info(
             "%s: test accuracy %.4f, %.0f images/s, %.0f s",
@@ -267,7 +294,24 @@ class Runner:
             metrics["images_per_sec"],
             metrics["wall_time_s"],
         )
-        return stats_cb.scaled(stats_cb.final)[c.statistic]
+        return final_stats
+
+    @contextlib.contextmanager
+    def _errors(self, name: str):
+        """Turns divergence and TensorFlow errors met while training step `name` into one line."""
+        import tensorflow as tf
+
+        from nac import data as data_lib
+
+        try:
+            yield
+        except Diverged as e:
+            e.step_name, e.learning_rate = name, self.config.learning_rate
+            raise
+        except tf.errors.OpError as e:
+            if data_lib.is_pipeline_error(e):
+                raise data_lib.pipeline_error(e, self.config.dataset, self.data.info.source) from None
+            raise FailedError(f"{name}: TensorFlow failed while training: {_first_line(e)}") from None
 
     def _metrics(self, name, network, cost, seed, steps, result) -> dict:
         c = self.config
@@ -342,13 +386,32 @@ class Runner:
     def run(self) -> int:
         config = self.config
         run_dir = RunDir(config.run_dir, writer=False)  # read-only look before any write
-        seed_shared = config.seed is not None or run_dir.exists("run_config.json")
+        self._seed_shared = config.seed is not None or run_dir.exists("run_config.json")
         self.config = config = _adopt_saved(config, run_dir)
         plan = _steps_plan(config)
         if all(run_dir.exists(name) for name in plan) and run_dir.exists(SUMMARY):
             if run_dir.read_json(SUMMARY).get("complete"):
                 log.info("run in %s is complete (%s); nothing to do", run_dir.path, ", ".join(plan))
                 return 0
+        # Only the chief writes the directory, so only the chief locks it (before TensorFlow loads).
+        lock = RunLock(config.run_dir, self.command) if is_chief_from_env(config.strategy) else None
+        if lock is not None:
+            lock.acquire()
+            if lock.took_over:
+                log.info("took over the lock of process %s, which is gone", lock.took_over.get("pid"))
+        try:
+            return self._run_locked()
+        except OSError as e:
+            raise WriteError(
+                f"{e.filename or config.run_dir}: {e.strerror or e}; free space (or fix the "
+                "permissions) and rerun the same command: finished steps are kept"
+            ) from None
+        finally:
+            if lock is not None:
+                lock.release()
+
+    def _run_locked(self) -> int:
+        seed_shared = self._seed_shared
         self._prepare()
         if not seed_shared and self.workers > 1:
             raise RunError(
@@ -391,6 +454,13 @@ def run(config: RunConfig, command: str = "", flags_text: str = "") -> int:
     code = Runner(config, command, flags_text).run()
     log.debug("run took %.1f s", time.time() - start)
     return code
+
+
+def _first_line(error: BaseException) -> str:
+    text = getattr(error, "message", None) or str(error) or type(error).__name__
+    if isinstance(error, OSError) and error.strerror:
+        text = f"{error.strerror} ({error.filename})" if error.filename else error.strerror
+    return " ".join(text.strip().splitlines()[0].split())[:300]
 
 
 def _configure_logging():

@@ -65,6 +65,7 @@ import tensorflow as tf
 
 from nac import model as model_lib
 from nac import statsio
+from nac.divergence import Diverged
 from nac.errors import StatsError
 from nac.jsonio import write_json
 from nac.ops import STATISTICS
@@ -226,7 +227,8 @@ class FeaturemapStatistics(keras.callbacks.Callback):
         Only the collected statistics appear; branches are in network order.
 
         Raises:
-          StatsError: a branch saw no images since the last reset, or a sum is not finite.
+          StatsError: a branch saw no images since the last reset.
+          Diverged: a sum is not finite (the featuremaps overflowed or hold NaN).
         """
         totals = self.totals()
         empty = [b for b, sums in totals.items() if not sums["images"] > 0]
@@ -239,10 +241,8 @@ class FeaturemapStatistics(keras.callbacks.Callback):
             )
         bad = [b for b, sums in totals.items() if not all(np.isfinite(v).all() for v in sums.values())]
         if bad:
-            raise StatsError(
-                f"featuremap statistic: non-finite sums for {', '.join(bad[:3])}; the "
-                "featuremaps overflowed or hold NaN"
-            )
+            value = next(v for s in totals[bad[0]].values() for v in np.ravel(s) if not np.isfinite(v))
+            raise Diverged(f"featuremap statistic of {', '.join(bad[:3])}", float(value))
         out: dict[str, dict[str, float]] = {}
         if "l2" in self.statistics:
             out["l2"] = {b: l2_statistic(s["l2_sum"], s["images"]) for b, s in totals.items()}

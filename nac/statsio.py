@@ -82,7 +82,7 @@ def read_stats(path, metric: str = "l2") -> dict[str, float]:
         raise StatsError(f"statistics file {str(path)!r} does not exist; check the path") from None
     except (OSError, UnicodeDecodeError) as e:
         raise StatsError(f"cannot read statistics file {str(path)!r}: {e}") from None
-    if text.lstrip().startswith("{"):
+    if text.lstrip().startswith(("{", "[")):  # JSON (a list is refused as the wrong shape)
         try:
             value = json.loads(text)
         except json.JSONDecodeError as e:

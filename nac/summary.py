@@ -99,10 +99,16 @@ def resolve(args) -> tuple[arch_lib.Network, int, int | None]:
                 cell_size = len(config.envelopenet.envelopecell)
             image_size = image_size or config.parameters.image_size
         elif isinstance(data, dict) and data.get("format") == "nac-network/1":
-            network = arch_lib.Network.from_dict(data)
+            try:
+                network = arch_lib.Network.from_dict(data)
+            except SpecError as e:
+                raise SpecError(f"{args.arg}: {e}") from None
             image_size = image_size or 32
         else:
-            body = arch_lib.body_from_original(data)
+            try:
+                body = arch_lib.body_from_original(data)
+            except SpecError as e:
+                raise SpecError(f"{args.arg}: {e}") from None
             if args.skip:
                 raise SpecError("--skip: a network.json list carries its own skip inputs; drop --skip")
             stem_name = args.stem or "conv1x1"

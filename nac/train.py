@@ -93,7 +93,7 @@ import numpy as np
 import tensorflow as tf
 
 from nac import arch as arch_lib
-from nac import distribute
+from nac import distribute, divergence
 from nac.errors import ConfigError, RunError
 from nac.model import BuildOptions, build_model, taps
 from nac.recipe import (  # noqa: F401  (re-exported: the trainer's configuration)
@@ -452,8 +452,12 @@ class Trainer:
             offset += 2 * channels + 1
             mean = sums / count
             variance = np.maximum(squares / count - mean**2, 0.0)
-            layer.moving_mean.value.assign(mean.astype(np.float32))
-            layer.moving_variance.value.assign(variance.astype(np.float32))
+            layer.moving_mean.value.assign(
+                divergence.float32_or_raise(mean, f"batch-norm mean of {layer.name}")
+            )
+            layer.moving_variance.value.assign(
+                divergence.float32_or_raise(variance, f"batch-norm variance of {layer.name}")
+            )
 
     def _evaluate_split(self, dataset) -> dict:
         totals = np.zeros(4, np.float64)
@@ -585,6 +589,7 @@ class Trainer:
             t0 = time.perf_counter()
             totals = self._train_function(train_iterator, tf.constant(int(local_stop)))
             ce_sum, correct, count, reg, stops = (float(x) for x in totals.numpy())
+            divergence.check_loss(step + 1, ce_sum, reg)
             step_times.append(time.perf_counter() - t0)
             index, step = step, step + 1
             images_trained += int(round(count))
@@ -624,7 +629,7 @@ class Trainer:
             if step in eval_at:
                 t0 = time.perf_counter()
                 callback_list.on_test_begin()
-                metrics = self._evaluate(eval_datasets, recal_dataset)
+                metrics = divergence.checked_metrics(step, self._evaluate, eval_datasets, recal_dataset)
                 final = step == config.steps or stopped_early
                 if not final:
                     self._restore_training_weights()
