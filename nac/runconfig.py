@@ -291,15 +291,26 @@ class RunConfig:
     def initial_network(self) -> arch_lib.Network:
         """The network the run starts from (construct, oneshot) or that random nets match."""
         facts = self.facts
+        # The original's ImageNet stem comes with its 1001-class head (slim's background class).
+        stem_classes = facts.num_classes
+        if self.stem == "imagenet" and self.dataset == "imagenet2012":
+            stem_classes = arch_lib.IMAGENET_CLASSES
         try:
             if self.arch is not None:
-                network = load_network_file(self.arch, self.stem, facts.channels, facts.num_classes)
+                network = load_network_file(self.arch, self.stem, facts.channels, stem_classes)
             elif self.config_network is not None:
                 network = arch_lib.Network.from_dict(self.config_network)
             else:
                 network = arch_lib.network_from_notation(
-                    self.envelope, self.stem, self.skip, facts.channels, facts.num_classes
+                    self.envelope, self.stem, self.skip, facts.channels, stem_classes
                 )
+                c = arch_lib.parse_notation(self.envelope)[0]
+                if self.mode == "construct" and c != network.stem.base_width():
+                    raise ConfigError(
+                        f"--envelope: got C = {c} with --stem={self.stem}; the restructure step "
+                        f"sets widths from the stem's last conv ({network.stem.base_width()}, the "
+                        f"original's rule), so construct with C = {network.stem.base_width()}"
+                    )
         except SpecError as e:
             raise ConfigError(str(e).replace("notation:", "--envelope:", 1)) from None
         classes = network.num_classes
@@ -457,7 +468,7 @@ def load_network_file(path: str, stem: str, channels: int, num_classes: int) -> 
     except SpecError as e:
         raise ConfigError(f"{path}: {e}") from None
     return arch_lib.Network(
-        body, arch_lib.stem_for_body(body, stem), arch_lib.Head.default(num_classes), channels
+        body, arch_lib.stem_for_body(body, stem), arch_lib.head_for_stem(stem, num_classes), channels
     )
 
 

@@ -48,14 +48,15 @@ def make_parser() -> argparse.ArgumentParser:
         "--stem",
         choices=sorted(DEFAULT_IMAGE_SIZE),
         help="stem for notations and bare network.json lists (default conv1x1: 1x1 conv "
-        "to C plus LRN, net A; conv3x3: net B; imagenet: three layers of parallel "
-        "stride-2 3x3/5x5/7x7 convs of C/3 channels)",
+        "to C plus LRN, net A; conv3x3: net B; imagenet: the original's ImageNet stem, "
+        "three layers of parallel stride-2 3x3/5x5/7x7 convs of 32, 64 and 96 filters, "
+        "fixed whatever C, with head keep 0.7)",
     )
     p.add_argument(
         "--stem_width",
         type=int,
         help="C for a bare network.json list (default: outputs of its first stage's "
-        "last layer; 288 for the imagenet stem)",
+        "last layer; the imagenet stem is fixed and takes none)",
     )
     p.add_argument(
         "--skip",
@@ -67,7 +68,7 @@ def make_parser() -> argparse.ArgumentParser:
         "--num_classes",
         type=int,
         default=None,
-        help="classes for notations and network.json lists (default 10)",
+        help="classes for notations and network.json lists (default 10; 1001 with --stem imagenet)",
     )
     p.add_argument("--seed", type=int, default=0, help="seed of a random instance (algorithm: random)")
     return p
@@ -76,7 +77,10 @@ def make_parser() -> argparse.ArgumentParser:
 def resolve(args) -> tuple[arch_lib.Network, int, int | None]:
     """Returns (network, image_size, EnvelopeCell size or None) for the parsed arguments."""
     channels = 3 if args.input_channels is None else args.input_channels
-    classes = 10 if args.num_classes is None else args.num_classes
+    default_classes = arch_lib.IMAGENET_CLASSES if args.stem == "imagenet" else 10
+    classes = default_classes if args.num_classes is None else args.num_classes
+    if args.stem == "imagenet" and args.stem_width is not None:
+        raise SpecError("--stem_width: the imagenet stem is the original's, fixed; drop --stem_width")
     image_size = args.image_size
     cell_size = None
     if os.path.exists(args.arg):
@@ -109,7 +113,7 @@ def resolve(args) -> tuple[arch_lib.Network, int, int | None]:
             network = arch_lib.Network(
                 body,
                 arch_lib.stem_for_body(body, stem_name, args.stem_width),
-                arch_lib.Head.default(classes),
+                arch_lib.head_for_stem(stem_name, classes),
                 channels,
             )
             image_size = image_size or DEFAULT_IMAGE_SIZE[stem_name]

@@ -49,7 +49,7 @@ def test_constructed_a_and_random_flops_match_table_1(fixtures_dir):
 
 def test_every_config_loads_validates_counts_and_round_trips(fixtures_dir):
     configs = all_configs(fixtures_dir)
-    assert len(configs) == 18
+    assert len(configs) == 19
     for path in configs:
         config = OriginalConfig.load(path)
         network = config.initial_network()
@@ -99,13 +99,27 @@ def test_notation_parse_print_and_envelope_a(fixtures_dir):
     assert four.notation() == "16/2-1/4"
 
 
-def test_imagenet_stem_notation_uses_real_width(fixtures_dir):
-    config = OriginalConfig.load(fixtures_dir / CONFIGS / "longruns/network.cons-exp-3-bc-longrun.json")
-    net = arch.Network(config.arch, arch.Stem.imagenet(288), arch.Head.default(1001))
+def test_imagenet_stem_is_the_originals(fixtures_dir):
+    config = OriginalConfig.load(fixtures_dir / CONFIGS / "longruns/network.imgnet-1.json")
+    constructed_a = OriginalConfig.load(
+        fixtures_dir / CONFIGS / "longruns/network.cons-exp-3-bc-longrun.json"
+    )
+    assert config.arch == constructed_a.arch
+    stem = arch.Stem.imagenet()
+    assert stem == config.stem and arch.Stem.preset("imagenet", 999) == stem  # fixed whatever C
+    assert config.head == arch.head_for_stem("imagenet", 1001)
+    net = arch.Network(constructed_a.arch, stem, arch.head_for_stem("imagenet", 1001))
+    assert net == config.initial_network()
     assert net.stem.out_channels(3) == 288
     assert net.stem.base_width() == 96
     assert net.notation(6) == "288/15-6-4-4/6"
-    assert cost.analyse(net, 299).parts[2].shape == (38, 38, 288)  # 299 -> 150 -> 75 -> 38
+    parts = cost.analyse(net, 299).parts
+    assert [p.shape for p in parts[:3]] == [(150, 150, 96), (75, 75, 192), (38, 38, 288)]
+    assert [p.params for p in parts[:3]] == [8_064, 510_144, 1_530_144]
+    assert cost.count_params(net) == 62_733_378  # the paper's 62M
+    # C of a notation keeps its meaning for the body's widths; the stem does not change.
+    body = arch.network_from_notation("128/10-1-1-1/6", "imagenet").body
+    assert body == arch.network_from_notation("128/10-1-1-1/6").body
 
 
 def test_branch_ids_count_wideners():
@@ -229,6 +243,20 @@ def test_summary_cli_bare_arch_list(fixtures_dir, tmp_path):
     data = json.loads(run_summary(str(path), "--stem", "conv3x3", "--json").stdout)
     assert data["trainable_params"] == 39_556_426
     assert data["notation"] == "192/7-7-2/6"
+
+
+def test_summary_cli_constructed_a_under_the_imagenet_stem(fixtures_dir, tmp_path):
+    raw = json.loads((fixtures_dir / CONFIGS / "longruns/network.cons-exp-3-bc-longrun.json").read_text())
+    path = tmp_path / "network.json"
+    path.write_text(json.dumps(raw["arch"]))
+    args = ("--stem", "imagenet", "--num_classes", "1001", "--image_size", "299", "--input_channels", "3")
+    out = run_summary(str(path), *args)
+    assert out.returncode == 0, out.stderr
+    assert "trainable parameters: 62,733,378" in out.stdout and "288/15-6-4-4/6" in out.stdout
+    data = json.loads(run_summary(str(path), "--stem", "imagenet", "--json").stdout)
+    assert (data["trainable_params"], data["num_classes"], data["image_size"]) == (62_733_378, 1001, 299)
+    out = run_summary(str(path), "--stem", "imagenet", "--stem_width", "288")
+    assert out.returncode == 2 and "--stem_width" in out.stderr
 
 
 @pytest.mark.parametrize(

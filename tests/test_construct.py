@@ -11,8 +11,9 @@ import time
 import pytest
 from conftest import RUN_FLAGS, STEP_FILES, construct, start
 
-from nac import arch, statsio
+from nac import arch, cost, statsio
 from nac import restructure as restructure_lib
+from nac.errors import ConfigError
 
 
 def tree_digest(path):
@@ -247,6 +248,26 @@ def test_original_config_maps_to_the_run(fixtures_dir):
     )
     assert longrun.mode == "oneshot" and longrun.final_budget() == 100_000 and longrun.role() == "oneshot"
     assert longrun.initial_network().notation() == "128/15-6-4-4/6"
+
+
+def test_imagenet_preset_and_stem_runs_resolve(fixtures_dir, tmp_path):
+    from nac.runconfig import RunConfig, from_flags
+
+    path = str(fixtures_dir / "original_configs" / "longruns" / "network.imgnet-1.json")
+    config = from_flags({"run_dir": "x", "config": path}, set())
+    network = config.initial_network()
+    assert (config.dataset, config.batch_size, config.resolved_image_size) == ("imagenet2012", 64, 299)
+    assert network.num_classes == 1001 and config.label_offset == 1
+    assert cost.count_params(network) == 62_733_378
+    arch_path = tmp_path / "network.json"
+    arch_path.write_text(json.dumps(json.loads(open(path).read())["arch"]))
+    by_stem = RunConfig(
+        run_dir="x", mode="oneshot", dataset="imagenet2012", arch=str(arch_path), stem="imagenet"
+    )
+    assert by_stem.initial_network() == network  # the same stem, head (keep 0.7) and 1001 classes
+    RunConfig(run_dir="x", dataset="imagenet2012", stem="imagenet", envelope="96/2-1/6")
+    with pytest.raises(ConfigError, match="--envelope: got C = 128 with --stem=imagenet"):
+        RunConfig(run_dir="x", dataset="imagenet2012", stem="imagenet", envelope="128/2-1/6")
 
 
 def test_construction_on_two_logical_devices(tmp_path):
