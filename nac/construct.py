@@ -197,6 +197,14 @@ def _define_flags():
         _DEFAULTS["batch_size"],
         "[training] GLOBAL batch size: per-replica batch x replicas (the original's 50).",
     )
+    flags.DEFINE_integer(
+        "original_gpus",
+        _DEFAULTS["original_gpus"],
+        "[training] Train as the original did on N GPUs: --batch_size (or the config's "
+        "batchsize) is per GPU, the global batch N times it, and the learning rate decays "
+        "every decay_epochs x 50,000 images (CIFAR-10's epoch, the original's on every "
+        "dataset) / per-GPU batch steps. 0: --batch_size is the global batch (nac's).",
+    )
     flags.DEFINE_float("learning_rate", _DEFAULTS["learning_rate"], "[training] Initial learning rate.")
     flags.DEFINE_enum(
         "lr_schedule",
@@ -318,7 +326,13 @@ def describe(config) -> str:
     image_size = config.resolved_image_size
     lines = [
         f"mode {config.mode} (role {config.role()}), dataset {config.dataset} at {image_size}x{image_size}, "
-        f"global batch {config.batch_size}, seed {config.seed if config.seed is not None else 'drawn at start'}",
+        f"global batch {config.batch_size}"
+        + (
+            f" ({config.original_gpus} GPUs x the original's per-GPU {config.per_gpu_batch_size})"
+            if config.original_gpus > 1
+            else ""
+        )
+        + f", seed {config.seed if config.seed is not None else 'drawn at start'}",
         f"network {network.notation(len(config.envelope_cell()))}: "
         f"{cost.count_params(network, image_size):,} trainable parameters",
     ]

@@ -92,7 +92,17 @@ def test_table_numbers_equal_the_runs_json(full):
         assert net["notation"] == want["notation"]
         assert int(net["trainable_params_mean"]) == want["trainable_params"]
         assert float(net["flops_per_batch_50_mean"]) == want["flops_per_batch_50"]
-        assert float(net["flops_per_image_mean"]) == want["flops_per_image"]
+        assert (
+            float(net["flops_per_image_mean"]) == want["flops_per_image"] == want["flops_forward_per_image"]
+        )
+        assert float(net["flops_training_per_image_mean"]) == want["flops_training_per_image"]
+        assert (
+            want["flops_forward_per_image"]
+            < want["flops_training_per_image"]
+            < 3 * want["flops_forward_per_image"]
+        )
+        assert int(net["flops_batch_mean"]) == 50  # the paper's batch (64 on ImageNet)
+        assert float(net["flops_training_per_batch_mean"]) == 50 * want["flops_training_per_image"]
         assert float(net["test_error_pct_mean"]) == pytest.approx(100 * want["test_error"], rel=1e-12)
         summary = summaries[net["run_dir"]]
         if net["role"] in ("constructed", "worst_case"):
@@ -212,6 +222,27 @@ def test_partial_runs_are_reported_as_far_as_they_got(finished_run, tmp_path):
     metrics = json.loads((late / "final/metrics.json").read_text())
     assert row["test_error_pct"]["mean"] == pytest.approx(100 * metrics["test_error"])
     assert any("metrics.json" in n for n in rep["notes"])
+
+
+def test_runs_of_an_older_nac_without_the_two_flops_counts(finished_run, tmp_path):
+    old = copy_run(finished_run, tmp_path / "old")
+    summary = json.loads((old / "summary.json").read_text())
+    for row in [*summary["steps"], summary["final"]]:
+        forward = row.pop("flops_forward_per_image")
+        row.pop("flops_training_per_image")
+    (old / "summary.json").write_text(json.dumps(summary))
+    for metrics_path in old.glob("*/metrics.json"):
+        metrics = json.loads(metrics_path.read_text())
+        del metrics["flops_forward_per_image"], metrics["flops_training_per_image"]
+        metrics_path.write_text(json.dumps(metrics))
+    out = tmp_path / "out"
+    rep = make_report(out, old)
+    (row,) = rep["table1"]["rows"]
+    assert row["flops_per_image"]["mean"] == forward == summary["final"]["flops_per_image"]
+    assert row["flops_forward_per_batch"]["mean"] == 50 * forward
+    assert row["flops_training_per_image"] is None and row["flops_training_per_batch"] is None
+    (net,) = [r for r in read_csv(out / "table1.csv") if r["row_type"] == "net"]
+    assert net["flops_training_per_image_mean"] == "" and float(net["flops_per_image_mean"]) == forward
 
 
 def test_a_replay_that_differs_is_drawn_with_a_warning(finished_run, tmp_path, capsys):
