@@ -91,8 +91,11 @@ def _define_flags():
         "augment",
         _DEFAULTS["augment"],
         list(AUGMENTATIONS),
-        "[data] Training augmentation: original (random crop from the unpadded image, flip, "
-        "brightness, contrast), padded (pad 4 + crop + flip), none.",
+        "[data] Training augmentation: original (the original's: random crop from the unpadded "
+        "image, flip, brightness, contrast; on ImageNet its Inception pipeline: distorted crop "
+        "of area [0.05, 1] in 100 attempts, random resize method, flip, colour distortion), "
+        "padded (pad 4 + crop + flip), crop_flip (ImageNet: crop of area [0.08, 1] in 10 "
+        "attempts, flip; nac's earlier ImageNet pipeline), none.",
     )
     flags.DEFINE_integer(
         "validation_examples",

@@ -24,7 +24,7 @@ from nac.recipe import TrainConfig
 MODES = ("construct", "oneshot", "random")
 STEMS = ("conv1x1", "conv3x3", "imagenet")
 STATISTICS = ("l2", "variance")
-AUGMENTATIONS = ("original", "padded", "none")
+AUGMENTATIONS = ("original", "padded", "crop_flip", "none")
 STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker")
 BRANCH_ORDERS = ("conv_bn_relu", "conv_relu_bn")
 
@@ -184,6 +184,8 @@ class RunConfig:
             value = getattr(self, flag)
             if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
                 _fail(flag, value, f"expected an integer >= {minimum}")
+        if self.augment == "crop_flip" and self.dataset != "imagenet2012":
+            _fail("augment", self.augment, "crop_flip is for imagenet2012; use original, padded or none")
         if self.original_gpus > 1 and self.batch_size % self.original_gpus:
             _fail(
                 "batch_size",

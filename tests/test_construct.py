@@ -266,6 +266,9 @@ def test_imagenet_preset_and_stem_runs_resolve(fixtures_dir, tmp_path):
     )
     assert by_stem.initial_network() == network  # the same stem, head (keep 0.7) and 1001 classes
     RunConfig(run_dir="x", dataset="imagenet2012", stem="imagenet", envelope="96/2-1/6")
+    RunConfig(run_dir="x", dataset="imagenet2012", augment="crop_flip")
+    with pytest.raises(ConfigError, match="--augment: got 'crop_flip'"):
+        RunConfig(run_dir="x", dataset="cifar10", augment="crop_flip")
     with pytest.raises(ConfigError, match="--envelope: got C = 128 with --stem=imagenet"):
         RunConfig(run_dir="x", dataset="imagenet2012", stem="imagenet", envelope="128/2-1/6")
 
