@@ -81,6 +81,7 @@ class Run:
     label: str = ""
     file_label: str = ""
     notes: list = dataclasses.field(default_factory=list)
+    origin: str = "nac"  # or "original": a results folder of the original (nac.original_results)
 
     @property
     def complete(self) -> bool:

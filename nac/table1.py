@@ -48,6 +48,7 @@ class NetResult:
     construction_cost_epochs: float | None = None
     construction_cost_wall_time_s: float | None = None
     flops_training_per_image: float | None = None  # None for runs of an older nac
+    origin: str = "nac"  # "original": from the original's results folder
 
     @property
     def flops_batch(self) -> int:
@@ -115,6 +116,7 @@ def net_results(runs: list[Run], notes: list[str]) -> list[NetResult]:
                     construction_cost_epochs=cost[0],
                     construction_cost_wall_time_s=cost[1],
                     flops_training_per_image=row_flops(r)[1],
+                    origin=run.origin,
                 )
             )
     return out
@@ -142,16 +144,18 @@ def table_rows(nets: list[NetResult]) -> list[dict]:
     """Group rows of Table 1 (role, dataset, notation), in the paper's order."""
     groups: dict[tuple, list[NetResult]] = {}
     for net in nets:
-        groups.setdefault((net.role, net.dataset, net.notation), []).append(net)
+        groups.setdefault((net.role, net.dataset, net.notation, net.origin), []).append(net)
     rows = []
-    for role, dataset, notation in sorted(groups, key=lambda k: (ROLES.index(k[0]), k[1], k[2])):
-        members = groups[(role, dataset, notation)]
-        label = ROLE_LABELS[role]
+    for key in sorted(groups, key=lambda k: (ROLES.index(k[0]), k[1], k[2], k[3] != "nac")):
+        role, dataset, notation, origin = key
+        members = groups[key]
+        label = ROLE_LABELS[role] + (" (original)" if origin == "original" else "")
         if role == "random":
             label += f" ({len(members)} net{'s' if len(members) > 1 else ''})"
         row = {
             "network": label,
             "role": role,
+            "origin": origin,
             "dataset": dataset,
             "notation": notation,
             "n": len(members),
@@ -270,6 +274,7 @@ CSV_COLUMNS = (
     "run_dir",
     "step",
     "seed",
+    "origin",
 )
 
 
@@ -288,7 +293,7 @@ def table_csv(rows, nets: list[NetResult]) -> str:
             stats += ["", ""] if r[f] is None else [_num(r[f]["mean"]), _num(r[f]["std"])]
         writer.writerow(
             ["group", r["network"], r["role"], r["dataset"], r["notation"], r["n"], *stats, i]
-            + [";".join(r["runs"]), "", "", ""]
+            + [";".join(r["runs"]), "", "", "", r["origin"]]
         )
     group_of = {}
     for i, r in enumerate(rows):
@@ -300,6 +305,6 @@ def table_csv(rows, nets: list[NetResult]) -> str:
             stats += [_num(_net_value(net, f)), ""]
         writer.writerow(
             ["net", ROLE_LABELS[net.role], net.role, net.dataset, net.notation, 1, *stats]
-            + [group_of[f"{net.run}:{net.step}"], net.run, net.run_dir, net.step, _num(net.seed)]
+            + [group_of[f"{net.run}:{net.step}"], net.run, net.run_dir, net.step, _num(net.seed), net.origin]
         )
     return buf.getvalue()
