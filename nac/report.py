@@ -5,8 +5,9 @@ worst_case, envelope, random, oneshot; complete or partial) and writes into DIR:
 
 * `table1.md`, `table1.csv` - Table 1. One row per group of trained networks with equal
   (role, dataset, notation), in the paper's order (envelope, constructed, worst case, random,
-  oneshot), giving n and mean ± std of parameters, FLOPs (per batch of 50, as the paper, and
-  per image), test error (%) and, for constructed and worst-case rows, the construction cost
+  oneshot), giving n and mean ± std of parameters, FLOPs (forward and training counts per
+  batch of the paper's batch, 50 or 64 on ImageNet, and forward per image; see `nac.table1`),
+  test error (%) and, for constructed and worst-case rows, the construction cost
   in epochs and wall-clock time (from `summary.json`). A group's members are the `final`
   networks of construct and oneshot runs and every `random_<j>` net of random runs, so the
   random nets of a (dataset, notation) form one "Random (n nets)" row. The CSV holds the
