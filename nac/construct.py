@@ -117,8 +117,10 @@ def _define_flags():
         "stem",
         _DEFAULTS["stem"],
         list(STEMS),
-        "[search] Stem: conv1x1 (net A: 1x1 conv + LRN), conv3x3 (net B), imagenet (three "
-        "layers of parallel stride-2 3x3/5x5/7x7 convs of C/3 channels).",
+        "[search] Stem: conv1x1 (net A: 1x1 conv + LRN), conv3x3 (net B), imagenet (the "
+        "original's ImageNet stem: three layers of parallel stride-2 3x3/5x5/7x7 convs of 32, "
+        "64 and 96 filters, fixed whatever C, which sets the body's widths; head keep 0.7 "
+        "and 1001 classes on imagenet2012).",
     )
     flags.DEFINE_boolean(
         "skip", _DEFAULTS["skip"], "[search] DenseNet-style skip inputs on every cell (net B)."

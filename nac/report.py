@@ -309,7 +309,10 @@ def build_report(
       RunError: bad input (see `load_run`), or `out_dir` cannot be written.
     """
     if not paths and not originals:
-        raise RunError("no run directories given; pass RUN_DIR... written by python -m nac.construct")
+        raise RunError(
+            "RUN_DIR or --original is required; pass run directories written by python -m "
+            "nac.construct, or the original's results folder"
+        )
     runs, notes = load_runs(paths) if paths else ([], [])
     used = {r.file_label for r in runs}
     for folder in originals:
