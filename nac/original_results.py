@@ -23,8 +23,8 @@ lines included) and TensorFlow event files whose scalar `Precision @ 1` is the t
   (a 1x1 conv as wide as the first stage), a 10-class head, CIFAR-10 at 28x28 and batch 50,
   and skips the replay check, both with a note.
 
-Only reading event files imports TensorFlow (`tf.compat.v1.train.summary_iterator`), and only
-when a folder has one.
+Only reading event files imports TensorFlow (`tf.data.TFRecordDataset` and the `Event`
+protocol buffer), and only when a folder has one.
 """
 
 from __future__ import annotations
@@ -100,11 +100,13 @@ def accuracy_events(folder: str) -> list[tuple[int, float, float]]:
         return []
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import tensorflow as tf  # only for reading the original's event files
+    from tensorflow.core.util import event_pb2
 
     points: dict[int, tuple[float, float]] = {}
     for path in files:
         try:
-            for event in tf.compat.v1.train.summary_iterator(path):
+            for record in tf.data.TFRecordDataset(path):
+                event = event_pb2.Event.FromString(record.numpy())
                 for value in event.summary.value:
                     if value.tag != ACCURACY_TAG:
                         continue
