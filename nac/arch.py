@@ -14,7 +14,8 @@ Contract with the paper and the original code (`CiscoAI/envelopenets`, configs v
 * `outputs` in an architecture file is authoritative. When nac *generates* a body (from the
   notation, from a config, or in the restructure step) it sets `outputs` per stage s from
   `W = 2**s * C_base` (`stage_outputs`), C_base being the `outputs` of the last stem branch
-  that has one (128 for net A, 192 for net B, 96 for the ImageNet stem).
+  that has one (128 for net A, 192 for net B, 96 for the ImageNet stem; a notation's C
+  for bodies generated from a notation).
 * Skip connections (`inputs`): tensors are numbered 0 = stem output and i = output of body
   entry i (1-based, wideners counted). Before the cell at entry k, whose normal input is
   x = tensor k-1, `"all"` concatenates x with tensors 0..k-2, and a list concatenates x with
@@ -61,6 +62,12 @@ LRN_DEPTH_RADIUS = 4
 LRN_BIAS = 1.0
 LRN_ALPHA = 0.001 / 9.0
 LRN_BETA = 0.75
+
+# Filters per branch of the three layers of the original's ImageNet stem
+# (`configs/v2.0/longruns/network.imgnet-1.json`), and its head's dropout keep probability.
+IMAGENET_STEM_WIDTHS = (32, 64, 96)
+IMAGENET_KEEP_PROB = 0.7
+IMAGENET_CLASSES = 1001
 
 
 def _is_int(value) -> bool:
@@ -365,26 +372,30 @@ class Stem:
         )
 
     @classmethod
-    def imagenet(cls, width: int = 288) -> Stem:
-        """The ImageNet stem: three layers of parallel stride-2 3x3, 5x5 and 7x7 convs, each
-        `width // 3` channels (96 for C = 288), then LRN."""
-        if not _is_int(width) or width < 3 or width % 3:
-            _fail("stem width C", width, "the imagenet stem needs C divisible by 3, e.g. 288")
-        layer = {
-            f"Branch{i}": {"block": "conv2d", "kernel_size": [k, k], "outputs": width // 3, "stride": 2}
-            for i, k in enumerate((3, 5, 7))
-        }
+    def imagenet(cls) -> Stem:
+        """The original's ImageNet stem (`network.imgnet-1.json`), fixed: three layers of
+        parallel stride-2 3x3, 5x5 and 7x7 convolutions (bias + ReLU) with 32, 64 and 96
+        filters per branch (96, 192 and 288 channels), no LRN."""
         return cls.from_original(
-            {"Layer0": layer, "Layer1": layer, "Layer2": layer, "Layer3": {"Branch0": {"block": "lrn"}}}
+            {
+                f"Layer{i}": {
+                    f"Branch{j}": {"block": "conv2d", "kernel_size": [k, k], "stride": 2, "outputs": width}
+                    for j, k in enumerate((3, 5, 7))
+                }
+                for i, width in enumerate(IMAGENET_STEM_WIDTHS)
+            }
         )
 
     @classmethod
-    def preset(cls, name: str, width: int) -> Stem:
-        """`conv1x1`, `conv3x3` or `imagenet` with output width C = `width`."""
-        presets = {"conv1x1": cls.conv1x1, "conv3x3": cls.conv3x3, "imagenet": cls.imagenet}
+    def preset(cls, name: str, width: int | None = None) -> Stem:
+        """`conv1x1` or `conv3x3` with output width C = `width`, or the fixed `imagenet` stem
+        (which ignores `width`)."""
+        presets = {"conv1x1": cls.conv1x1, "conv3x3": cls.conv3x3}
+        if name == "imagenet":
+            return cls.imagenet()
         if name not in presets:
-            _fail("stem", name, f"expected one of {', '.join(presets)}")
-        return presets[name](width)
+            _fail("stem", name, f"expected one of {', '.join([*presets, 'imagenet'])}")
+        return presets[name](width) if width is not None else presets[name]()
 
     def base_width(self) -> int:
         """C of the stage-width rule: `outputs` of the last stem branch that has one."""
@@ -690,13 +701,21 @@ class Network:
 def stem_for_body(body, name: str = "conv1x1", width: int | None = None) -> Stem:
     """The stem preset `name` for a bare `network.json` body, which does not record its stem.
 
-    C is `width` if given, else 288 for the ImageNet stem, else the `outputs` of the first
-    stage's last layer (W of stage 0 in the stage-width rule, i.e. the stem's width).
+    C is `width` if given, else the `outputs` of the first stage's last layer (W of stage 0
+    in the stage-width rule, i.e. the stem's width). The ImageNet stem is fixed (no C).
     """
+    if name == "imagenet":
+        return Stem.imagenet()
     if width is None:
         first = next((i for i, e in enumerate(body) if isinstance(e, Widener)), len(body))
-        width = 288 if name == "imagenet" else (body[first - 1].outputs if first else 128)
+        width = body[first - 1].outputs if first else 128
     return Stem.preset(name, width)
+
+
+def head_for_stem(name: str, num_classes: int) -> Head:
+    """The default head of a stem preset: keep 0.8 (net A's), or the original ImageNet
+    config's keep 0.7 for the `imagenet` stem."""
+    return Head.default(num_classes, IMAGENET_KEEP_PROB if name == "imagenet" else 0.8)
 
 
 def parse_notation(text: str) -> tuple[int, tuple[int, ...], int]:
@@ -722,12 +741,12 @@ def envelope_cell(m: int) -> tuple[tuple[str, str], ...]:
 def network_from_notation(
     text: str, stem: str = "conv1x1", skip: bool = False, input_channels: int = 3, num_classes: int = 10
 ) -> Network:
-    """Builds the EnvelopeNet `C/n1-n2-.../M` with a stem preset and the default head.
+    """Builds the EnvelopeNet `C/n1-n2-.../M` with a stem preset and its default head.
 
-    C is the stem's real output width (for the ImageNet stem, three convs of C/3 channels).
-    `outputs` follow the stage-width rule from the stem's base width.
+    `outputs` follow the stage-width rule W = 2**s * C. For the conv stems C is also the
+    stem's width; the ImageNet stem is the original's, fixed (288 channels) whatever C.
     """
     c, layers, m = parse_notation(text)
     stem_spec = Stem.preset(stem, c)
-    body = envelope_body(layers, envelope_cell(m), stem_spec.base_width(), skip=skip)
-    return Network(body, stem_spec, Head.default(num_classes), input_channels)
+    body = envelope_body(layers, envelope_cell(m), c, skip=skip)
+    return Network(body, stem_spec, head_for_stem(stem, num_classes), input_channels)

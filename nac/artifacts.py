@@ -32,6 +32,8 @@ SUMMARY_STEP_FIELDS = (
     "trainable_params",
     "flops_per_image",
     "flops_per_batch_50",
+    "flops_forward_per_image",
+    "flops_training_per_image",
     "steps",
     "epochs",
     "test_accuracy",

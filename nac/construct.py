@@ -94,8 +94,11 @@ def _define_flags():
         "augment",
         _DEFAULTS["augment"],
         list(AUGMENTATIONS),
-        "[data] Training augmentation: original (random crop from the unpadded image, flip, "
-        "brightness, contrast), padded (pad 4 + crop + flip), none.",
+        "[data] Training augmentation: original (the original's: random crop from the unpadded "
+        "image, flip, brightness, contrast; on ImageNet its Inception pipeline: distorted crop "
+        "of area [0.05, 1] in 100 attempts, random resize method, flip, colour distortion), "
+        "padded (pad 4 + crop + flip), crop_flip (ImageNet: crop of area [0.08, 1] in 10 "
+        "attempts, flip; nac's earlier ImageNet pipeline), none.",
     )
     flags.DEFINE_integer(
         "validation_examples",
@@ -117,8 +120,10 @@ def _define_flags():
         "stem",
         _DEFAULTS["stem"],
         list(STEMS),
-        "[search] Stem: conv1x1 (net A: 1x1 conv + LRN), conv3x3 (net B), imagenet (three "
-        "layers of parallel stride-2 3x3/5x5/7x7 convs of C/3 channels).",
+        "[search] Stem: conv1x1 (net A: 1x1 conv + LRN), conv3x3 (net B), imagenet (the "
+        "original's ImageNet stem: three layers of parallel stride-2 3x3/5x5/7x7 convs of 32, "
+        "64 and 96 filters, fixed whatever C, which sets the body's widths; head keep 0.7 "
+        "and 1001 classes on imagenet2012).",
     )
     flags.DEFINE_boolean(
         "skip", _DEFAULTS["skip"], "[search] DenseNet-style skip inputs on every cell (net B)."
@@ -199,6 +204,14 @@ def _define_flags():
         "batch_size",
         _DEFAULTS["batch_size"],
         "[training] GLOBAL batch size: per-replica batch x replicas (the original's 50).",
+    )
+    flags.DEFINE_integer(
+        "original_gpus",
+        _DEFAULTS["original_gpus"],
+        "[training] Train as the original did on N GPUs: --batch_size (or the config's "
+        "batchsize) is per GPU, the global batch N times it, and the learning rate decays "
+        "every decay_epochs x 50,000 images (CIFAR-10's epoch, the original's on every "
+        "dataset) / per-GPU batch steps. 0: --batch_size is the global batch (nac's).",
     )
     flags.DEFINE_float("learning_rate", _DEFAULTS["learning_rate"], "[training] Initial learning rate.")
     flags.DEFINE_enum(
@@ -321,7 +334,13 @@ def describe(config) -> str:
     image_size = config.resolved_image_size
     lines = [
         f"mode {config.mode} (role {config.role()}), dataset {config.dataset} at {image_size}x{image_size}, "
-        f"global batch {config.batch_size}, seed {config.seed if config.seed is not None else 'drawn at start'}",
+        f"global batch {config.batch_size}"
+        + (
+            f" ({config.original_gpus} GPUs x the original's per-GPU {config.per_gpu_batch_size})"
+            if config.original_gpus > 1
+            else ""
+        )
+        + f", seed {config.seed if config.seed is not None else 'drawn at start'}",
         f"network {network.notation(len(config.envelope_cell()))}: "
         f"{cost.count_params(network, image_size):,} trainable parameters",
     ]

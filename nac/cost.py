@@ -2,10 +2,21 @@
 
 Counts follow the original's layers exactly (see `nac.model`): branch convolutions have no
 bias and are followed by a beta-only batch norm (one trainable value per channel); stem,
-widener and skip convolutions and dense layers have biases. FLOPs are 2 x the multiply-adds of
-convolutions and dense layers (batch norm, ReLU, pooling and LRN are not counted), which is
-how the paper's Table 1 counts them (Envelope A at 28 x 28: 2.48 GFLOP per image, 124B per
-batch of 50). Padding is SAME throughout, so a stride-2 op maps H to ceil(H / 2).
+widener and skip convolutions and dense layers have biases. Padding is SAME throughout, so a
+stride-2 op maps H to ceil(H / 2).
+
+Two FLOP counts per image, both 2 x multiply-adds of convolutions and dense layers (batch
+norm, ReLU, pooling, LRN, bias adds and other element-wise ops are not counted):
+
+* forward (`flops_forward_per_image`): one forward pass. The paper's Table 1 rows of net A
+  and the random nets are this count for a batch of 50 (Envelope A at 28 x 28: 2.48 GFLOP
+  per image, 124B per batch).
+* training (`flops_training_per_image`): what the paper's profiler (tf.profiler `float_ops`
+  of the original's training graph) counted for its net B and ImageNet rows: every
+  convolution's forward, its input gradient (except for convolutions reading the image,
+  whose input needs no gradient) and its filter gradient, each as many multiply-adds as the
+  forward; the dense layers' forward and both gradients likewise; the depthwise halves of
+  separable convolutions forward only (the profiler has no count for their gradients).
 """
 
 from __future__ import annotations
@@ -16,7 +27,13 @@ import math
 from nac import arch as arch_lib
 from nac.errors import SpecError
 
-PAPER_FLOPS_BATCH = 50  # Table 1 reports FLOPs per batch of 50 images
+PAPER_FLOPS_BATCH = 50  # Table 1 reports FLOPs per batch of 50 images (64 on ImageNet)
+PAPER_FLOPS_BATCH_IMAGENET = 64
+
+
+def paper_batch(dataset: str | None) -> int:
+    """The batch Table 1 counts FLOPs for: the original's batch size (64 on ImageNet, else 50)."""
+    return PAPER_FLOPS_BATCH_IMAGENET if dataset in ("imagenet", "imagenet2012") else PAPER_FLOPS_BATCH
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,6 +46,7 @@ class Part:
     params: int
     macs: int
     shape: tuple[int, int, int]  # height, width, channels of the output
+    backward_macs: int = 0  # multiply-adds of the gradient ops the training count includes
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,11 +58,21 @@ class Cost:
         return sum(p.params for p in self.parts)
 
     @property
-    def flops_per_image(self) -> int:
+    def flops_forward_per_image(self) -> int:
         return 2 * sum(p.macs for p in self.parts)
 
     @property
+    def flops_training_per_image(self) -> int:
+        return 2 * sum(p.macs + p.backward_macs for p in self.parts)
+
+    @property
+    def flops_per_image(self) -> int:
+        """The forward count (the name older artefacts use)."""
+        return self.flops_forward_per_image
+
+    @property
     def flops_per_batch(self) -> int:
+        """The forward count for a batch of 50 (Table 1's CIFAR-10 batch)."""
         return PAPER_FLOPS_BATCH * self.flops_per_image
 
 
@@ -59,17 +87,32 @@ def branch_cost(op: arch_lib.Op, cin: int, cout: int, positions: int) -> tuple[i
     return weights + cout, weights * positions
 
 
+def branch_backward_macs(op: arch_lib.Op, cin: int, cout: int, positions: int) -> int:
+    """Multiply-adds of a branch's counted gradients: input and filter gradient of the
+    regular (or pointwise) convolution; none for a depthwise convolution."""
+    dense = (cin * cout if op.separable else op.kernel * op.kernel * cin * cout) * positions
+    return 2 * dense
+
+
+def _conv_backward(macs: int, input_grad: bool) -> int:
+    """Filter gradient, plus the input gradient unless the input is the image."""
+    return macs * (2 if input_grad else 1)
+
+
 def _stem(network, image_size, parts):
     h = w = image_size
     c = network.input_channels
+    from_image = True  # the input is (a pooling or normalisation of) the image: no gradient
     for layer_key, blocks in network.stem.layers:
-        shapes, params, macs = [], 0, 0
+        shapes, params, macs, backward = [], 0, 0, 0
         for _, block in blocks:
             if block.kind == "conv2d":
                 oh, ow = math.ceil(h / block.stride), math.ceil(w / block.stride)
                 kh, kw = block.kernel_size
                 params += kh * kw * c * block.outputs + block.outputs
-                macs += oh * ow * kh * kw * c * block.outputs
+                conv_macs = oh * ow * kh * kw * c * block.outputs
+                macs += conv_macs
+                backward += _conv_backward(conv_macs, not from_image)
                 shapes.append((oh, ow, block.outputs))
             elif block.kind == "max_pool":
                 shapes.append((_half(h), _half(w), c))
@@ -82,10 +125,11 @@ def _stem(network, image_size, parts):
             )
         h, w = shapes[0][:2]
         c = sum(s[2] for s in shapes)
-        parts.append(Part(f"stem_{layer_key.lower()}", "stem", None, params, macs, (h, w, c)))
+        from_image = from_image and not any(b.kind == "conv2d" for _, b in blocks)
+        parts.append(Part(f"stem_{layer_key.lower()}", "stem", None, params, macs, (h, w, c), backward))
     if h < 1:
         raise SpecError(f"image_size: got {image_size}; the stem leaves no pixels")
-    return (h, w, c)
+    return (h, w, c), from_image
 
 
 def analyse(network: arch_lib.Network, image_size: int) -> Cost:
@@ -97,7 +141,8 @@ def analyse(network: arch_lib.Network, image_size: int) -> Cost:
     if not isinstance(image_size, int) or image_size < 1:
         raise SpecError(f"image_size: got {image_size!r}; expected a positive integer")
     parts: list[Part] = []
-    tensors = [_stem(network, image_size, parts)]
+    stem_out, from_image = _stem(network, image_size, parts)
+    tensors = [stem_out]
     channel_width = tensors[0][2]
     stage = 0
     for k, entry in enumerate(network.body, start=1):
@@ -105,14 +150,16 @@ def analyse(network: arch_lib.Network, image_size: int) -> Cost:
         if isinstance(entry, arch_lib.Widener):
             oh, ow = _half(h), _half(w)
             params = 9 * c * channel_width + channel_width
+            macs = oh * ow * 9 * c * channel_width
             parts.append(
                 Part(
                     f"widener{k}",
                     "widener",
                     stage,
                     params,
-                    oh * ow * 9 * c * channel_width,
+                    macs,
                     (oh, ow, c + channel_width),
+                    _conv_backward(macs, True),
                 )
             )
             tensors.append((oh, ow, c + channel_width))
@@ -132,14 +179,22 @@ def analyse(network: arch_lib.Network, image_size: int) -> Cost:
                         f"be max-pooled to the cell's {h}x{w}; skip inputs must be earlier, larger tensors"
                     )
                 cin += tensors[i][2]
-            parts.append(Part(f"cell{k}_skip", "skip", stage, cin * c + c, h * w * cin * c, (h, w, c)))
+            macs = h * w * cin * c
+            parts.append(
+                Part(f"cell{k}_skip", "skip", stage, cin * c + c, macs, (h, w, c), _conv_backward(macs, True))
+            )
+            from_image = False
         bw = entry.branch_width
-        params = macs = 0
+        params = macs = backward = 0
         for op in entry.ops():
             p, m = branch_cost(op, c, bw, h * w)
             params += p
             macs += m
-        parts.append(Part(f"cell{k}", "cell", stage, params, macs, (h, w, entry.width)))
+            backward += branch_backward_macs(op, c, bw, h * w)
+            if from_image:  # no stem convolution: this cell reads the image, no input gradient
+                backward -= (c * bw if op.separable else op.kernel**2 * c * bw) * h * w
+        from_image = False
+        parts.append(Part(f"cell{k}", "cell", stage, params, macs, (h, w, entry.width), backward))
         tensors.append((h, w, entry.width))
     c = tensors[-1][2]
     for layer_key, block in network.head.layers:
@@ -152,6 +207,7 @@ def analyse(network: arch_lib.Network, image_size: int) -> Cost:
                     c * block.outputs + block.outputs,
                     c * block.outputs,
                     (1, 1, block.outputs),
+                    2 * c * block.outputs,  # input and weight gradients
                 )
             )
             c = block.outputs

@@ -42,9 +42,12 @@ random crop to ``image_size`` from the unpadded raw image, random horizontal fli
 brightness (max delta 63 on the 0-255 scale), random contrast in [0.2, 1.8], per-image
 standardisation. ``augment="padded"``: zero-pad 4 pixels, random crop to ``image_size``,
 flip, standardisation. ``augment="none"`` and evaluation: central crop, standardisation.
-ImageNet: Inception-style random distorted bounding-box crop (area (0.08, 1), aspect
-(3/4, 4/3)), resize, flip, scale to [-1, 1]; evaluation: central 87.5 % crop, resize,
-scale to [-1, 1].
+ImageNet (``augment="original"``): the original's Inception pipeline, a distorted
+bounding-box crop of the whole image (area [0.05, 1], aspect [0.75, 1.33], 100 attempts),
+resize by a randomly drawn method, flip, colour distortion (brightness, saturation, hue,
+contrast), scale to [-1, 1]; ``augment="crop_flip"`` (nac's earlier ImageNet pipeline): area
+[0.08, 1], 10 attempts, bilinear resize, flip, no colour distortion; evaluation: central
+87.5 % crop, resize, scale to [-1, 1].
 
 Determinism: with a seed, the training stream is a pure function of (seed, batch number):
 in-memory sets are permuted per epoch with ``stateless_shuffle(seed, epoch)`` and
@@ -88,7 +91,7 @@ __all__ = [
 ]
 
 DATASETS = ("cifar10", "imagenet2012", "fashion_mnist", "mnist", "synthetic")
-AUGMENTATIONS = ("original", "padded", "none")
+AUGMENTATIONS = ("original", "padded", "crop_flip", "none")
 SPLITS = ("train", "validation", "test")
 
 ONLINE_HOSTS = (("www.cs.toronto.edu", 443), ("storage.googleapis.com", 443))
@@ -466,7 +469,7 @@ class Data:
                 )
             else:
                 seed = tf.random.experimental.stateless_fold_in(augment_key, index)
-                image = preprocess.imagenet_train(encoded, image_size, seed)
+                image = preprocess.imagenet_train(encoded, image_size, seed, mode)
             return image, tf.cast(label, tf.int32) + offset
 
         dataset = dataset.enumerate(first).map(
@@ -562,12 +565,16 @@ def load(config: DataConfig) -> Data:
         if config.augment == "padded":
             raise DataError(
                 "imagenet2012: augment='padded' is for the small datasets; use "
-                "'original' (Inception-style crops) or 'none'"
+                "'original' (the original's Inception pipeline), 'crop_flip' or 'none'"
             )
         source, tfds_source, counts = _load_imagenet(config)
         arrays = None
         raw_size = 0
     else:
+        if config.augment == "crop_flip":
+            raise DataError(
+                f"{name}: augment='crop_flip' is for imagenet2012; use 'original', 'padded' or 'none'"
+            )
         if name == "synthetic":
             (train, test), source = _synthetic(config, image_size), "synthetic"
         elif name == "cifar10":

@@ -14,7 +14,7 @@ Semantics (the original code's, which reproduce the paper's parameter counts exa
 * skip inputs: extra tensors max-pooled 2x2 stride 2 until their height matches, concatenated
   after the cell's normal input, then a 1x1 conv (bias + ReLU) back to its width.
 * head: global average pool, flatten, dropout, dense layers; the logits layer is initialised
-  truncated-normal with std 1 / `inputs` and zero bias. Convolutions are Glorot-uniform with
+  truncated-normal with std 1 / `inputs`, an `fc` layer Glorot-uniform (Xavier), zero biases. Convolutions are Glorot-uniform with
   zero bias. No weight decay in the model.
 
 Layer names come from the spec (`cell12_branch3_conv`, `widener11_conv`, ...) and never
@@ -178,10 +178,16 @@ def apply_head(x, head: arch_lib.Head):
         else:
             init_inputs = block.inputs if block.inputs else x.shape[-1]
             final = block.kind == "fc-final"
+            # fc-final: truncated normal, std 1/inputs; fc: Xavier (Glorot uniform), as the original.
+            init = (
+                keras.initializers.TruncatedNormal(stddev=1.0 / init_inputs)
+                if final
+                else keras.initializers.GlorotUniform()
+            )
             x = keras.layers.Dense(
                 block.outputs,
                 activation=None if final else "relu",
-                kernel_initializer=keras.initializers.TruncatedNormal(stddev=1.0 / init_inputs),
+                kernel_initializer=init,
                 bias_initializer="zeros",
                 dtype="float32" if final else None,
                 name=f"{name}_{'logits' if final else 'fc'}",

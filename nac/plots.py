@@ -91,7 +91,7 @@ def figure2(data: dict):
         ax.set_visible(False)
     for i, ax in enumerate(axes.flat[: len(layers)]):
         if i + cols >= len(layers):  # the lowest panel of its column
-            ax.set_xlabel("training step")
+            ax.set_xlabel(data.get("x_label", "training step"))
     for ax in axes[:, 0]:
         ax.set_ylabel(f"{data['metric']} per image\n(mean squared activation)", fontsize=8)
     order = [op for op in _OP_COLOURS if op in ops_seen] + sorted(
@@ -124,7 +124,8 @@ def figure3(curves: list[dict]):
         for c in (c for c in curves if c["dataset"] == dataset):
             colour = _ROLE_COLOURS.get(c["role"], "black")
             mean = [100 * v for v in c["mean"]]
-            ax.plot(c["steps"], mean, "-o", color=colour, ms=3, lw=1.8, label=c["label"])
+            style = "--s" if c.get("origin") == "original" else "-o"
+            ax.plot(c["steps"], mean, style, color=colour, ms=3, lw=1.8, label=c["label"])
             if len(c["members"]) > 1:
                 lo = [100 * (m - s) for m, s in zip(c["mean"], c["std"])]
                 hi = [100 * (m + s) for m, s in zip(c["mean"], c["std"])]

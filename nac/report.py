@@ -5,8 +5,9 @@ worst_case, envelope, random, oneshot; complete or partial) and writes into DIR:
 
 * `table1.md`, `table1.csv` - Table 1. One row per group of trained networks with equal
   (role, dataset, notation), in the paper's order (envelope, constructed, worst case, random,
-  oneshot), giving n and mean ± std of parameters, FLOPs (per batch of 50, as the paper, and
-  per image), test error (%) and, for constructed and worst-case rows, the construction cost
+  oneshot), giving n and mean ± std of parameters, FLOPs (forward and training counts per
+  batch of the paper's batch, 50 or 64 on ImageNet, and forward per image; see `nac.table1`),
+  test error (%) and, for constructed and worst-case rows, the construction cost
   in epochs and wall-clock time (from `summary.json`). A group's members are the `final`
   networks of construct and oneshot runs and every `random_<j>` net of random runs, so the
   random nets of a (dataset, notation) form one "Random (n nets)" row. The CSV holds the
@@ -41,6 +42,15 @@ worst_case, envelope, random, oneshot; complete or partial) and writes into DIR:
 * `report.md` (embeds the table, links the figures, lists notes) and `report.json` (every
   number above).
 
+The original's results (`--original results/`, with `--original_config FILE` for the
+original config that produced them; see `nac.original_results`) enter the same outputs,
+marked "(original)": a Table 1 row from its networks (parameters and FLOPs counted by nac,
+accuracy from its `Precision @ 1` events), `figure2_statistic_original.{png,svg}` from its
+`res.log` (x: the n-th logged value of each branch), its curve in Figure 3 (dashed), the
+architecture of every iteration and, with a config, whether `nac.restructure` on an
+iteration's `res.log` gives the next iteration's `network.json` (skipped with a note
+without one). Reading event files imports TensorFlow; nothing else does.
+
 Partial runs are reported as far as they got: a run without `summary.json` is read from its
 finished step directories; a construction without `final/` contributes its iterations to
 Figure 2, the stability analysis and the architecture pictures but no Table 1 row; a run with
@@ -59,7 +69,7 @@ import os
 import numpy as np
 
 from nac import arch as arch_lib
-from nac import cli
+from nac import cli, original_results
 from nac import restructure as restructure_lib
 from nac.errors import NacError, RunError
 from nac.jsonio import write_atomic, write_json
@@ -69,6 +79,7 @@ from nac.rundir import (
     Inconsistent,
     Run,
     Step,
+    file_label,
     load_runs,
     series_values,
     warn,
@@ -213,7 +224,7 @@ def statistic_panels(run: Run, step: Step) -> dict:
                     raise Inconsistent(f"{where}: no series for {name}, a branch of {step.name}/network.json")
                 branches.append({"branch": name, "op": op, "values": [v / batch for v in values[name]]})
             layers.append({"cell": k, "stage": s, "layer": pos, "branches": branches})
-    return {
+    out = {
         "run": run.label,
         "step": step.name,
         "notation": step.row["notation"],
@@ -223,6 +234,9 @@ def statistic_panels(run: Run, step: Step) -> dict:
         "steps": steps,
         "layers": layers,
     }
+    if step.series.get("x"):
+        out["x_label"] = step.series["x"]
+    return out
 
 
 def accuracy_curves(runs: list[Run], notes: list[str]) -> list[dict]:
@@ -237,20 +251,24 @@ def accuracy_curves(runs: list[Run], notes: list[str]) -> list[dict]:
                 notes.append(f"{run.label} {step.name}: no test accuracy history; not in Figure 3")
                 continue
             curve = ([h["step"] for h in history], [h["test_accuracy"] for h in history])
-            groups.setdefault((run.dataset, run.role), []).append((f"{run.label}:{step.name}", curve))
+            key = (run.dataset, run.role, run.origin)
+            groups.setdefault(key, []).append((f"{run.label}:{step.name}", curve))
     out = []
-    for dataset, role in sorted(groups, key=lambda k: (k[0], FIGURE3_ROLES.index(k[1]))):
-        members = groups[(dataset, role)]
+    for key in sorted(groups, key=lambda k: (k[0], FIGURE3_ROLES.index(k[1]), k[2] != "nac")):
+        dataset, role, origin = key
+        members = groups[key]
         agg = aggregate_curves([c for _, c in members])
         if agg is None:
             notes.append(f"Figure 3 {dataset} {role}: the nets' evaluation steps do not overlap; not drawn")
             continue
         grid, mean, std, method = agg
+        origin_text = " (original)" if origin == "original" else ""
         out.append(
             {
                 "dataset": dataset,
                 "role": role,
-                "label": f"{ROLE_LABELS[role]} (n={len(members)})",
+                "origin": origin,
+                "label": f"{ROLE_LABELS[role]}{origin_text} (n={len(members)})",
                 "members": [m for m, _ in members],
                 "method": method,
                 "steps": grid.tolist(),
@@ -275,13 +293,37 @@ def _figure_links(stem: str) -> str:
     return f"![{stem}]({stem}.png)\n\n[{stem}.png]({stem}.png) · [{stem}.svg]({stem}.svg)\n"
 
 
-def build_report(paths, out_dir, iteration: int = 0, threshold: float = DEFAULT_THRESHOLD) -> dict:
+def build_report(
+    paths,
+    out_dir,
+    iteration: int = 0,
+    threshold: float = DEFAULT_THRESHOLD,
+    originals=(),
+    original_config: str | None = None,
+) -> dict:
     """Reads the runs and writes every report file into `out_dir`; returns report.json's dict.
+
+    `originals` are results folders of the original, read with `original_config` (or none).
 
     Raises:
       RunError: bad input (see `load_run`), or `out_dir` cannot be written.
     """
-    runs, notes = load_runs(paths)
+    if not paths and not originals:
+        raise RunError(
+            "RUN_DIR or --original is required; pass run directories written by python -m "
+            "nac.construct, or the original's results folder"
+        )
+    runs, notes = load_runs(paths) if paths else ([], [])
+    used = {r.file_label for r in runs}
+    for folder in originals:
+        for run in original_results.load_original(folder, original_config):
+            while run.label in {r.label for r in runs}:
+                run.label += "'"
+            run.file_label = file_label(run.label)
+            while run.file_label in used:
+                run.file_label += "_"
+            used.add(run.file_label)
+            runs.append(run)
     if os.path.exists(out_dir) and not os.path.isdir(out_dir):
         raise RunError(f"--out {out_dir!r} is a file; pass a directory")
     try:
@@ -314,6 +356,8 @@ def build_report(paths, out_dir, iteration: int = 0, threshold: float = DEFAULT_
     ]
     for run in runs:
         status = "complete" if run.complete else "partial"
+        if run.origin == "original":
+            status = "the original's results"
         md.append(
             f"| {run.label} | {ROLE_LABELS[run.role]} | {run.dataset} | {status} | "
             f"{', '.join(run.steps) or 'none'} | `{run.path}` |"
@@ -339,6 +383,8 @@ def build_report(paths, out_dir, iteration: int = 0, threshold: float = DEFAULT_
     fig2 = None
     for role in CONSTRUCTION_ROLES:
         for run in active:
+            if run.origin != "nac":
+                continue
             step = run.steps.get(f"iter_{iteration}")
             if run.role == role and step and step.series and step.arch and step.series.get("steps"):
                 try:
@@ -362,6 +408,27 @@ def build_report(paths, out_dir, iteration: int = 0, threshold: float = DEFAULT_
             f"Figure 2: no construction run has a recorded series for iteration {iteration}; not drawn"
         )
         md += [f"*No construction run has a recorded statistic series for iteration {iteration}.*", ""]
+    fig2_original = None
+    for run in (r for r in active if r.origin == "original"):
+        step = run.steps.get(f"iter_{iteration}") or (run.steps.get("final") if not iteration else None)
+        if step is not None and step.series and step.series.get("steps"):
+            try:
+                fig2_original = statistic_panels(run, step)
+                break
+            except Inconsistent as e:
+                warn(f"{e}; not used for Figure 2")
+                notes.append(f"{e}; not used for Figure 2")
+    if fig2_original:
+        save(plots.figure2(fig2_original), "figure2_statistic_original")
+        md += [
+            f"The original's: {fig2_original['run']} iteration {iteration} ({fig2_original['notation']}) "
+            f"from its res.log, divided by the batch size {fig2_original['batch_size']}; x is the n-th "
+            "logged value of each branch (res.log has no step numbers).",
+            "",
+            _figure_links("figure2_statistic_original"),
+        ]
+    elif originals:
+        notes.append(f"Figure 2 (original): no res.log for iteration {iteration}; not drawn")
 
     # Figure 3.
     md += ["## Figure 3: test accuracy of the final trainings", ""]
@@ -401,6 +468,8 @@ def build_report(paths, out_dir, iteration: int = 0, threshold: float = DEFAULT_
     for run in active:
         if run.role not in CONSTRUCTION_ROLES:
             continue
+        if run.origin == "original" and run.config is None:
+            notes.append(f"{run.label}: no --original_config; the replay check was skipped")
         for entry in replay_iterations(run, notes):
             stem = f"arch_{run.file_label}_iter{entry['iteration']}"
             save(plots.architecture(run.label, entry), stem)
@@ -466,11 +535,13 @@ def build_report(paths, out_dir, iteration: int = 0, threshold: float = DEFAULT_
                 "seed": r.seed,
                 "complete": r.complete,
                 "finished_steps": list(r.steps),
+                "origin": r.origin,
             }
             for r in runs
         ],
         "table1": {"rows": rows, "nets": [dataclasses.asdict(n) for n in nets]},
         "figure2": fig2,
+        "figure2_original": fig2_original,
         "figure3": curves,
         "figure4": widths,
         "architectures": arch_json,
@@ -485,7 +556,20 @@ def build_report(paths, out_dir, iteration: int = 0, threshold: float = DEFAULT_
 def make_parser() -> argparse.ArgumentParser:
     p = cli.ArgumentParser(PROG, __doc__)
     p.add_argument(
-        "run_dirs", nargs="+", metavar="RUN_DIR", help="run directories of python -m nac.construct"
+        "run_dirs", nargs="*", metavar="RUN_DIR", help="run directories of python -m nac.construct"
+    )
+    p.add_argument(
+        "--original",
+        action="append",
+        default=[],
+        metavar="RESULTS",
+        help="a results folder of the original code (results/<archname>, results/<archname>-<k>); repeatable",
+    )
+    p.add_argument(
+        "--original_config",
+        metavar="FILE",
+        help="the original config that produced the --original results (stem, head, image size, "
+        "batch, restructure policy); without it the replay check is skipped",
     )
     p.add_argument("--out", required=True, help="directory for the report's files (created if missing)")
     p.add_argument("--iteration", type=int, default=0, help="construction iteration of Figure 2 (default 0)")
@@ -504,7 +588,11 @@ def main(argv) -> int:
         raise RunError(f"--iteration: got {args.iteration}; expected an integer >= 0")
     if not -1.0 <= args.stability_threshold <= 1.0:
         raise RunError(f"--stability_threshold: got {args.stability_threshold}; expected a number in [-1, 1]")
-    report = build_report(args.run_dirs, args.out, args.iteration, args.stability_threshold)
+    if args.original_config and not args.original:
+        raise RunError("--original_config: given without --original; pass the results folder it produced")
+    report = build_report(
+        args.run_dirs, args.out, args.iteration, args.stability_threshold, args.original, args.original_config
+    )
     print(f"wrote {len(report['files'])} files to {args.out} ({len(report['notes'])} notes in report.md)")
     return 0
 

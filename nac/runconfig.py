@@ -24,7 +24,7 @@ from nac.recipe import TrainConfig
 MODES = ("construct", "oneshot", "random")
 STEMS = ("conv1x1", "conv3x3", "imagenet")
 STATISTICS = ("l2", "variance")
-AUGMENTATIONS = ("original", "padded", "none")
+AUGMENTATIONS = ("original", "padded", "crop_flip", "none")
 STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker")
 BRANCH_ORDERS = ("conv_bn_relu", "conv_relu_bn")
 
@@ -62,6 +62,11 @@ RUNTIME_FIELDS = frozenset(
         "arch",
     }
 )
+
+
+# Images per epoch in the original's learning-rate decay interval: CIFAR-10's training set,
+# whatever the dataset (its decay steps were 350 * 50,000 / batchsize, also on ImageNet).
+ORIGINAL_EPOCH_IMAGES = 50_000
 
 
 def _fail(flag: str, value, allowed: str):
@@ -119,6 +124,9 @@ class RunConfig:
     ema: bool = _RECIPE.ema
     bn_eval: str = _RECIPE.bn_eval
     bn_recalibration_examples: int = _RECIPE.bn_recalibration_examples
+    # >= 1: run an original config as the original did on this many GPUs (its batchsize per
+    # GPU, its decay interval); `batch_size` is then the global batch, from_flags multiplies.
+    original_gpus: int = 0
     synchronized_bn: bool = False
     mixed_precision: bool = _RECIPE.mixed_precision
     jit_compile: bool = _RECIPE.jit_compile
@@ -170,11 +178,20 @@ class RunConfig:
             "num_random": 1,
             "iterations": 0,
             "validation_examples": 0,
+            "original_gpus": 0,
         }
         for flag, minimum in positive.items():
             value = getattr(self, flag)
             if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
                 _fail(flag, value, f"expected an integer >= {minimum}")
+        if self.augment == "crop_flip" and self.dataset != "imagenet2012":
+            _fail("augment", self.augment, "crop_flip is for imagenet2012; use original, padded or none")
+        if self.original_gpus > 1 and self.batch_size % self.original_gpus:
+            _fail(
+                "batch_size",
+                self.batch_size,
+                f"with --original_gpus={self.original_gpus} the global batch must be a multiple of it",
+            )
         for flag in ("image_size", "eval_every", "construction_steps", "final_steps", "seed"):
             value = getattr(self, flag)
             if value is not None and (not isinstance(value, int) or value < (0 if flag == "seed" else 1)):
@@ -236,6 +253,11 @@ class RunConfig:
     def train_examples(self) -> int:
         return self.facts.train_examples - self.validation_examples
 
+    @property
+    def per_gpu_batch_size(self) -> int:
+        """The original's `batchsize` (per GPU) with --original_gpus; else the global batch."""
+        return self.batch_size // max(1, self.original_gpus)
+
     def steps_per_epoch(self) -> float:
         return self.train_examples / self.batch_size
 
@@ -258,16 +280,26 @@ class RunConfig:
 
     def train_config(self, steps: int) -> TrainConfig:
         """The training recipe of one trained network of this run (`steps` training steps)."""
+        # Larger evaluation batches cut per-batch overhead; ImageNet keeps the training batch
+        # (its activations are large). With batch_stats each test batch is normalised by its
+        # own statistics, so it must be the original's batch (its batchsize, per GPU).
+        eval_batch = self.batch_size if self.dataset == "imagenet2012" else 4 * self.batch_size
+        if self.bn_eval == "batch_stats":
+            eval_batch = self.per_gpu_batch_size
+        decay_epochs = self.decay_epochs
+        if self.original_gpus:
+            # The original decayed every decay_epochs * 50,000 / (per-GPU batch) steps.
+            decay_epochs = (
+                self.decay_epochs * ORIGINAL_EPOCH_IMAGES * self.original_gpus / self.train_examples
+            )
         return TrainConfig(
             steps=steps,
             batch_size=self.batch_size,
             eval_every=min(self.eval_interval(), steps),
-            # Larger evaluation batches cut per-batch overhead; ImageNet keeps the training
-            # batch (its activations are large).
-            eval_batch_size=self.batch_size if self.dataset == "imagenet2012" else 4 * self.batch_size,
+            eval_batch_size=eval_batch,
             learning_rate=self.learning_rate,
             lr_schedule=self.lr_schedule,
-            decay_epochs=self.decay_epochs,
+            decay_epochs=decay_epochs,
             decay_rate=self.decay_rate,
             momentum=self.momentum,
             weight_decay=self.weight_decay,
@@ -291,15 +323,26 @@ class RunConfig:
     def initial_network(self) -> arch_lib.Network:
         """The network the run starts from (construct, oneshot) or that random nets match."""
         facts = self.facts
+        # The original's ImageNet stem comes with its 1001-class head (slim's background class).
+        stem_classes = facts.num_classes
+        if self.stem == "imagenet" and self.dataset == "imagenet2012":
+            stem_classes = arch_lib.IMAGENET_CLASSES
         try:
             if self.arch is not None:
-                network = load_network_file(self.arch, self.stem, facts.channels, facts.num_classes)
+                network = load_network_file(self.arch, self.stem, facts.channels, stem_classes)
             elif self.config_network is not None:
                 network = arch_lib.Network.from_dict(self.config_network)
             else:
                 network = arch_lib.network_from_notation(
-                    self.envelope, self.stem, self.skip, facts.channels, facts.num_classes
+                    self.envelope, self.stem, self.skip, facts.channels, stem_classes
                 )
+                c = arch_lib.parse_notation(self.envelope)[0]
+                if self.mode == "construct" and c != network.stem.base_width():
+                    raise ConfigError(
+                        f"--envelope: got C = {c} with --stem={self.stem}; the restructure step "
+                        f"sets widths from the stem's last conv ({network.stem.base_width()}, the "
+                        f"original's rule), so construct with C = {network.stem.base_width()}"
+                    )
         except SpecError as e:
             raise ConfigError(str(e).replace("notation:", "--envelope:", 1)) from None
         classes = network.num_classes
@@ -369,10 +412,12 @@ class RunConfig:
             "archname": os.path.basename(os.path.normpath(self.run_dir)),
             "mode": "construct" if self.mode == "construct" else "oneshot",
             "algorithm": algorithm,
-            "gpus": "[]",
+            "gpus": "[" + ",".join(map(str, range(self.original_gpus))) + "]"
+            if self.original_gpus > 1
+            else "[]",
             "steps": self.construction_budget() if self.mode == "construct" else self.final_budget(),
             "evalintval": self.eval_interval(),
-            "batchsize": self.batch_size,
+            "batchsize": self.per_gpu_batch_size,
             "dataset": self.dataset,
             "iterations": {"construct": self.iterations, "random": self.num_random}.get(self.mode, 0),
             "image_size": self.resolved_image_size,
@@ -457,7 +502,7 @@ def load_network_file(path: str, stem: str, channels: int, num_classes: int) -> 
     except SpecError as e:
         raise ConfigError(f"{path}: {e}") from None
     return arch_lib.Network(
-        body, arch_lib.stem_for_body(body, stem), arch_lib.Head.default(num_classes), channels
+        body, arch_lib.stem_for_body(body, stem), arch_lib.head_for_stem(stem, num_classes), channels
     )
 
 
@@ -471,7 +516,8 @@ def from_flags(values: dict, present: set) -> RunConfig:
     `algorithm: random`); `image_size`; `dataset`; `data_dir`; the `envelopenet` section ->
     maxlayersperstage, construction, parameterlimits, maxfilterprune, skip, worstcase and the
     EnvelopeCell; `initcell`/`classificationcell` and `arch` -> the network. `gpus` is
-    superseded by --strategy.
+    superseded by --strategy; `original_gpus` (> 1) multiplies the batch (the config's or
+    --batch_size) by that many GPUs, as the original's per-GPU `batchsize` did.
     """
     values = dict(values)
     path = values.get("config")
@@ -517,4 +563,8 @@ def from_flags(values: dict, present: set) -> RunConfig:
             if key in present or budget_flags.get(key) in present:
                 continue
             values[key] = value
+    gpus = values.get("original_gpus") or 0
+    if isinstance(gpus, int) and gpus > 1:  # the given batch is per GPU, as in the original
+        batch = values.get("batch_size", _RECIPE.batch_size)
+        values["batch_size"] = batch * gpus if isinstance(batch, int) else batch
     return RunConfig(**values)

@@ -81,6 +81,7 @@ class Run:
     label: str = ""
     file_label: str = ""
     notes: list = dataclasses.field(default_factory=list)
+    origin: str = "nac"  # or "original": a results folder of the original (nac.original_results)
 
     @property
     def complete(self) -> bool:
@@ -124,15 +125,17 @@ def _role_from_run_config(rc: dict) -> str:
     return "oneshot" if rc.get("arch") or rc.get("config_network") else "envelope"
 
 
+# Fields that runs of an older nac do not have (their `flops_per_image` is the forward count).
+OPTIONAL_FIELDS = ("flops_forward_per_image", "flops_training_per_image")
 # Everything `summary.json` lists per step except the throughput, which the table does not use.
-_TABLE_FIELDS = tuple(f for f in SUMMARY_STEP_FIELDS if f != "images_per_sec")
+_TABLE_FIELDS = tuple(f for f in SUMMARY_STEP_FIELDS if f != "images_per_sec" and f not in OPTIONAL_FIELDS)
 
 
 _NUMBER = (int, float)
 
 
 def _check_row(row: dict, where: str):
-    for key in _TABLE_FIELDS:
+    for key in _TABLE_FIELDS + tuple(k for k in OPTIONAL_FIELDS if k in row):
         value = _require(row, key, where)
         if key not in ("name", "notation") and (isinstance(value, bool) or not isinstance(value, _NUMBER)):
             raise RunError(f"{where}: {key!r} is {value!r}, not a number; the file is corrupt")
@@ -201,7 +204,7 @@ def load_run(path) -> Run:
         _require(metrics, "history", f"{step_dir}/metrics.json", list)
         row = rows.get(name)
         if row is None:
-            row = {k: metrics[k] for k in _TABLE_FIELDS}
+            row = {k: metrics[k] for k in _TABLE_FIELDS + OPTIONAL_FIELDS if k in metrics}
             if summary is not None:
                 notes.append(f"{name} is not in summary.json; its numbers come from {name}/metrics.json")
         else:

@@ -326,6 +326,8 @@ class Runner:
             "trainable_params": cost.params,
             "flops_per_image": cost.flops_per_image,
             "flops_per_batch_50": cost.flops_per_batch,
+            "flops_forward_per_image": cost.flops_forward_per_image,
+            "flops_training_per_image": cost.flops_training_per_image,
             "steps": steps,
             "epochs": steps * c.batch_size / self.data.info.train_examples,
             "batch_size": c.batch_size,
@@ -356,7 +358,8 @@ class Runner:
         initial = c.initial_network()
         epochs_per_iteration = c.construction_budget() * c.batch_size / c.train_examples
         final_epochs = c.final_budget() * c.batch_size / c.train_examples
-        rows = [{k: m[k] for k in SUMMARY_STEP_FIELDS} for m in done.values()]
+        # Steps finished by an older nac lack the newer fields (e.g. flops_training_per_image).
+        rows = [{k: m[k] for k in SUMMARY_STEP_FIELDS if k in m} for m in done.values()]
         out = {
             "format": "nac-summary/1",
             "role": c.role(),

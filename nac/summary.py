@@ -6,9 +6,12 @@ ARG is an existing file or else a notation string:
   * an original `network.json` list (stem and head from the options below);
   * nac's own network JSON (`{"format": "nac-network/1", ...}`);
   * a notation `C/n1-n2-.../M`, e.g. `128/10-1-1-1/6`.
-Parameters are counted from the spec in pure Python; FLOPs are 2 x multiply-adds of
-convolutions and dense layers, per image and per batch of 50 (the paper's Table 1). Input is
-validated before TensorFlow is imported (only --build imports it).
+Parameters are counted from the spec in pure Python. FLOPs are 2 x multiply-adds of
+convolutions and dense layers in two counts (see `nac.cost`): forward, and training (adding
+each convolution's input and filter gradients and the dense layers' gradients, no depthwise
+gradients: what the paper's profiler counted for its net B and ImageNet rows), per image and
+per batch of the paper's (the config's batchsize; else 64 with the imagenet stem, else 50).
+Input is validated before TensorFlow is imported (only --build imports it).
 """
 
 from __future__ import annotations
@@ -48,14 +51,15 @@ def make_parser() -> argparse.ArgumentParser:
         "--stem",
         choices=sorted(DEFAULT_IMAGE_SIZE),
         help="stem for notations and bare network.json lists (default conv1x1: 1x1 conv "
-        "to C plus LRN, net A; conv3x3: net B; imagenet: three layers of parallel "
-        "stride-2 3x3/5x5/7x7 convs of C/3 channels)",
+        "to C plus LRN, net A; conv3x3: net B; imagenet: the original's ImageNet stem, "
+        "three layers of parallel stride-2 3x3/5x5/7x7 convs of 32, 64 and 96 filters, "
+        "fixed whatever C, with head keep 0.7)",
     )
     p.add_argument(
         "--stem_width",
         type=int,
         help="C for a bare network.json list (default: outputs of its first stage's "
-        "last layer; 288 for the imagenet stem)",
+        "last layer; the imagenet stem is fixed and takes none)",
     )
     p.add_argument(
         "--skip",
@@ -67,16 +71,27 @@ def make_parser() -> argparse.ArgumentParser:
         "--num_classes",
         type=int,
         default=None,
-        help="classes for notations and network.json lists (default 10)",
+        help="classes for notations and network.json lists (default 10; 1001 with --stem imagenet)",
     )
     p.add_argument("--seed", type=int, default=0, help="seed of a random instance (algorithm: random)")
+    p.add_argument(
+        "--flops_batch",
+        type=int,
+        default=None,
+        help="images per batch of the per-batch FLOPs (default: the config's batchsize; else 64 "
+        "with --stem imagenet, else 50: the paper's Table 1)",
+    )
     return p
 
 
 def resolve(args) -> tuple[arch_lib.Network, int, int | None]:
-    """Returns (network, image_size, EnvelopeCell size or None) for the parsed arguments."""
+    """Returns (network, image_size, EnvelopeCell size or None) for the parsed arguments, and
+    sets `args.flops_batch` when not given."""
     channels = 3 if args.input_channels is None else args.input_channels
-    classes = 10 if args.num_classes is None else args.num_classes
+    default_classes = arch_lib.IMAGENET_CLASSES if args.stem == "imagenet" else 10
+    classes = default_classes if args.num_classes is None else args.num_classes
+    if args.stem == "imagenet" and args.stem_width is not None:
+        raise SpecError("--stem_width: the imagenet stem is the original's, fixed; drop --stem_width")
     image_size = args.image_size
     cell_size = None
     if os.path.exists(args.arg):
@@ -98,6 +113,7 @@ def resolve(args) -> tuple[arch_lib.Network, int, int | None]:
             if config.envelopenet is not None:
                 cell_size = len(config.envelopenet.envelopecell)
             image_size = image_size or config.parameters.image_size
+            args.flops_batch = args.flops_batch or config.parameters.batchsize
         elif isinstance(data, dict) and data.get("format") == "nac-network/1":
             try:
                 network = arch_lib.Network.from_dict(data)
@@ -115,7 +131,7 @@ def resolve(args) -> tuple[arch_lib.Network, int, int | None]:
             network = arch_lib.Network(
                 body,
                 arch_lib.stem_for_body(body, stem_name, args.stem_width),
-                arch_lib.Head.default(classes),
+                arch_lib.head_for_stem(stem_name, classes),
                 channels,
             )
             image_size = image_size or DEFAULT_IMAGE_SIZE[stem_name]
@@ -131,10 +147,15 @@ def resolve(args) -> tuple[arch_lib.Network, int, int | None]:
         network = arch_lib.network_from_notation(args.arg, stem_name, args.skip, channels, classes)
         cell_size = arch_lib.parse_notation(args.arg)[2]
         image_size = image_size or DEFAULT_IMAGE_SIZE[stem_name]
+    args.flops_batch = args.flops_batch or cost_lib.paper_batch(
+        "imagenet" if args.stem == "imagenet" else None
+    )
     return network, image_size, cell_size
 
 
-def summarise(network: arch_lib.Network, image_size: int, cell_size: int | None) -> dict:
+def summarise(
+    network: arch_lib.Network, image_size: int, cell_size: int | None, flops_batch: int = 50
+) -> dict:
     """The summary as a JSON-ready dict."""
     cost = cost_lib.analyse(network, image_size)
     return {
@@ -146,6 +167,11 @@ def summarise(network: arch_lib.Network, image_size: int, cell_size: int | None)
         "trainable_params": cost.params,
         "flops_per_image": cost.flops_per_image,
         "flops_per_batch_50": cost.flops_per_batch,
+        "flops_forward_per_image": cost.flops_forward_per_image,
+        "flops_training_per_image": cost.flops_training_per_image,
+        "flops_batch": flops_batch,
+        "flops_forward_per_batch": flops_batch * cost.flops_forward_per_image,
+        "flops_training_per_batch": flops_batch * cost.flops_training_per_image,
         "stages": cost_lib.stage_summary(network, image_size),
         "fingerprint": network.fingerprint(),
     }
@@ -167,8 +193,10 @@ def format_text(summary: dict) -> str:
         )
     lines.append(f"trainable parameters: {summary['trainable_params']:,}")
     lines.append(
-        f"FLOPs per image: {summary['flops_per_image'] / 1e9:.3f} G; per batch of 50: "
-        f"{summary['flops_per_batch_50'] / 1e9:.1f} G"
+        f"FLOPs per image: forward {summary['flops_forward_per_image'] / 1e9:.3f} G, training "
+        f"{summary['flops_training_per_image'] / 1e9:.3f} G; per batch of {summary['flops_batch']}: "
+        f"forward {summary['flops_forward_per_batch'] / 1e9:.1f} G, training "
+        f"{summary['flops_training_per_batch'] / 1e9:.1f} G"
     )
     if "built_params" in summary:
         lines.append(f"built Keras model: {summary['built_params']:,} trainable parameters")
@@ -186,12 +214,12 @@ def built_params(network: arch_lib.Network, image_size: int) -> int:
 
 def main(argv) -> int:
     args = make_parser().parse_args(argv)
-    for flag in ("image_size", "input_channels", "num_classes", "stem_width"):
+    for flag in ("image_size", "input_channels", "num_classes", "stem_width", "flops_batch"):
         value = getattr(args, flag)
         if value is not None and value < (2 if flag == "num_classes" else 1):
             raise NacError(f"--{flag}: got {value}; expected a positive integer")
     network, image_size, cell_size = resolve(args)
-    summary = summarise(network, image_size, cell_size)
+    summary = summarise(network, image_size, cell_size, args.flops_batch)
     if args.build:
         summary["built_params"] = built_params(network, image_size)
     print(json.dumps(summary, indent=2) if args.json else format_text(summary))

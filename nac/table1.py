@@ -2,9 +2,14 @@
 
 One row per group of trained networks with equal (role, dataset, notation), in the paper's
 order (envelope, constructed, worst case, random, oneshot): n and mean ± sample standard
-deviation (ddof 1, 0 for one member) of parameters, FLOPs per batch of 50 and per image, test
-error (%) and, for construction runs, the construction cost in epochs and wall-clock time. The
-CSV adds one row per member net. Numbers are the runs' own; nothing is recomputed here.
+deviation (ddof 1, 0 for one member) of parameters, FLOPs, test error (%) and, for
+construction runs, the construction cost in epochs and wall-clock time. The CSV adds one row
+per member net. Numbers are the runs' own; nothing is recomputed here.
+
+FLOPs come in two counts (see `nac.cost`): forward, and training (what the paper's profiler
+counted for its net B and ImageNet rows), per image and per batch of the paper's batch (50,
+64 on ImageNet). Runs of an older nac carry only `flops_per_image` (the forward count); their
+training count is left empty.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import io
 
 import numpy as np
 
+from nac.cost import paper_batch
 from nac.rundir import CONSTRUCTION_ROLES, ROLE_LABELS, ROLES, Run
 
 
@@ -41,6 +47,27 @@ class NetResult:
     seed: int | None
     construction_cost_epochs: float | None = None
     construction_cost_wall_time_s: float | None = None
+    flops_training_per_image: float | None = None  # None for runs of an older nac
+    origin: str = "nac"  # "original": from the original's results folder
+
+    @property
+    def flops_batch(self) -> int:
+        """The paper's batch for this dataset (50; 64 on ImageNet)."""
+        return paper_batch(self.dataset)
+
+    @property
+    def flops_forward_per_batch(self) -> float:
+        return self.flops_per_image * self.flops_batch
+
+    @property
+    def flops_training_per_batch(self) -> float | None:
+        t = self.flops_training_per_image
+        return None if t is None else t * self.flops_batch
+
+
+def row_flops(row: dict) -> tuple[float, float | None]:
+    """(forward, training or None) FLOPs per image of a metrics or summary row, old or new."""
+    return row.get("flops_forward_per_image", row["flops_per_image"]), row.get("flops_training_per_image")
 
 
 def _construction_cost(run: Run):
@@ -83,11 +110,13 @@ def net_results(runs: list[Run], notes: list[str]) -> list[NetResult]:
                     notation=r["notation"],
                     trainable_params=r["trainable_params"],
                     flops_per_batch_50=r["flops_per_batch_50"],
-                    flops_per_image=r["flops_per_image"],
+                    flops_per_image=row_flops(r)[0],
                     test_error=r["test_error"],
                     seed=step.metrics.get("seed"),
                     construction_cost_epochs=cost[0],
                     construction_cost_wall_time_s=cost[1],
+                    flops_training_per_image=row_flops(r)[1],
+                    origin=run.origin,
                 )
             )
     return out
@@ -100,6 +129,10 @@ _STAT_FIELDS = (
     "test_error_pct",
     "construction_cost_epochs",
     "construction_cost_wall_time_s",
+    "flops_training_per_image",
+    "flops_batch",
+    "flops_forward_per_batch",
+    "flops_training_per_batch",
 )
 
 
@@ -111,16 +144,18 @@ def table_rows(nets: list[NetResult]) -> list[dict]:
     """Group rows of Table 1 (role, dataset, notation), in the paper's order."""
     groups: dict[tuple, list[NetResult]] = {}
     for net in nets:
-        groups.setdefault((net.role, net.dataset, net.notation), []).append(net)
+        groups.setdefault((net.role, net.dataset, net.notation, net.origin), []).append(net)
     rows = []
-    for role, dataset, notation in sorted(groups, key=lambda k: (ROLES.index(k[0]), k[1], k[2])):
-        members = groups[(role, dataset, notation)]
-        label = ROLE_LABELS[role]
+    for key in sorted(groups, key=lambda k: (ROLES.index(k[0]), k[1], k[2], k[3] != "nac")):
+        role, dataset, notation, origin = key
+        members = groups[key]
+        label = ROLE_LABELS[role] + (" (original)" if origin == "original" else "")
         if role == "random":
             label += f" ({len(members)} net{'s' if len(members) > 1 else ''})"
         row = {
             "network": label,
             "role": role,
+            "origin": origin,
             "dataset": dataset,
             "notation": notation,
             "n": len(members),
@@ -184,8 +219,9 @@ TABLE_HEADER = (
     "Dataset",
     "Specification",
     "Params",
-    "FLOPs / batch of 50",
-    "FLOPs / image",
+    "FLOPs / batch, forward",
+    "FLOPs / batch, training",
+    "FLOPs / image, forward",
     "Test error (%)",
     "Construction cost (epochs)",
     "Construction wall time",
@@ -202,7 +238,8 @@ def table_markdown(rows, runs_by_label) -> str:
             r["dataset"],
             r["notation"],
             _fmt(r["trainable_params"], lambda v: f"{v:,.0f}", n),
-            _fmt(r["flops_per_batch_50"], _si, n),
+            _fmt(r["flops_forward_per_batch"], _si, n),
+            _fmt(r["flops_training_per_batch"], _si, n),
             _fmt(r["flops_per_image"], _si, n),
             _fmt(r["test_error_pct"], lambda v: f"{v:.2f}", n),
             _cost_text(r, runs_by_label),
@@ -214,8 +251,12 @@ def table_markdown(rows, runs_by_label) -> str:
     lines.append(
         "Mean ± sample standard deviation over the n trained networks of a row (rows group equal "
         "role, dataset and notation; std is shown when n > 1 and it is not 0). FLOPs count "
-        "2 × multiply-adds. Construction cost: iterations × epochs per iteration + final "
-        "epochs, and the wall-clock time of all of a run's training steps."
+        "2 × multiply-adds of convolutions and dense layers, per batch of the paper's batch "
+        "(50; 64 on ImageNet): forward is one forward pass (the paper's count for net A and the "
+        "random nets); training adds each convolution's input and filter gradients and the dense "
+        "layers' gradients, no depthwise gradients (the paper's count for net B and ImageNet); "
+        "empty for runs of an older nac. Construction cost: iterations × epochs per iteration + "
+        "final epochs, and the wall-clock time of all of a run's training steps."
     )
     return "\n".join(lines) + "\n"
 
@@ -233,6 +274,7 @@ CSV_COLUMNS = (
     "run_dir",
     "step",
     "seed",
+    "origin",
 )
 
 
@@ -251,7 +293,7 @@ def table_csv(rows, nets: list[NetResult]) -> str:
             stats += ["", ""] if r[f] is None else [_num(r[f]["mean"]), _num(r[f]["std"])]
         writer.writerow(
             ["group", r["network"], r["role"], r["dataset"], r["notation"], r["n"], *stats, i]
-            + [";".join(r["runs"]), "", "", ""]
+            + [";".join(r["runs"]), "", "", "", r["origin"]]
         )
     group_of = {}
     for i, r in enumerate(rows):
@@ -263,6 +305,6 @@ def table_csv(rows, nets: list[NetResult]) -> str:
             stats += [_num(_net_value(net, f)), ""]
         writer.writerow(
             ["net", ROLE_LABELS[net.role], net.role, net.dataset, net.notation, 1, *stats]
-            + [group_of[f"{net.run}:{net.step}"], net.run, net.run_dir, net.step, _num(net.seed)]
+            + [group_of[f"{net.run}:{net.step}"], net.run, net.run_dir, net.step, _num(net.seed), net.origin]
         )
     return buf.getvalue()

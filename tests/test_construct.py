@@ -12,9 +12,10 @@ import time
 import pytest
 from conftest import RUN_FLAGS, STEP_FILES, construct, start
 
-from nac import arch, statsio
+from nac import arch, cost, statsio
 from nac import restructure as restructure_lib
 from nac.config import OriginalConfig
+from nac.errors import ConfigError
 
 
 def tree_digest(path):
@@ -249,6 +250,71 @@ def test_original_config_maps_to_the_run(fixtures_dir):
     )
     assert longrun.mode == "oneshot" and longrun.final_budget() == 100_000 and longrun.role() == "oneshot"
     assert longrun.initial_network().notation() == "128/15-6-4-4/6"
+
+
+def test_imagenet_preset_and_stem_runs_resolve(fixtures_dir, tmp_path):
+    from nac.runconfig import RunConfig, from_flags
+
+    path = str(fixtures_dir / "original_configs" / "longruns" / "network.imgnet-1.json")
+    config = from_flags({"run_dir": "x", "config": path}, set())
+    network = config.initial_network()
+    assert (config.dataset, config.batch_size, config.resolved_image_size) == ("imagenet2012", 64, 299)
+    assert network.num_classes == 1001 and config.label_offset == 1
+    assert cost.count_params(network) == 62_733_378
+    arch_path = tmp_path / "network.json"
+    arch_path.write_text(json.dumps(json.loads(open(path).read())["arch"]))
+    by_stem = RunConfig(
+        run_dir="x", mode="oneshot", dataset="imagenet2012", arch=str(arch_path), stem="imagenet"
+    )
+    assert by_stem.initial_network() == network  # the same stem, head (keep 0.7) and 1001 classes
+    RunConfig(run_dir="x", dataset="imagenet2012", stem="imagenet", envelope="96/2-1/6")
+    RunConfig(run_dir="x", dataset="imagenet2012", augment="crop_flip")
+    with pytest.raises(ConfigError, match="--augment: got 'crop_flip'"):
+        RunConfig(run_dir="x", dataset="cifar10", augment="crop_flip")
+    with pytest.raises(ConfigError, match="--envelope: got C = 128 with --stem=imagenet"):
+        RunConfig(run_dir="x", dataset="imagenet2012", stem="imagenet", envelope="128/2-1/6")
+
+
+def test_original_gpus_and_batch_stats_evaluation_batch(fixtures_dir):
+    from nac.recipe import learning_rate_at
+    from nac.runconfig import RunConfig, from_flags
+
+    longruns = fixtures_dir / "original_configs" / "longruns"
+    path = str(longruns / "network.cons-exp-3-bc-longrun.json")
+    plain = from_flags({"run_dir": "x", "config": path}, set())
+    assert plain.batch_size == 50 and plain.train_config(10).decay_steps(50_000) == 350_000
+    four = from_flags({"run_dir": "x", "config": path, "original_gpus": 4}, {"original_gpus"})
+    assert (four.batch_size, four.per_gpu_batch_size) == (200, 50)
+    train = four.train_config(95_000)
+    assert train.batch_size == 200 and train.decay_steps(50_000) == pytest.approx(350_000)
+    assert learning_rate_at(train, 94_999, 50_000) == 0.1  # never decayed, as in the original
+    # nac trains all 100,000 steps of the file (400 epochs); the original trained 95,000 (380).
+    assert four.final_budget() * four.batch_size / 50_000 == 400
+    original = four.original_config()["parameters"]
+    assert (original["batchsize"], original["gpus"]) == (50, "[0,1,2,3]")
+    explicit = from_flags(
+        {"run_dir": "x", "batch_size": 32, "original_gpus": 2}, {"batch_size", "original_gpus"}
+    )
+    assert explicit.batch_size == 64
+    with pytest.raises(ConfigError, match="--batch_size"):
+        RunConfig(run_dir="x", batch_size=50, original_gpus=4)
+    # ImageNet: the original's decay interval counts CIFAR-10's 50,000 images per epoch.
+    imagenet = from_flags(
+        {"run_dir": "x", "config": str(longruns / "network.imgnet-1.json"), "original_gpus": 1},
+        {"original_gpus"},
+    )
+    assert imagenet.train_config(10).decay_steps(imagenet.train_examples) == pytest.approx(350 * 50_000 / 64)
+    nac_default = from_flags({"run_dir": "x", "config": str(longruns / "network.imgnet-1.json")}, set())
+    assert nac_default.train_config(10).decay_steps(nac_default.train_examples) == 350 * 1_281_167 / 64
+    # --bn_eval=batch_stats normalises test batches of the original's batch (its batchsize).
+    assert plain.train_config(10).global_eval_batch_size == 200
+    stats = from_flags({"run_dir": "x", "config": path, "bn_eval": "batch_stats"}, {"bn_eval"})
+    assert stats.train_config(10).global_eval_batch_size == 50
+    stats4 = from_flags(
+        {"run_dir": "x", "config": path, "bn_eval": "batch_stats", "original_gpus": 4},
+        {"bn_eval", "original_gpus"},
+    )
+    assert stats4.train_config(10).global_eval_batch_size == 50
 
 
 def test_construction_on_two_logical_devices(tmp_path):

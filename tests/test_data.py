@@ -436,7 +436,7 @@ def test_idx_count_mismatch_and_partial_set(tmp_path):
     ("kwargs", "part"),
     [
         ({"dataset": "cifar"}, "DataConfig.dataset='cifar'"),
-        ({"dataset": "mnist", "augment": "fancy"}, "original, padded, none"),
+        ({"dataset": "mnist", "augment": "fancy"}, "original, padded, crop_flip, none"),
         ({"dataset": "mnist", "image_size": 0}, "DataConfig.image_size=0"),
         ({"dataset": "mnist", "seed": -1}, "DataConfig.seed=-1"),
         ({"dataset": "mnist", "validation_examples": 1.5}, "validation_examples"),
@@ -678,3 +678,59 @@ def test_synthetic_classes_are_separable(synthetic):
     test_colour = test_x.reshape(-1, 16, 16, 3).mean((1, 2))
     guess = np.argmin(((test_colour[:, None, :] - np.stack(colours)[None]) ** 2).sum(-1), axis=1)
     assert (guess == test_y).mean() > 0.9
+
+
+# --------------------------------------------------------------------------------------
+# ImageNet training preprocessing: the original's Inception pipeline, or crop_flip.
+
+
+def test_imagenet_distorted_crop_honours_area_range_and_attempts():
+    from nac import preprocess
+
+    original = preprocess.IMAGENET_AUGMENTATIONS["original"]
+    light = preprocess.IMAGENET_AUGMENTATIONS["crop_flip"]
+    assert (original.area_range, original.max_attempts) == ((0.05, 1.0), 100)
+    assert (light.area_range, light.max_attempts) == ((0.08, 1.0), 10)
+    shape = tf.constant([40, 40, 3])
+
+    def areas(area_range, attempts, n=80):
+        windows = [
+            preprocess.distorted_crop_window(shape, tf.constant([i, 3]), area_range, attempts).numpy()
+            for i in range(n)
+        ]
+        return np.array([h * w / 1600 for _, _, h, w in windows])
+
+    # The box is the whole image and a crop must cover 10 % of it (min_object_covered), so
+    # no crop is below 0.1 of the image with either preset's lower bound (0.05 or 0.08).
+    for preset in (original, light):
+        sampled = areas(preset.area_range, preset.max_attempts)
+        assert 0.1 <= sampled.min() < 0.2 and sampled.max() <= 1
+    # The area range is honoured: crops stay inside it, except the whole-image fallback.
+    upper = areas((0.2, 0.5), 100)
+    assert np.all((upper == 1.0) | ((upper >= 0.2) & (upper <= 0.5))) and np.mean(upper == 1.0) < 0.05
+    # So are the attempts: on a hard range one attempt often fails (whole image), 100 rarely.
+    hard = (0.5, 0.51)
+    fallback_1 = np.mean(areas(hard, 1) == 1.0)
+    fallback_100 = np.mean(areas(hard, 100) == 1.0)
+    assert fallback_1 > 0.3 and fallback_100 < fallback_1 / 3
+
+
+def test_imagenet_train_colour_distortion_and_the_crop_flip_option():
+    from nac import preprocess
+
+    gray = tf.io.encode_jpeg(tf.fill([30, 40, 3], tf.constant(100, tf.uint8)), quality=100)
+    want = (100 / 255 - 0.5) * 2
+    for i in range(4):
+        light = preprocess.imagenet_train(gray, 12, tf.constant([i, 1]), "crop_flip").numpy()
+        assert light.shape == (12, 12, 3)
+        np.testing.assert_allclose(light, want, atol=2e-2)  # crop, resize and flip keep a flat image
+    shifts = [
+        float(np.mean(preprocess.imagenet_train(gray, 12, tf.constant([i, 1])).numpy()) - want)
+        for i in range(8)
+    ]
+    assert max(abs(s) for s in shifts) > 0.05  # the original's brightness distortion (up to 2 x 32/255)
+    assert all(abs(s) <= 2 * 32 / 255 + 2e-2 for s in shifts)
+    photo = tf.io.encode_jpeg(tf.cast(tf.random.stateless_uniform([30, 40, 3], [1, 2], 0, 255), tf.uint8))
+    out = preprocess.imagenet_train(photo, 12, tf.constant([5, 5])).numpy()
+    assert out.shape == (12, 12, 3) and -1 <= out.min() and out.max() <= 1
+    np.testing.assert_array_equal(out, preprocess.imagenet_train(photo, 12, tf.constant([5, 5])).numpy())

@@ -105,13 +105,14 @@ def test_branch_order_option():
 
 
 def test_imagenet_stem_builds_with_1001_classes():
-    net = arch.Network(
-        arch.network_from_notation("288/1-1/6", "imagenet").body,
-        arch.Stem.imagenet(288),
-        arch.Head.default(1001),
-    )
+    net = arch.network_from_notation("128/1-1/6", "imagenet", num_classes=1001)
+    assert net.stem == arch.Stem.imagenet() and net.head.layers[2][1].keep_prob == 0.7
     model = model_lib.build_model(net, 40)
+    assert model.get_layer("stem_layer0_concat").output.shape[1:] == (20, 20, 96)
+    assert model.get_layer("stem_layer1_concat").output.shape[1:] == (10, 10, 192)
     assert model.get_layer("stem_layer2_concat").output.shape[1:] == (5, 5, 288)
+    assert not [layer for layer in model.layers if "lrn" in layer.name]
+    assert model.get_layer("stem_layer1_branch2_conv").kernel.shape == (7, 7, 96, 64)
     assert model.output_shape == (None, 1001)
     assert trainable(model) == cost.count_params(net)
 
@@ -130,3 +131,18 @@ def test_bad_build_options():
         model_lib.BuildOptions(branch_order="bn_conv")
     with pytest.raises(SpecError, match="statistics"):
         model_lib.BuildOptions(statistics=("l1",))
+
+
+def test_head_fc_is_xavier_and_logits_truncated_normal():
+    head = arch.Head.from_original(
+        {
+            "Layer0": {"Branch0": {"block": "reduce_mean"}},
+            "Layer1": {"Branch0": {"block": "fc", "outputs": 12}},
+            "Layer2": {"Branch0": {"block": "fc-final", "inputs": 192, "outputs": 10}},
+        }
+    )
+    net = arch.Network(arch.network_from_notation("6/1/6").body, arch.Stem.conv1x1(6), head)
+    model = model_lib.build_model(net, 8)
+    assert isinstance(model.get_layer("head_layer1_fc").kernel_initializer, keras.initializers.GlorotUniform)
+    logits_init = model.get_layer("head_layer2_logits").kernel_initializer
+    assert isinstance(logits_init, keras.initializers.TruncatedNormal) and logits_init.stddev == 1 / 192

@@ -92,7 +92,17 @@ def test_table_numbers_equal_the_runs_json(full):
         assert net["notation"] == want["notation"]
         assert int(net["trainable_params_mean"]) == want["trainable_params"]
         assert float(net["flops_per_batch_50_mean"]) == want["flops_per_batch_50"]
-        assert float(net["flops_per_image_mean"]) == want["flops_per_image"]
+        assert (
+            float(net["flops_per_image_mean"]) == want["flops_per_image"] == want["flops_forward_per_image"]
+        )
+        assert float(net["flops_training_per_image_mean"]) == want["flops_training_per_image"]
+        assert (
+            want["flops_forward_per_image"]
+            < want["flops_training_per_image"]
+            < 3 * want["flops_forward_per_image"]
+        )
+        assert int(net["flops_batch_mean"]) == 50  # the paper's batch (64 on ImageNet)
+        assert float(net["flops_training_per_batch_mean"]) == 50 * want["flops_training_per_image"]
         assert float(net["test_error_pct_mean"]) == pytest.approx(100 * want["test_error"], rel=1e-12)
         summary = summaries[net["run_dir"]]
         if net["role"] in ("constructed", "worst_case"):
@@ -212,6 +222,27 @@ def test_partial_runs_are_reported_as_far_as_they_got(finished_run, tmp_path):
     metrics = json.loads((late / "final/metrics.json").read_text())
     assert row["test_error_pct"]["mean"] == pytest.approx(100 * metrics["test_error"])
     assert any("metrics.json" in n for n in rep["notes"])
+
+
+def test_runs_of_an_older_nac_without_the_two_flops_counts(finished_run, tmp_path):
+    old = copy_run(finished_run, tmp_path / "old")
+    summary = json.loads((old / "summary.json").read_text())
+    for row in [*summary["steps"], summary["final"]]:
+        forward = row.pop("flops_forward_per_image")
+        row.pop("flops_training_per_image")
+    (old / "summary.json").write_text(json.dumps(summary))
+    for metrics_path in old.glob("*/metrics.json"):
+        metrics = json.loads(metrics_path.read_text())
+        del metrics["flops_forward_per_image"], metrics["flops_training_per_image"]
+        metrics_path.write_text(json.dumps(metrics))
+    out = tmp_path / "out"
+    rep = make_report(out, old)
+    (row,) = rep["table1"]["rows"]
+    assert row["flops_per_image"]["mean"] == forward == summary["final"]["flops_per_image"]
+    assert row["flops_forward_per_batch"]["mean"] == 50 * forward
+    assert row["flops_training_per_image"] is None and row["flops_training_per_batch"] is None
+    (net,) = [r for r in read_csv(out / "table1.csv") if r["row_type"] == "net"]
+    assert net["flops_training_per_image_mean"] == "" and float(net["flops_per_image_mean"]) == forward
 
 
 def test_a_replay_that_differs_is_drawn_with_a_warning(finished_run, tmp_path, capsys):
@@ -367,3 +398,145 @@ def test_command_line_runs_headless_without_tensorflow(envelope_run, random_run,
         timeout=120,
     )
     assert out.returncode == 2 and out.stderr.count("\n") == 1 and out.stdout == ""
+
+
+# -- the original's results folder beside nac's runs ------------------------------------------
+
+TF_PREFIX = "2018-06-01 12:00:00.000001: I tensorflow/core/kernels/logging_ops.cc:79] "
+
+
+def tiny_original_config(fixtures_dir):
+    raw = json.loads((fixtures_dir / "original_configs/construction/network.cons-exp-3.bc.json").read_text())
+    raw["parameters"].update(
+        archname="tiny", steps=40, evalintval=20, batchsize=5, iterations=2, image_size=8
+    )
+    raw["envelopenet"].update(
+        stages=2,
+        layersperstage=[2, 1],
+        maxlayersperstage=[4, 3],
+        construction=[True, True],
+        parameterlimits=[False, False],
+        maxfilterprune=2,
+        envelopecell={"Branch1": "1x1", "Branch2": "3x3", "Branch3": "3x3sep"},
+    )
+    raw["initcell"]["Layer0"]["Branch0"]["outputs"] = 6
+    return raw
+
+
+def write_event_file(path, points):
+    """A TF1-format event file: Event protos with `simple_value` scalars, as
+    tf.compat.v1.summary.FileWriter writes them."""
+    import tensorflow as tf
+    from tensorflow.core.framework import summary_pb2
+    from tensorflow.core.util import event_pb2
+
+    with tf.io.TFRecordWriter(str(path)) as writer:
+        writer.write(event_pb2.Event(wall_time=1000.0, file_version="brain.Event:2").SerializeToString())
+        for step, accuracy in points:
+            value = summary_pb2.Summary.Value(tag="Precision @ 1", simple_value=accuracy)
+            other = summary_pb2.Summary.Value(tag="loss", simple_value=2.5)
+            event = event_pb2.Event(
+                wall_time=1000.0 + step, step=step, summary=summary_pb2.Summary(value=[other, value])
+            )
+            writer.write(event.SerializeToString())
+
+
+def original_results_folder(root, fixtures_dir):
+    """results/tiny, results/tiny-1, results/tiny-2 in the original's formats; the networks
+    follow by the restructure rule from each iteration's res.log. Returns (config path,
+    networks, per-iteration stats rounds, accuracies)."""
+    from nac import restructure as rs
+    from nac.config import OriginalConfig
+
+    raw = tiny_original_config(fixtures_dir)
+    config_path = root / "network.tiny.json"
+    config_path.write_text(json.dumps(raw))
+    config = OriginalConfig.load(config_path)
+    policy = rs.Policy.from_config(config)
+    network = config.initial_network()
+    networks, rounds_of, accuracies = [], [], []
+    for k in range(3):
+        folder = root / "results" / ("tiny" if k == 0 else f"tiny-{k}")
+        folder.mkdir(parents=True)
+        (folder / "network.json").write_text(json.dumps(network.arch_json(), indent=4, sort_keys=True))
+        branches = [b.original for b in network.branch_ids()]
+        rounds = [{b: 5.0 * (1 + (7 * i + 3 * r + k) % 11) for i, b in enumerate(branches)} for r in range(3)]
+        lines = ["INFO:tensorflow:step 0, loss = 2.30"]
+        for values in rounds:
+            for b in branches:
+                lines.append(f"{TF_PREFIX}MeanSSS:{b}:[{values[b]}]")
+                lines.append(f"{TF_PREFIX}Variance:{b}:[0.5]")
+        (folder / "res.log").write_text("\n".join(lines) + "\n")
+        accuracy = [0.2 + 0.1 * k, 0.3 + 0.1 * k]
+        write_event_file(folder / "events.out.tfevents.1527854400.host", list(zip((20, 40), accuracy)))
+        networks.append(network)
+        rounds_of.append(rounds)
+        accuracies.append(accuracy)
+        network = rs.restructure(network, rounds[-1], policy)
+    return config_path, networks, rounds_of, accuracies
+
+
+def test_original_results_folder_beside_a_nac_run(finished_run, fixtures_dir, tmp_path):
+    from nac import cost
+
+    config_path, networks, rounds, accuracies = original_results_folder(tmp_path, fixtures_dir)
+    out = tmp_path / "out"
+    rep = make_report(
+        out,
+        finished_run,
+        extra=["--original", str(tmp_path / "results"), "--original_config", str(config_path)],
+    )
+    original = [r for r in rep["runs"] if r["origin"] == "original"]
+    assert [(r["label"], r["role"], r["finished_steps"]) for r in original] == [
+        ("original:tiny", "constructed", ["iter_0", "iter_1", "final"])
+    ]
+    # Table 1: a row of its own, counted from the final network.json with the config's stem and head.
+    rows = {r["network"]: r for r in rep["table1"]["rows"]}
+    assert {"Constructed", "Constructed (original)"} <= set(rows)
+    row = rows["Constructed (original)"]
+    counted = cost.analyse(networks[2], 8)
+    assert row["trainable_params"]["mean"] == counted.params
+    assert row["flops_per_image"]["mean"] == counted.flops_forward_per_image
+    assert row["flops_training_per_image"]["mean"] == counted.flops_training_per_image
+    assert row["test_error_pct"]["mean"] == pytest.approx(100 * (1 - accuracies[2][-1]))
+    assert row["notation"] == networks[2].notation(3)
+    csv_rows = [r for r in read_csv(out / "table1.csv") if r["row_type"] == "net"]
+    assert {r["origin"] for r in csv_rows} == {"nac", "original"}
+    # Figure 2 from iteration 0's res.log: every round, divided by the batch size.
+    fig2 = rep["figure2_original"]
+    assert fig2["steps"] == [1, 2, 3] and fig2["batch_size"] == 5
+    first = fig2["layers"][0]["branches"][0]
+    assert first["values"] == pytest.approx([r[first["branch"]] / 5 for r in rounds[0]])
+    assert (out / "figure2_statistic_original.png").exists() and rep["figure2"]["run"] != "original:tiny"
+    # Figure 3 from the final folder's Precision @ 1 events (a TF1 event file).
+    (curve,) = [c for c in rep["figure3"] if c["origin"] == "original"]
+    assert curve["steps"] == [20, 40] and curve["mean"] == pytest.approx(accuracies[2])
+    # Lineage and replay: restructuring iteration k's res.log gives network.json of k + 1.
+    lineage = [a for a in rep["architectures"] if a["run"] == "original:tiny"]
+    assert [(a["iteration"], a["matches_next"]) for a in lineage] == [(0, True), (1, True)]
+    assert lineage[1]["next_notation"] == networks[2].notation(3)
+    assert (out / "arch_original_tiny_iter1.png").exists()
+
+
+def test_original_results_without_config_and_a_differing_replay(fixtures_dir, tmp_path, capsys):
+    config_path, networks, _, _ = original_results_folder(tmp_path, fixtures_dir)
+    results = tmp_path / "results"
+    rep = make_report(tmp_path / "bare", extra=["--original", str(results)])
+    assert [a["matches_next"] for a in rep["architectures"]] == [None, None]
+    assert any("replay check was skipped" in n for n in rep["notes"])
+    (row,) = rep["table1"]["rows"]
+    assert row["network"] == "Constructed (original)" and row["dataset"] == "cifar10"
+    # One archname's folder works too; an edited next network fails the replay with a warning.
+    body = json.loads((results / "tiny-2" / "network.json").read_text())
+    body[0]["filters"] = {"Branch9": "5x5"}
+    (results / "tiny-2" / "network.json").write_text(json.dumps(body))
+    capsys.readouterr()
+    rep = make_report(
+        tmp_path / "edited",
+        extra=["--original", str(results / "tiny"), "--original_config", str(config_path)],
+    )
+    assert [a["matches_next"] for a in rep["architectures"]] == [True, False]
+    assert "original:tiny iter_1: restructuring" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        report.run(["--original", str(tmp_path / "nope"), "--out", str(tmp_path / "o")])
+    assert "--original" in capsys.readouterr().err
