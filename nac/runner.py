@@ -230,7 +230,11 @@ class Runner:
             trainer = Trainer(
                 network, image_size, c.train_config(steps), build_options=options, strategy=self.strategy
             )
-            stats_cb = FeaturemapStatistics(trainer.model, c.batch_size, statistics, c.stats_every)
+            stop = self._stability_stop(name, network)
+            on_record = None if stop is None else (lambda step, values: stop.update(step, values[c.statistic]))
+            stats_cb = FeaturemapStatistics(
+                trainer.model, c.batch_size, statistics, c.stats_every, on_record=on_record
+            )
             callbacks = [stats_cb]
             if c.tensorboard:
                 callbacks.append(
@@ -250,6 +254,8 @@ class Runner:
             write_json(os.path.join(out, "network.json"), network.arch_json(), original_format=True)
             stats_cb.write(out, c.statistic)
             metrics = self._metrics(name, network, cost, seed, steps, result)
+            if stop is not None:
+                metrics["stability_stop"] = stop.to_dict()
             write_json(os.path.join(out, "metrics.json"), metrics)
             if c.save_models:
                 export.export_saved_model(
@@ -260,6 +266,8 @@ class Runner:
                     self.data.info.channels,
                 )
         keras.backend.clear_session()
+        if result.stopped_early:
+            log.info("%s: statistics stable, stopped at step %d of %d", name, result.steps, steps)
         log.info(
             "%s: test accuracy %.4f, %.0f images/s, %.0f s",
             name,
@@ -268,6 +276,21 @@ class Runner:
             metrics["wall_time_s"],
         )
         return stats_cb.scaled(stats_cb.final)[c.statistic]
+
+    def _stability_stop(self, name, network):
+        """The stability stop of a construction iteration (None: a fixed window)."""
+        from nac.stopping import StabilityStop
+
+        rule = self.config.stop_rule()
+        if not rule.enabled or not name.startswith("iter_"):
+            return None
+        policy = self.policy
+        stages = [
+            [f"Cell{k}/{key}" for k, cell in stage for key, _ in cell.branches]
+            for s, stage in enumerate(network.stages())
+            if policy.construction[s] and len(stage) <= policy.maxlayersperstage[s]
+        ]
+        return StabilityStop(rule, stages)
 
     def _metrics(self, name, network, cost, seed, steps, result) -> dict:
         c = self.config
@@ -282,8 +305,10 @@ class Runner:
             "trainable_params": cost.params,
             "flops_per_image": cost.flops_per_image,
             "flops_per_batch_50": cost.flops_per_batch,
-            "steps": steps,
-            "epochs": steps * c.batch_size / self.data.info.train_examples,
+            "steps": result.steps,
+            "steps_planned": steps,
+            "stopped_early": bool(result.stopped_early),
+            "epochs": result.steps * c.batch_size / self.data.info.train_examples,
             "batch_size": c.batch_size,
             "seed": seed,
             "replicas": int(self.strategy.num_replicas_in_sync),
@@ -329,7 +354,19 @@ class Runner:
         if c.mode == "construct":
             out["construction_epochs_per_iteration"] = epochs_per_iteration
             out["final_epochs"] = final_epochs
-            out["construction_cost_epochs"] = c.iterations * epochs_per_iteration + final_epochs
+            # Steps actually trained (the stability stop may end iterations early); an
+            # iteration not trained yet counts with its planned window.
+            trained = [
+                done[f"iter_{i}"]["steps"] if f"iter_{i}" in done else c.construction_budget()
+                for i in range(c.iterations)
+            ]
+            out["construction_steps_planned"] = c.iterations * c.construction_budget()
+            out["construction_steps"] = sum(trained)
+            out["construction_cost_epochs_planned"] = c.iterations * epochs_per_iteration + final_epochs
+            out["construction_cost_epochs"] = sum(trained) * c.batch_size / c.train_examples + final_epochs
+            out["stats_stop_tau"] = c.stats_stop_tau
+            out["inherit_weights"] = c.inherit_weights
+            out["inherit_final"] = c.inherit_weights and c.inherit_final
             out["construction_cost_wall_time_s"] = out["wall_time_s"]
         if "final" in done:
             out["final"] = {

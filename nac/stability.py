@@ -41,6 +41,16 @@ def kendall_tau_b(x, y) -> float:
     return float(np.sum(sx * sy) / math.sqrt(float(untied_x) * float(untied_y)))
 
 
+def weighted_tau(per_stage) -> float:
+    """The mean of per-stage taus weighted by branch count: `[(branches, tau), ...]` in.
+
+    NaN taus (a stage whose ranking is all ties) are left out; NaN when none is left.
+    """
+    pairs = [(w, v) for w, v in per_stage if not math.isnan(v)]
+    weight = sum(w for w, _ in pairs)
+    return sum(w * v for w, v in pairs) / weight if weight else float("nan")
+
+
 def stable_from(steps, taus, threshold: float):
     """The first recorded step from which every later tau is >= `threshold`, else None.
 
@@ -92,11 +102,7 @@ def iteration_stability(step: Step, threshold: float, notes: list[str], label: s
     if not per_stage:
         notes.append(f"{label} {step.name}: no stage has 2 or more branches; no stability")
         return None
-    tau = []
-    for t in range(len(steps)):
-        pairs = [(p["branches"], p["tau"][t]) for p in per_stage if not math.isnan(p["tau"][t])]
-        weight = sum(w for w, _ in pairs)
-        tau.append(sum(w * v for w, v in pairs) / weight if weight else float("nan"))
+    tau = [weighted_tau([(p["branches"], p["tau"][t]) for p in per_stage]) for t in range(len(steps))]
     stable = stable_from(steps, tau, threshold)
     total = step.row["steps"]
     return {

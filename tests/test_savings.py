@@ -1,0 +1,134 @@
+"""Construction savings end to end: the stability stop and weight inheritance flags and runs."""
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+from conftest import construct, finished
+
+from nac.errors import ConfigError
+from nac.runconfig import RunConfig
+
+BASE = {"run_dir": "r", "dataset": "synthetic", "envelope": "8/2-1/6", "construction_steps": 16, "stats_every": 2}
+
+
+@pytest.mark.parametrize(
+    "changes,message",
+    [
+        ({"stats_stop_tau": 1.5}, "--stats_stop_tau: got 1.5"),
+        ({"stats_stop_tau": -0.2}, "--stats_stop_tau"),
+        ({"stats_stop_patience": 0}, "--stats_stop_patience: got 0"),
+        ({"stats_stop_min_steps": -1}, "--stats_stop_min_steps"),
+        ({"stats_stop_tau": 0.9, "stats_every": 0}, "--stats_every > 0"),
+        ({"stats_stop_tau": 0.9, "stats_stop_patience": 8}, "more than the 16-step window"),
+        ({"inherit_final": True}, "--inherit_final"),
+    ],
+)
+def test_bad_values_name_the_flag(changes, message):
+    with pytest.raises(ConfigError, match=message.replace("+", r"\+")):
+        RunConfig(**{**BASE, **changes})
+
+
+def test_rule_defaults_and_resume_differences():
+    config = RunConfig(**{**BASE, "stats_stop_tau": 0.9})
+    rule = config.stop_rule()
+    assert (rule.tau, rule.patience, rule.min_steps) == (0.9, 3, 4)  # a quarter of 16 steps
+    assert RunConfig(**{**BASE, "stats_stop_min_steps": 0}).stop_rule().min_steps == 0
+    assert not RunConfig(**BASE).stop_rule().enabled
+    saved = RunConfig.from_dict(RunConfig(**BASE).to_dict())
+    for field, value in [
+        ("stats_stop_tau", 0.9),
+        ("stats_stop_patience", 2),
+        ("stats_stop_min_steps", 2),
+        ("inherit_weights", True),
+    ]:
+        assert RunConfig(**{**BASE, field: value}).differences(saved) == [field]
+    # A run_config.json written before these flags existed resumes with their defaults.
+    old = {k: v for k, v in RunConfig(**BASE).to_dict().items() if not k.startswith(("stats_stop", "inherit"))}
+    assert RunConfig(**BASE).differences(RunConfig.from_dict(old)) == []
+
+
+def test_flags_are_listed_under_search_and_rejected_before_tensorflow(tmp_path):
+    out = subprocess.run(
+        [sys.executable, "-m", "nac.construct", "--helpfull"], capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0
+    for flag in ("stats_stop_tau", "stats_stop_patience", "stats_stop_min_steps", "inherit_weights", "inherit_final"):
+        assert f"--{flag}: [search]" in out.stdout or f"--[no]{flag}: [search]" in out.stdout, flag
+    code = (
+        "import sys; sys.argv = ['nac.construct', '--run_dir=x', '--dataset=synthetic', "
+        "'--stats_stop_tau=2']\n"
+        "from nac import construct\n"
+        "try:\n    construct.run()\nexcept SystemExit as e:\n"
+        "    assert 'tensorflow' not in sys.modules; raise\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert out.returncode == 2 and "--stats_stop_tau: got 2.0" in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
+
+
+STOP_FLAGS = (
+    "--dataset=synthetic",
+    "--envelope=8/2-1/6",
+    "--iterations=2",
+    "--construction_steps=16",
+    "--final_steps=2",
+    "--eval_every=8",
+    "--stats_every=2",
+    "--seed=3",
+    "--stats_stop_tau=0.6",
+    "--stats_stop_patience=2",
+    "--nosave_models",
+    "--notensorboard",
+    "--noprogress",
+)
+
+
+@pytest.fixture(scope="module")
+def stopped_run(tmp_path_factory):
+    return finished(tmp_path_factory, "stopped", *STOP_FLAGS)
+
+
+def test_stopped_iterations_record_their_stop_and_cost(stopped_run):
+    run = stopped_run
+    trained = 0
+    for name in ("iter_0", "iter_1"):
+        metrics = json.loads((run / name / "metrics.json").read_text())
+        stop = metrics["stability_stop"]
+        assert metrics["stopped_early"] is True and metrics["steps_planned"] == 16
+        assert metrics["steps"] == stop["stop_step"] < 16 and metrics["steps"] >= 4  # min_steps: 16 / 4
+        assert stop["steps"][-1] == metrics["steps"] and stop["tau"][0] is None
+        assert all(t >= 0.6 for t in stop["tau"][-2:])
+        series = json.loads((run / name / "stats_series.json").read_text())
+        assert series["steps"] == stop["steps"]
+        # The statistic that drove the restructure is the one at the stop.
+        stats = json.loads((run / name / "stats.json").read_text())
+        assert all(series["values"][b][-1] == pytest.approx(v) for b, v in stats.items())
+        assert metrics["history"][-1]["step"] == metrics["steps"]
+        trained += metrics["steps"]
+    final = json.loads((run / "final" / "metrics.json").read_text())
+    assert final["steps"] == final["steps_planned"] == 2 and final["stopped_early"] is False
+    assert "stability_stop" not in final
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["construction_steps"] == trained and summary["construction_steps_planned"] == 32
+    assert summary["construction_cost_epochs"] == pytest.approx((trained + 2) * 50 / 512)
+    assert summary["construction_cost_epochs_planned"] == pytest.approx((32 + 2) * 50 / 512)
+
+
+def test_a_resumed_iteration_stops_at_the_same_step(stopped_run, tmp_path):
+    copy = tmp_path / "run"
+    shutil.copytree(stopped_run, copy)
+    for name in ("iter_1", "final", "summary.json"):
+        path = copy / name
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+    out = construct(f"--run_dir={copy}", *STOP_FLAGS)
+    assert out.returncode == 0, out.stderr[-3000:]
+    for file in ("stats.json", "stats_series.json", "network.json"):
+        assert (copy / "iter_1" / file).read_text() == (stopped_run / "iter_1" / file).read_text()
+    before = json.loads((stopped_run / "iter_1" / "metrics.json").read_text())
+    after = json.loads((copy / "iter_1" / "metrics.json").read_text())
+    assert after["steps"] == before["steps"] and after["stability_stop"] == before["stability_stop"]
+    out = construct(f"--run_dir={copy}", *STOP_FLAGS[:-4], "--stats_stop_patience=3", "--noprogress")
+    assert out.returncode == 2 and "stats_stop_patience: 2 -> 3" in out.stderr
