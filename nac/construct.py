@@ -376,7 +376,11 @@ def describe(config) -> str:
         if config.inherit_weights:
             lines.append(
                 "weights inherited between iterations"
-                + (" and into the final network" if config.inherit_final else "; the final network from scratch")
+                + (
+                    " and into the final network"
+                    if config.inherit_final
+                    else "; the final network from scratch"
+                )
             )
     count = config.num_random if config.mode == "random" else 1
     lines.append(

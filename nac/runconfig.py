@@ -233,7 +233,9 @@ class RunConfig:
             _fail("stats_stop_patience", patience, "expected an integer >= 1 (stable records in a row)")
         minimum = self.stats_stop_min_steps
         if minimum is not None and (isinstance(minimum, bool) or not isinstance(minimum, int) or minimum < 0):
-            _fail("stats_stop_min_steps", minimum, "expected an integer >= 0 (default: a quarter of the window)")
+            _fail(
+                "stats_stop_min_steps", minimum, "expected an integer >= 0 (default: a quarter of the window)"
+            )
         if tau > 0 and self.mode == "construct":
             if self.stats_every == 0:
                 _fail(

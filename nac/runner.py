@@ -168,8 +168,12 @@ class Runner:
 
     # -- the plan ------------------------------------------------------------------------------
 
-    def _step(self, name, network, seed, index, total):
-        """Trains step `name` unless it finished earlier; returns its driving statistics."""
+    def _step(self, name, network, seed, index, total, parent=None):
+        """Trains step `name` unless it finished earlier; returns its driving statistics.
+
+        `parent`: (step name, network, cell_map) of the iteration whose trained weights this
+        step inherits (`--inherit_weights`), else None.
+        """
         if self.run_dir.exists(name):
             saved = arch_lib.body_from_original(self.run_dir.read_json(f"{name}/network.json"))
             if saved != network.body:
@@ -179,7 +183,7 @@ class Runner:
                 )
             log.info("%s: done earlier, kept", name)
             return statsio.read_stats(self.run_dir / f"{name}/stats.json")
-        stats = self.train_step(name, network, seed, index, total)
+        stats = self.train_step(name, network, seed, index, total, parent)
         self.run_dir.write_json(SUMMARY, self.summary())
         return stats
 
@@ -192,16 +196,56 @@ class Runner:
                 self._step(f"random_{j}", network, seed, j, total)
             return
         network = config.initial_network()
+        parent = None
         if config.mode == "construct":
             for i in range(config.iterations):
                 name = f"iter_{i}"
-                stats = self._step(name, network, derive_seed(config.seed, name), i, total)
-                network = restructure_lib.restructure(network, stats, self.policy)
-        self._step("final", network, derive_seed(config.seed, "final"), total - 1, total)
+                stats = self._step(name, network, derive_seed(config.seed, name), i, total, parent)
+                trained = network
+                network, report = restructure_lib.restructure_with_report(network, stats, self.policy)
+                parent = (name, trained, report.cell_map) if config.inherit_weights else None
+        if not config.inherit_final:
+            parent = None
+        self._step("final", network, derive_seed(config.seed, "final"), total - 1, total, parent)
 
     # -- one trained network ---------------------------------------------------------------------
 
-    def train_step(self, name: str, network: arch_lib.Network, seed: int, index: int, total: int):
+    def _inherit(self, model, network, parent) -> dict:
+        """Copies the parent iteration's saved weights into `model` (`nac.inherit`)."""
+        from nac import inherit
+
+        parent_name, parent_network, cell_map = parent
+        path = self.run_dir / f"{parent_name}/{inherit.WEIGHTS_FILE}"
+        if not os.path.exists(path):
+            raise RunError(
+                f"{path} is missing: --inherit_weights needs the previous iteration's weights; "
+                "retrain it (remove that directory) or run without --inherit_weights"
+            )
+        import numpy as np
+
+        with np.load(path) as saved:
+            old = {k: saved[k] for k in saved.files}
+        weights, report = inherit.inherit(
+            parent_network,
+            old,
+            network,
+            inherit.model_weights(model),
+            cell_map,
+            branch_order=self.config.branch_order,
+        )
+        with self.strategy.scope():
+            inherit.assign(model, weights)
+        return {
+            "from": parent_name,
+            "weights": "ema" if self.config.ema else "raw",
+            "copied": len(report["copied"]),
+            "identity_initialised": report["identity"],
+            "fresh": report["fresh"],
+        }
+
+    def train_step(
+        self, name: str, network: arch_lib.Network, seed: int, index: int, total: int, parent=None
+    ):
         import keras
 
         from nac import export
@@ -230,8 +274,11 @@ class Runner:
             trainer = Trainer(
                 network, image_size, c.train_config(steps), build_options=options, strategy=self.strategy
             )
+            inherited = None if parent is None else self._inherit(trainer.model, network, parent)
             stop = self._stability_stop(name, network)
-            on_record = None if stop is None else (lambda step, values: stop.update(step, values[c.statistic]))
+            on_record = (
+                None if stop is None else (lambda step, values: stop.update(step, values[c.statistic]))
+            )
             stats_cb = FeaturemapStatistics(
                 trainer.model, c.batch_size, statistics, c.stats_every, on_record=on_record
             )
@@ -256,6 +303,16 @@ class Runner:
             metrics = self._metrics(name, network, cost, seed, steps, result)
             if stop is not None:
                 metrics["stability_stop"] = stop.to_dict()
+            if inherited is not None:
+                metrics["inherited"] = inherited
+            if c.inherit_weights and name.startswith("iter_"):
+                # The evaluation (EMA, re-estimated BN) weights the next step inherits, kept
+                # whatever --save_models says so that a resumed run inherits the same ones.
+                import numpy as np
+
+                from nac import inherit
+
+                np.savez(os.path.join(out, inherit.WEIGHTS_FILE), **inherit.model_weights(result.model))
             write_json(os.path.join(out, "metrics.json"), metrics)
             if c.save_models:
                 export.export_saved_model(

@@ -11,7 +11,13 @@ from conftest import construct, finished
 from nac.errors import ConfigError
 from nac.runconfig import RunConfig
 
-BASE = {"run_dir": "r", "dataset": "synthetic", "envelope": "8/2-1/6", "construction_steps": 16, "stats_every": 2}
+BASE = {
+    "run_dir": "r",
+    "dataset": "synthetic",
+    "envelope": "8/2-1/6",
+    "construction_steps": 16,
+    "stats_every": 2,
+}
 
 
 @pytest.mark.parametrize(
@@ -46,7 +52,9 @@ def test_rule_defaults_and_resume_differences():
     ]:
         assert RunConfig(**{**BASE, field: value}).differences(saved) == [field]
     # A run_config.json written before these flags existed resumes with their defaults.
-    old = {k: v for k, v in RunConfig(**BASE).to_dict().items() if not k.startswith(("stats_stop", "inherit"))}
+    old = {
+        k: v for k, v in RunConfig(**BASE).to_dict().items() if not k.startswith(("stats_stop", "inherit"))
+    }
     assert RunConfig(**BASE).differences(RunConfig.from_dict(old)) == []
 
 
@@ -55,7 +63,13 @@ def test_flags_are_listed_under_search_and_rejected_before_tensorflow(tmp_path):
         [sys.executable, "-m", "nac.construct", "--helpfull"], capture_output=True, text=True, timeout=120
     )
     assert out.returncode == 0
-    for flag in ("stats_stop_tau", "stats_stop_patience", "stats_stop_min_steps", "inherit_weights", "inherit_final"):
+    for flag in (
+        "stats_stop_tau",
+        "stats_stop_patience",
+        "stats_stop_min_steps",
+        "inherit_weights",
+        "inherit_final",
+    ):
         assert f"--{flag}: [search]" in out.stdout or f"--[no]{flag}: [search]" in out.stdout, flag
     code = (
         "import sys; sys.argv = ['nac.construct', '--run_dir=x', '--dataset=synthetic', "
@@ -64,22 +78,28 @@ def test_flags_are_listed_under_search_and_rejected_before_tensorflow(tmp_path):
         "try:\n    construct.run()\nexcept SystemExit as e:\n"
         "    assert 'tensorflow' not in sys.modules; raise\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path
+    )
     assert out.returncode == 2 and "--stats_stop_tau: got 2.0" in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1
 
 
+# One stopped iteration whose trained weights the final network inherits (--inherit_final,
+# so that one short run exercises both features and their resume).
 STOP_FLAGS = (
     "--dataset=synthetic",
     "--envelope=8/2-1/6",
-    "--iterations=2",
+    "--iterations=1",
     "--construction_steps=16",
     "--final_steps=2",
-    "--eval_every=8",
+    "--eval_every=16",
     "--stats_every=2",
     "--seed=3",
     "--stats_stop_tau=0.6",
     "--stats_stop_patience=2",
+    "--inherit_weights",
+    "--inherit_final",
     "--nosave_models",
     "--notensorboard",
     "--noprogress",
@@ -91,44 +111,64 @@ def stopped_run(tmp_path_factory):
     return finished(tmp_path_factory, "stopped", *STOP_FLAGS)
 
 
-def test_stopped_iterations_record_their_stop_and_cost(stopped_run):
+def test_a_stopped_iteration_records_its_stop_and_cost(stopped_run):
     run = stopped_run
-    trained = 0
-    for name in ("iter_0", "iter_1"):
-        metrics = json.loads((run / name / "metrics.json").read_text())
-        stop = metrics["stability_stop"]
-        assert metrics["stopped_early"] is True and metrics["steps_planned"] == 16
-        assert metrics["steps"] == stop["stop_step"] < 16 and metrics["steps"] >= 4  # min_steps: 16 / 4
-        assert stop["steps"][-1] == metrics["steps"] and stop["tau"][0] is None
-        assert all(t >= 0.6 for t in stop["tau"][-2:])
-        series = json.loads((run / name / "stats_series.json").read_text())
-        assert series["steps"] == stop["steps"]
-        # The statistic that drove the restructure is the one at the stop.
-        stats = json.loads((run / name / "stats.json").read_text())
-        assert all(series["values"][b][-1] == pytest.approx(v) for b, v in stats.items())
-        assert metrics["history"][-1]["step"] == metrics["steps"]
-        trained += metrics["steps"]
+    metrics = json.loads((run / "iter_0" / "metrics.json").read_text())
+    stop = metrics["stability_stop"]
+    assert metrics["stopped_early"] is True and metrics["steps_planned"] == 16
+    assert metrics["steps"] == stop["stop_step"] < 16 and metrics["steps"] >= 4  # min_steps: 16 / 4
+    assert stop["steps"][-1] == metrics["steps"] and stop["tau"][0] is None
+    assert all(t >= 0.6 for t in stop["tau"][-2:])
+    series = json.loads((run / "iter_0" / "stats_series.json").read_text())
+    assert series["steps"] == stop["steps"]
+    # The statistic that drove the restructure is the one at the stop.
+    stats = json.loads((run / "iter_0" / "stats.json").read_text())
+    assert all(series["values"][b][-1] == pytest.approx(v) for b, v in stats.items())
+    assert metrics["history"][-1]["step"] == metrics["steps"]
+    assert "inherited" not in metrics
     final = json.loads((run / "final" / "metrics.json").read_text())
     assert final["steps"] == final["steps_planned"] == 2 and final["stopped_early"] is False
     assert "stability_stop" not in final
     summary = json.loads((run / "summary.json").read_text())
-    assert summary["construction_steps"] == trained and summary["construction_steps_planned"] == 32
+    trained = metrics["steps"]
+    assert summary["construction_steps"] == trained and summary["construction_steps_planned"] == 16
     assert summary["construction_cost_epochs"] == pytest.approx((trained + 2) * 50 / 512)
-    assert summary["construction_cost_epochs_planned"] == pytest.approx((32 + 2) * 50 / 512)
+    assert summary["construction_cost_epochs_planned"] == pytest.approx((16 + 2) * 50 / 512)
+    assert summary["inherit_final"] is True
 
 
-def test_a_resumed_iteration_stops_at_the_same_step(stopped_run, tmp_path):
+def test_weights_are_kept_and_inherited(stopped_run):
+    import numpy as np
+
+    from nac import inherit
+
+    saved = np.load(stopped_run / "iter_0" / inherit.WEIGHTS_FILE)
+    assert "cell1_branch1_bn/moving_mean" in saved.files and not any("_tap/" in k for k in saved.files)
+    assert not (stopped_run / "iter_0" / "saved_model").exists()  # --nosave_models
+    final = json.loads((stopped_run / "final" / "metrics.json").read_text())
+    inherited = final["inherited"]
+    assert inherited["from"] == "iter_0" and inherited["weights"] == "ema" and inherited["copied"] > 0
+    # 8/2-1/6 -> 8/3-2/6: one appended EnvelopeCell per stage, identity-initialised.
+    assert len(inherited["identity_initialised"]) == 12 and inherited["fresh"] == []
+    assert not (stopped_run / "final" / inherit.WEIGHTS_FILE).exists()
+
+
+def test_a_resumed_run_stops_at_the_same_step_and_inherits_the_same_weights(stopped_run, tmp_path):
     copy = tmp_path / "run"
     shutil.copytree(stopped_run, copy)
-    for name in ("iter_1", "final", "summary.json"):
+    for name in ("iter_0", "final", "summary.json"):
         path = copy / name
         shutil.rmtree(path) if path.is_dir() else path.unlink()
     out = construct(f"--run_dir={copy}", *STOP_FLAGS)
     assert out.returncode == 0, out.stderr[-3000:]
-    for file in ("stats.json", "stats_series.json", "network.json"):
-        assert (copy / "iter_1" / file).read_text() == (stopped_run / "iter_1" / file).read_text()
-    before = json.loads((stopped_run / "iter_1" / "metrics.json").read_text())
-    after = json.loads((copy / "iter_1" / "metrics.json").read_text())
-    assert after["steps"] == before["steps"] and after["stability_stop"] == before["stability_stop"]
-    out = construct(f"--run_dir={copy}", *STOP_FLAGS[:-4], "--stats_stop_patience=3", "--noprogress")
+    for name in ("iter_0", "final"):
+        for file in ("stats.json", "stats_series.json", "network.json"):
+            assert (copy / name / file).read_text() == (stopped_run / name / file).read_text(), (name, file)
+        before = json.loads((stopped_run / name / "metrics.json").read_text())
+        after = json.loads((copy / name / "metrics.json").read_text())
+        for key in ("steps", "stability_stop", "inherited", "test_accuracy", "loss_curve"):
+            assert after.get(key) == before.get(key), (name, key)
+    out = construct(
+        f"--run_dir={copy}", *[f for f in STOP_FLAGS if "patience" not in f], "--stats_stop_patience=3"
+    )
     assert out.returncode == 2 and "stats_stop_patience: 2 -> 3" in out.stderr

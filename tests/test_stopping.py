@@ -7,7 +7,10 @@ import pytest
 from nac import stopping
 from nac.stopping import StabilityStop, StopRule
 
-STAGES = [["Cell1/Branch1", "Cell1/Branch2", "Cell2/Branch1", "Cell2/Branch2"], ["Cell4/Branch1", "Cell4/Branch2"]]
+STAGES = [
+    ["Cell1/Branch1", "Cell1/Branch2", "Cell2/Branch1", "Cell2/Branch2"],
+    ["Cell4/Branch1", "Cell4/Branch2"],
+]
 
 
 def series(rows):
@@ -110,7 +113,9 @@ def test_update_reports_the_stop_once_and_to_dict_records_it():
     assert stopping.default_min_steps(10) == 3
 
 
-@pytest.mark.parametrize("kwargs", [{"tau": 1.5}, {"tau": -0.1}, {"patience": 0}, {"min_steps": -1}, {"tau": True}])
+@pytest.mark.parametrize(
+    "kwargs", [{"tau": 1.5}, {"tau": -0.1}, {"patience": 0}, {"min_steps": -1}, {"tau": True}]
+)
 def test_bad_rules_are_rejected(kwargs):
     with pytest.raises(ValueError):
         StopRule(**kwargs)
