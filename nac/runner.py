@@ -336,18 +336,13 @@ class Runner:
 
     def _stability_stop(self, name, network):
         """The stability stop of a construction iteration (None: a fixed window)."""
-        from nac.stopping import StabilityStop
+        from nac.stopping import StabilityStop, decisive_stages
 
         rule = self.config.stop_rule()
         if not rule.enabled or not name.startswith("iter_"):
             return None
         policy = self.policy
-        stages = [
-            [f"Cell{k}/{key}" for k, cell in stage for key, _ in cell.branches]
-            for s, stage in enumerate(network.stages())
-            if policy.construction[s] and len(stage) <= policy.maxlayersperstage[s]
-        ]
-        return StabilityStop(rule, stages)
+        return StabilityStop(rule, decisive_stages(network, policy.construction, policy.maxlayersperstage))
 
     def _metrics(self, name, network, cost, seed, steps, result) -> dict:
         c = self.config

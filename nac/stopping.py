@@ -140,6 +140,19 @@ def values_at(steps: Sequence[int], series: Mapping[str, Sequence[float]], step:
     return {b: vs[t] for b, vs in series.items()}
 
 
+def decisive_stages(network, construction, maxlayersperstage) -> list[list[str]]:
+    """Per stage the restructure step will change, its branch ids (the rankings that count).
+
+    A stage is restructured when `construction[s]` and it has at most `maxlayersperstage[s]`
+    layers (`nac.restructure`); `network` is a `nac.arch.Network`.
+    """
+    return [
+        [f"Cell{k}/{key}" for k, cell in stage for key, _ in cell.branches]
+        for s, stage in enumerate(network.stages())
+        if construction[s] and len(stage) <= maxlayersperstage[s]
+    ]
+
+
 def default_min_steps(window: int) -> int:
     """The default `--stats_stop_min_steps`: a quarter of the window, rounded up."""
     return math.ceil(window / 4)

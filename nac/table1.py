@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
+import math
 
 import numpy as np
 
@@ -41,6 +42,8 @@ class NetResult:
     seed: int | None
     construction_cost_epochs: float | None = None
     construction_cost_wall_time_s: float | None = None
+    construction_cost_epochs_planned: float | None = None
+    inherited: bool = False
 
 
 def _construction_cost(run: Run):
@@ -66,9 +69,12 @@ def net_results(runs: list[Run], notes: list[str]) -> list[NetResult]:
                 notes.append(f"{run.label}: no final network yet ({run.role} run incomplete); not in Table 1")
             continue
         cost = (None, None)
+        planned = None
         if run.role in CONSTRUCTION_ROLES:
             epochs, wall, note = _construction_cost(run)
             cost = (epochs, wall)
+            # The fixed-window cost (the same unless the stability stop ended iterations early).
+            planned = (run.summary or {}).get("construction_cost_epochs_planned", epochs)
             if note:
                 notes.append(note)
         for step in nets:
@@ -88,6 +94,8 @@ def net_results(runs: list[Run], notes: list[str]) -> list[NetResult]:
                     seed=step.metrics.get("seed"),
                     construction_cost_epochs=cost[0],
                     construction_cost_wall_time_s=cost[1],
+                    construction_cost_epochs_planned=planned,
+                    inherited=bool(step.metrics.get("inherited")),
                 )
             )
     return out
@@ -100,6 +108,7 @@ _STAT_FIELDS = (
     "test_error_pct",
     "construction_cost_epochs",
     "construction_cost_wall_time_s",
+    "construction_cost_epochs_planned",
 )
 
 
@@ -111,18 +120,23 @@ def table_rows(nets: list[NetResult]) -> list[dict]:
     """Group rows of Table 1 (role, dataset, notation), in the paper's order."""
     groups: dict[tuple, list[NetResult]] = {}
     for net in nets:
-        groups.setdefault((net.role, net.dataset, net.notation), []).append(net)
+        groups.setdefault((net.role, net.dataset, net.notation, net.inherited), []).append(net)
     rows = []
-    for role, dataset, notation in sorted(groups, key=lambda k: (ROLES.index(k[0]), k[1], k[2])):
-        members = groups[(role, dataset, notation)]
+    for role, dataset, notation, inherited in sorted(
+        groups, key=lambda k: (ROLES.index(k[0]), k[1], k[2], k[3])
+    ):
+        members = groups[(role, dataset, notation, inherited)]
         label = ROLE_LABELS[role]
         if role == "random":
             label += f" ({len(members)} net{'s' if len(members) > 1 else ''})"
+        if inherited:
+            label += " (inherited weights)"
         row = {
             "network": label,
             "role": role,
             "dataset": dataset,
             "notation": notation,
+            "inherited": inherited,
             "n": len(members),
             "runs": sorted({m.run for m in members}),
             "members": [f"{m.run}:{m.step}" for m in members],
@@ -173,6 +187,16 @@ def _cost_text(row, runs_by_label) -> str:
         s = runs_by_label[label].summary or {}
         if "construction_epochs_per_iteration" in s and runs_by_label[label].complete:
             forms.add((s["iterations"], s["construction_epochs_per_iteration"], s["final_epochs"]))
+    planned = row.get("construction_cost_epochs_planned")
+    stopped = planned is not None and any(
+        not math.isclose(p, v) for p, v in zip(planned["values"], stat["values"])
+    )
+    if stopped:  # the stability stop ended iterations early: the cost with and without it
+        form = ""
+        if len(forms) == 1:
+            n_it, per, final = forms.pop()
+            form = f"{n_it}×{per:.3g}+{final:.3g} = "
+        return f"{text} (fixed windows: {form}{_fmt(planned, lambda v: f'{v:.4g}', row['n'])})"
     if len(forms) == 1:
         n_it, per, final = forms.pop()
         text = f"{n_it}×{per:.3g}+{final:.3g} = {text}"
@@ -215,7 +239,10 @@ def table_markdown(rows, runs_by_label) -> str:
         "Mean ± sample standard deviation over the n trained networks of a row (rows group equal "
         "role, dataset and notation; std is shown when n > 1 and it is not 0). FLOPs count "
         "2 × multiply-adds. Construction cost: iterations × epochs per iteration + final "
-        "epochs, and the wall-clock time of all of a run's training steps."
+        "epochs, and the wall-clock time of all of a run's training steps; with the stability "
+        "stop (`--stats_stop_tau`) the epochs actually trained, followed by the fixed-window "
+        "cost. *(inherited weights)*: the final network started from the last construction "
+        "iteration's weights (`--inherit_final`), not from scratch."
     )
     return "\n".join(lines) + "\n"
 

@@ -172,3 +172,20 @@ def test_a_resumed_run_stops_at_the_same_step_and_inherits_the_same_weights(stop
         f"--run_dir={copy}", *[f for f in STOP_FLAGS if "patience" not in f], "--stats_stop_patience=3"
     )
     assert out.returncode == 2 and "stats_stop_patience: 2 -> 3" in out.stderr
+
+
+def test_report_shows_the_stop_and_both_costs(stopped_run, tmp_path):
+    from nac import report
+
+    assert report.main([str(stopped_run), "--out", str(tmp_path / "out")]) == 0
+    steps = json.loads((stopped_run / "iter_0" / "metrics.json").read_text())["steps"]
+    stab = (tmp_path / "out" / "stability.md").read_text()
+    assert f"| 16 | stopped at {steps} (tau >= 0.6) |" in stab
+    table = (tmp_path / "out" / "table1.md").read_text()
+    row = next(line for line in table.splitlines() if line.startswith("| Constructed"))
+    summary = json.loads((stopped_run / "summary.json").read_text())
+    assert "(inherited weights)" in row
+    assert (
+        f"{summary['construction_cost_epochs']:.4g} (fixed windows: 1×{16 * 50 / 512:.3g}+{2 * 50 / 512:.3g} = "
+        f"{summary['construction_cost_epochs_planned']:.4g})" in row
+    )
