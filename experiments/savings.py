@@ -262,8 +262,9 @@ def main(argv=None) -> int:
     os.makedirs(args.out, exist_ok=True)
     if not args.analyse_only:
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-        for seed in args.seeds:
-            for variant in args.variants:
+        # Every fixed-window run first: their replays are the decision measurement.
+        for variant in args.variants:
+            for seed in args.seeds:
                 cmd = [sys.executable, "-m", "nac.construct", *flags(args, variant, seed)]
                 print(" ".join(cmd), flush=True)
                 code = subprocess.run(cmd, env=env).returncode
