@@ -154,20 +154,31 @@ def test_weights_are_kept_and_inherited(stopped_run):
 
 
 def test_a_resumed_run_stops_at_the_same_step_and_inherits_the_same_weights(stopped_run, tmp_path):
+    import numpy as np
+
+    from nac import inherit
+
     copy = tmp_path / "run"
     shutil.copytree(stopped_run, copy)
-    for name in ("iter_0", "final", "summary.json"):
-        path = copy / name
-        shutil.rmtree(path) if path.is_dir() else path.unlink()
+    shutil.rmtree(copy / "iter_0")  # as if killed while iteration 0 trained
+    (copy / "summary.json").unlink()
     out = construct(f"--run_dir={copy}", *STOP_FLAGS)
     assert out.returncode == 0, out.stderr[-3000:]
-    for name in ("iter_0", "final"):
-        for file in ("stats.json", "stats_series.json", "network.json"):
-            assert (copy / name / file).read_text() == (stopped_run / name / file).read_text(), (name, file)
-        before = json.loads((stopped_run / name / "metrics.json").read_text())
-        after = json.loads((copy / name / "metrics.json").read_text())
-        for key in ("steps", "stability_stop", "inherited", "test_accuracy", "loss_curve"):
-            assert after.get(key) == before.get(key), (name, key)
+    for file in ("stats.json", "stats_series.json", "network.json"):
+        assert (copy / "iter_0" / file).read_text() == (stopped_run / "iter_0" / file).read_text(), file
+    before = json.loads((stopped_run / "iter_0" / "metrics.json").read_text())
+    after = json.loads((copy / "iter_0" / "metrics.json").read_text())
+    for key in ("steps", "stability_stop", "test_accuracy", "loss_curve"):
+        assert after[key] == before[key], key
+    # The weights the final network inherits are the same (the final step itself was kept).
+    with (
+        np.load(stopped_run / "iter_0" / inherit.WEIGHTS_FILE) as a,
+        np.load(copy / "iter_0" / inherit.WEIGHTS_FILE) as b,
+    ):
+        assert sorted(a.files) == sorted(b.files)
+        for key in a.files:
+            np.testing.assert_array_equal(a[key], b[key])
+    assert json.loads((copy / "summary.json").read_text())["complete"]
     out = construct(
         f"--run_dir={copy}", *[f for f in STOP_FLAGS if "patience" not in f], "--stats_stop_patience=3"
     )
