@@ -200,3 +200,46 @@ def test_report_shows_the_stop_and_both_costs(stopped_run, tmp_path):
         f"{summary['construction_cost_epochs']:.4g} (fixed windows: 1×{16 * 50 / 512:.3g}+{2 * 50 / 512:.3g} = "
         f"{summary['construction_cost_epochs_planned']:.4g})" in row
     )
+
+
+def test_the_statistics_callback_stops_training_at_a_record_with_either_statistic():
+    import keras
+
+    from nac import arch, stopping
+    from nac import train as T
+    from nac.data import DataConfig, load
+    from nac.model import BuildOptions
+    from nac.stats import FeaturemapStatistics
+
+    data = load(
+        DataConfig(
+            dataset="synthetic", image_size=8, seed=0, synthetic_train_examples=64, synthetic_test_examples=16
+        )
+    )
+    network = arch.network_from_notation("4/2/3")
+    keras.utils.set_random_seed(0)
+    trainer = T.Trainer(
+        network,
+        8,
+        T.TrainConfig(steps=12, batch_size=8, bn_eval="moving"),
+        build_options=BuildOptions(statistics=("l2", "variance")),
+    )
+    stages = stopping.decisive_stages(network, (True,), (9,))
+    stop = stopping.StabilityStop(stopping.StopRule(0.5, 1), stages)
+    calls = []
+
+    def on_record(step, values):
+        calls.append((step, sorted(values)))
+        stop.update(step, values["variance"])
+        return step == 4
+
+    stats = FeaturemapStatistics(trainer.model, 8, ("l2", "variance"), series_every=2, on_record=on_record)
+    result = trainer.train(data, callbacks=[stats])
+    assert result.stopped_early and result.steps == 4
+    assert calls == [(2, ["l2", "variance"]), (4, ["l2", "variance"])]
+    assert stop.steps == [2, 4] and stop.taus[0] is None
+    series = stats.series_of("variance")
+    assert series["steps"] == [2, 4]
+    assert stats.scaled(stats.final)["variance"] == pytest.approx(
+        {b: v[-1] for b, v in series["values"].items()}
+    )
