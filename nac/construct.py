@@ -166,6 +166,37 @@ def _define_flags():
         "num_random", _DEFAULTS["num_random"], "[search] Random baselines to train in --mode=random."
     )
     flags.DEFINE_list("random_pool", None, "[search] Ops of random baselines (default: the EnvelopeCell's).")
+    flags.DEFINE_float(
+        "stats_stop_tau",
+        _DEFAULTS["stats_stop_tau"],
+        "[search] Stability stop: end a construction iteration once Kendall's tau-b between "
+        "the branch rankings at consecutive --stats_every records (per stage, weighted by "
+        "branches) is >= this for --stats_stop_patience records in a row (0: off, the fixed "
+        "windows of the paper).",
+    )
+    flags.DEFINE_integer(
+        "stats_stop_patience",
+        _DEFAULTS["stats_stop_patience"],
+        "[search] Stability stop: consecutive stable records needed.",
+    )
+    flags.DEFINE_integer(
+        "stats_stop_min_steps",
+        None,
+        "[search] Stability stop: never before this many steps (default: a quarter of the window).",
+    )
+    flags.DEFINE_boolean(
+        "inherit_weights",
+        _DEFAULTS["inherit_weights"],
+        "[search] Start every construction iteration after the first from the previous "
+        "iteration's trained weights (stem, wideners, head, kept branches; see BUILD_NOTES); "
+        "keeps each iteration's weights on disk.",
+    )
+    flags.DEFINE_boolean(
+        "inherit_final",
+        _DEFAULTS["inherit_final"],
+        "[search] With --inherit_weights, the final network inherits too (default: it trains "
+        "from scratch, as Table 1's comparison with random networks needs).",
+    )
     # -- statistic ------------------------------------------------------------------------------
     flags.DEFINE_enum(
         "statistic",
@@ -358,6 +389,21 @@ def describe(config) -> str:
             + ",".join(str(v).lower() for v in lists["construction"])
             + f"; maxfilterprune {config.maxfilterprune}; worstcase {str(config.worstcase).lower()}"
         )
+        if config.stats_stop_tau:
+            rule = config.stop_rule()
+            lines.append(
+                f"stability stop: tau >= {rule.tau:g} for {rule.patience} records of {config.stats_every} "
+                f"steps, not before step {rule.min_steps}"
+            )
+        if config.inherit_weights:
+            lines.append(
+                "weights inherited between iterations"
+                + (
+                    " and into the final network"
+                    if config.inherit_final
+                    else "; the final network from scratch"
+                )
+            )
     count = config.num_random if config.mode == "random" else 1
     lines.append(
         f"{count} final training(s) of {config.final_budget()} steps ({config.final_budget() / epochs:.3g} "

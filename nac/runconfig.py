@@ -103,6 +103,11 @@ class RunConfig:
     worstcase: bool = False
     num_random: int = 10
     random_pool: tuple[str, ...] | None = None
+    stats_stop_tau: float = 0.0
+    stats_stop_patience: int = 3
+    stats_stop_min_steps: int | None = None
+    inherit_weights: bool = False
+    inherit_final: bool = False
     # statistic
     statistic: str = "l2"
     stats_every: int = 100
@@ -231,8 +236,40 @@ class RunConfig:
                     arch_lib.Op.parse(op, "--random_pool")
                 except SpecError as e:
                     raise ConfigError(str(e)) from None
+        self._validate_search_savings()
         self.initial_network()  # resolves and validates the network and the per-stage lists
         self.policy_lists()
+
+    def _validate_search_savings(self):
+        """The stability stop and weight inheritance (`nac.stopping`, `nac.inherit`)."""
+        tau = self.stats_stop_tau
+        if isinstance(tau, bool) or not isinstance(tau, (int, float)) or not 0 <= tau <= 1:
+            _fail("stats_stop_tau", tau, "expected a Kendall tau in (0, 1], or 0 to train fixed windows")
+        patience = self.stats_stop_patience
+        if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1:
+            _fail("stats_stop_patience", patience, "expected an integer >= 1 (stable records in a row)")
+        minimum = self.stats_stop_min_steps
+        if minimum is not None and (isinstance(minimum, bool) or not isinstance(minimum, int) or minimum < 0):
+            _fail(
+                "stats_stop_min_steps", minimum, "expected an integer >= 0 (default: a quarter of the window)"
+            )
+        if tau > 0 and self.mode == "construct":
+            if self.stats_every == 0:
+                _fail(
+                    "stats_stop_tau",
+                    tau,
+                    "the stop is checked at statistic records; give --stats_every > 0 or --stats_stop_tau=0",
+                )
+            window = self.construction_budget()
+            if (patience + 1) * self.stats_every > window:
+                _fail(
+                    "stats_stop_patience",
+                    patience,
+                    f"the stop needs {patience + 1} records of --stats_every={self.stats_every} steps, "
+                    f"more than the {window}-step window; lower it or --stats_every",
+                )
+        if self.inherit_final and not self.inherit_weights:
+            _fail("inherit_final", True, "needs --inherit_weights (the final network inherits only then)")
 
     # -- derived values ----------------------------------------------------------------------
 
@@ -273,6 +310,15 @@ class RunConfig:
         if steps is not None:
             return steps
         return max(1, math.ceil((epochs or default_epochs) * self.steps_per_epoch()))
+
+    def stop_rule(self):
+        """The construction iterations' stability stop (`nac.stopping.StopRule`)."""
+        from nac.stopping import StopRule, default_min_steps
+
+        minimum = self.stats_stop_min_steps
+        if minimum is None:
+            minimum = default_min_steps(self.construction_budget())
+        return StopRule(float(self.stats_stop_tau), self.stats_stop_patience, minimum)
 
     def eval_interval(self) -> int:
         """Steps between evaluations (default: one epoch)."""

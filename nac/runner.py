@@ -188,8 +188,12 @@ class Runner:
 
     # -- the plan ------------------------------------------------------------------------------
 
-    def _step(self, name, network, seed, index, total):
-        """Trains step `name` unless it finished earlier; returns its driving statistics."""
+    def _step(self, name, network, seed, index, total, parent=None):
+        """Trains step `name` unless it finished earlier; returns its driving statistics.
+
+        `parent`: (step name, network, cell_map) of the iteration whose trained weights this
+        step inherits (`--inherit_weights`), else None.
+        """
         if self.run_dir.exists(name):
             saved = arch_lib.body_from_original(self.run_dir.read_json(f"{name}/network.json"))
             if saved != network.body:
@@ -199,7 +203,7 @@ class Runner:
                 )
             log.info("%s: done earlier, kept", name)
             return statsio.read_stats(self.run_dir / f"{name}/stats.json")
-        stats = self.train_step(name, network, seed, index, total)
+        stats = self.train_step(name, network, seed, index, total, parent)
         self.run_dir.write_json(SUMMARY, self.summary())
         return stats
 
@@ -212,16 +216,56 @@ class Runner:
                 self._step(f"random_{j}", network, seed, j, total)
             return
         network = config.initial_network()
+        parent = None
         if config.mode == "construct":
             for i in range(config.iterations):
                 name = f"iter_{i}"
-                stats = self._step(name, network, derive_seed(config.seed, name), i, total)
-                network = restructure_lib.restructure(network, stats, self.policy)
-        self._step("final", network, derive_seed(config.seed, "final"), total - 1, total)
+                stats = self._step(name, network, derive_seed(config.seed, name), i, total, parent)
+                trained = network
+                network, report = restructure_lib.restructure_with_report(network, stats, self.policy)
+                parent = (name, trained, report.cell_map) if config.inherit_weights else None
+        if not config.inherit_final:
+            parent = None
+        self._step("final", network, derive_seed(config.seed, "final"), total - 1, total, parent)
 
     # -- one trained network ---------------------------------------------------------------------
 
-    def train_step(self, name: str, network: arch_lib.Network, seed: int, index: int, total: int):
+    def _inherit(self, model, network, parent) -> dict:
+        """Copies the parent iteration's saved weights into `model` (`nac.inherit`)."""
+        from nac import inherit
+
+        parent_name, parent_network, cell_map = parent
+        path = self.run_dir / f"{parent_name}/{inherit.WEIGHTS_FILE}"
+        if not os.path.exists(path):
+            raise RunError(
+                f"{path} is missing: --inherit_weights needs the previous iteration's weights; "
+                "retrain it (remove that directory) or run without --inherit_weights"
+            )
+        import numpy as np
+
+        with np.load(path) as saved:
+            old = {k: saved[k] for k in saved.files}
+        weights, report = inherit.inherit(
+            parent_network,
+            old,
+            network,
+            inherit.model_weights(model),
+            cell_map,
+            branch_order=self.config.branch_order,
+        )
+        with self.strategy.scope():
+            inherit.assign(model, weights)
+        return {
+            "from": parent_name,
+            "weights": "ema" if self.config.ema else "raw",
+            "copied": len(report["copied"]),
+            "identity_initialised": report["identity"],
+            "fresh": report["fresh"],
+        }
+
+    def train_step(
+        self, name: str, network: arch_lib.Network, seed: int, index: int, total: int, parent=None
+    ):
         import keras
 
         from nac import export
@@ -250,7 +294,14 @@ class Runner:
             trainer = Trainer(
                 network, image_size, c.train_config(steps), build_options=options, strategy=self.strategy
             )
-            stats_cb = FeaturemapStatistics(trainer.model, c.batch_size, statistics, c.stats_every)
+            inherited = None if parent is None else self._inherit(trainer.model, network, parent)
+            stop = self._stability_stop(name, network)
+            on_record = (
+                None if stop is None else (lambda step, values: stop.update(step, values[c.statistic]))
+            )
+            stats_cb = FeaturemapStatistics(
+                trainer.model, c.batch_size, statistics, c.stats_every, on_record=on_record
+            )
             callbacks = [stats_cb]
             if c.tensorboard:
                 callbacks.append(
@@ -272,6 +323,18 @@ class Runner:
             write_json(os.path.join(out, "network.json"), network.arch_json(), original_format=True)
             stats_cb.write(out, c.statistic)
             metrics = self._metrics(name, network, cost, seed, steps, result)
+            if stop is not None:
+                metrics["stability_stop"] = stop.to_dict()
+            if inherited is not None:
+                metrics["inherited"] = inherited
+            if c.inherit_weights and name.startswith("iter_"):
+                # The evaluation (EMA, re-estimated BN) weights the next step inherits, kept
+                # whatever --save_models says so that a resumed run inherits the same ones.
+                import numpy as np
+
+                from nac import inherit
+
+                np.savez(os.path.join(out, inherit.WEIGHTS_FILE), **inherit.model_weights(result.model))
             write_json(os.path.join(out, "metrics.json"), metrics)
             if c.save_models:
                 path = os.path.join(out, "saved_model")
@@ -287,6 +350,8 @@ class Runner:
                         ) from None
                     raise
         keras.backend.clear_session()
+        if result.stopped_early:
+            log.info("%s: statistics stable, stopped at step %d of %d", name, result.steps, steps)
         log.info(
             "%s: test accuracy %.4f, %.0f images/s, %.0f s",
             name,
@@ -313,6 +378,16 @@ class Runner:
                 raise data_lib.pipeline_error(e, self.config.dataset, self.data.info.source) from None
             raise FailedError(f"{name}: TensorFlow failed while training: {_first_line(e)}") from None
 
+    def _stability_stop(self, name, network):
+        """The stability stop of a construction iteration (None: a fixed window)."""
+        from nac.stopping import StabilityStop, decisive_stages
+
+        rule = self.config.stop_rule()
+        if not rule.enabled or not name.startswith("iter_"):
+            return None
+        policy = self.policy
+        return StabilityStop(rule, decisive_stages(network, policy.construction, policy.maxlayersperstage))
+
     def _metrics(self, name, network, cost, seed, steps, result) -> dict:
         c = self.config
         final = result.final
@@ -328,8 +403,10 @@ class Runner:
             "flops_per_batch_50": cost.flops_per_batch,
             "flops_forward_per_image": cost.flops_forward_per_image,
             "flops_training_per_image": cost.flops_training_per_image,
-            "steps": steps,
-            "epochs": steps * c.batch_size / self.data.info.train_examples,
+            "steps": result.steps,
+            "steps_planned": steps,
+            "stopped_early": bool(result.stopped_early),
+            "epochs": result.steps * c.batch_size / self.data.info.train_examples,
             "batch_size": c.batch_size,
             "seed": seed,
             "replicas": int(self.strategy.num_replicas_in_sync),
@@ -376,7 +453,19 @@ class Runner:
         if c.mode == "construct":
             out["construction_epochs_per_iteration"] = epochs_per_iteration
             out["final_epochs"] = final_epochs
-            out["construction_cost_epochs"] = c.iterations * epochs_per_iteration + final_epochs
+            # Steps actually trained (the stability stop may end iterations early); an
+            # iteration not trained yet counts with its planned window.
+            trained = [
+                done[f"iter_{i}"]["steps"] if f"iter_{i}" in done else c.construction_budget()
+                for i in range(c.iterations)
+            ]
+            out["construction_steps_planned"] = c.iterations * c.construction_budget()
+            out["construction_steps"] = sum(trained)
+            out["construction_cost_epochs_planned"] = c.iterations * epochs_per_iteration + final_epochs
+            out["construction_cost_epochs"] = sum(trained) * c.batch_size / c.train_examples + final_epochs
+            out["stats_stop_tau"] = c.stats_stop_tau
+            out["inherit_weights"] = c.inherit_weights
+            out["inherit_final"] = c.inherit_weights and c.inherit_final
             out["construction_cost_wall_time_s"] = out["wall_time_s"]
         if "final" in done:
             out["final"] = {

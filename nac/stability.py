@@ -41,6 +41,16 @@ def kendall_tau_b(x, y) -> float:
     return float(np.sum(sx * sy) / math.sqrt(float(untied_x) * float(untied_y)))
 
 
+def weighted_tau(per_stage) -> float:
+    """The mean of per-stage taus weighted by branch count: `[(branches, tau), ...]` in.
+
+    NaN taus (a stage whose ranking is all ties) are left out; NaN when none is left.
+    """
+    pairs = [(w, v) for w, v in per_stage if not math.isnan(v)]
+    weight = sum(w for w, _ in pairs)
+    return sum(w * v for w, v in pairs) / weight if weight else float("nan")
+
+
 def stable_from(steps, taus, threshold: float):
     """The first recorded step from which every later tau is >= `threshold`, else None.
 
@@ -92,14 +102,14 @@ def iteration_stability(step: Step, threshold: float, notes: list[str], label: s
     if not per_stage:
         notes.append(f"{label} {step.name}: no stage has 2 or more branches; no stability")
         return None
-    tau = []
-    for t in range(len(steps)):
-        pairs = [(p["branches"], p["tau"][t]) for p in per_stage if not math.isnan(p["tau"][t])]
-        weight = sum(w for w, _ in pairs)
-        tau.append(sum(w * v for w, v in pairs) / weight if weight else float("nan"))
+    tau = [weighted_tau([(p["branches"], p["tau"][t]) for p in per_stage]) for t in range(len(steps))]
     stable = stable_from(steps, tau, threshold)
     total = step.row["steps"]
+    stop = step.metrics.get("stability_stop") or {}
     return {
+        "steps_planned": step.metrics.get("steps_planned", total),
+        "stopped_at": total if step.metrics.get("stopped_early") else None,
+        "stop_tau_threshold": stop.get("tau_threshold"),
         "step": step.name,
         "iteration_steps": total,
         "recorded_steps": list(steps),
@@ -137,10 +147,12 @@ def stability_markdown(results, threshold) -> str:
     lines = [
         f"Kendall's tau-b between the branch ranking at each recorded step and at the end of the "
         f"iteration (per stage, averaged weighted by branch count). *Stable from*: the first "
-        f"recorded step after which tau stays >= {threshold:g}.",
+        f"recorded step after which tau stays >= {threshold:g}. *Stability stop*: where "
+        f"`--stats_stop_tau` ended the iteration (its tau compares consecutive records; "
+        f"Steps are the steps trained, Planned steps the fixed window).",
         "",
-        "| Run | Iteration | Network | Steps | Recorded steps | tau at first record | Stable from step | Fraction of iteration |",
-        "|---|---|---|---|---|---|---|---|",
+        "| Run | Iteration | Network | Steps | Recorded steps | tau at first record | Stable from step | Fraction of iteration | Planned steps | Stability stop |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         for it in r["iterations"]:
@@ -148,8 +160,15 @@ def stability_markdown(results, threshold) -> str:
             first_text = "n/a" if math.isnan(first) else f"{first:.3f}"
             stable = "never" if it["stable_step"] is None else str(it["stable_step"])
             fraction = "" if it["stable_fraction"] is None else f"{it['stable_fraction']:.2f}"
+            if it["stopped_at"] is not None:
+                stop = f"stopped at {it['stopped_at']} (tau >= {it['stop_tau_threshold']:g})"
+            elif it["stop_tau_threshold"]:
+                stop = f"not reached (tau >= {it['stop_tau_threshold']:g})"
+            else:
+                stop = "off"
             lines.append(
                 f"| {r['run']} | {it['iteration']} | {it['notation']} | {it['iteration_steps']} | "
-                f"{len(it['recorded_steps'])} | {first_text} | {stable} | {fraction} |"
+                f"{len(it['recorded_steps'])} | {first_text} | {stable} | {fraction} | "
+                f"{it['steps_planned']} | {stop} |"
             )
     return "\n".join(lines) + "\n"

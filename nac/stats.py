@@ -141,6 +141,10 @@ class FeaturemapStatistics(keras.callbacks.Callback):
         accumulated by the taps (`BuildOptions.statistics`).
       series_every: record the running values every this many steps (0: never); the
         series behind the paper's Figure 2.
+      on_record: called after every record with `(steps, {"l2": {branch: value}, ...})`
+        (per-image values, all-reduced, so equal on every worker); when it returns True the
+        callback sets `model.stop_training`, which ends training after that step (the
+        stability stop, `nac.stopping`).
 
     Attributes:
       final: per-image values at `on_train_end` (`{"l2": {branch: value}, ...}`), else None.
@@ -155,8 +159,10 @@ class FeaturemapStatistics(keras.callbacks.Callback):
         global_batch_size: int,
         statistics=("l2",),
         series_every: int = 0,
+        on_record=None,
     ):
         super().__init__()
+        self.on_record = on_record
         self.global_batch_size = _int_at_least("global_batch_size", global_batch_size, 1)
         self.series_every = _int_at_least("series_every", series_every, 0)
         if isinstance(statistics, str):
@@ -272,6 +278,8 @@ class FeaturemapStatistics(keras.callbacks.Callback):
         for metric, per_branch in current.items():
             for branch, value in per_branch.items():
                 self._series[metric][branch].append(value)
+        if self.on_record is not None and self.on_record(int(step), current):
+            self.model.stop_training = True
 
     def series_of(self, metric: str = "l2") -> dict:
         """`{"steps": [...], "values": {branch: [...]}}` of `metric`, on the original's scale.

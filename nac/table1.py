@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
+import math
 
 import numpy as np
 
@@ -49,6 +50,8 @@ class NetResult:
     construction_cost_wall_time_s: float | None = None
     flops_training_per_image: float | None = None  # None for runs of an older nac
     origin: str = "nac"  # "original": from the original's results folder
+    construction_cost_epochs_planned: float | None = None
+    inherited: bool = False
 
     @property
     def flops_batch(self) -> int:
@@ -93,9 +96,12 @@ def net_results(runs: list[Run], notes: list[str]) -> list[NetResult]:
                 notes.append(f"{run.label}: no final network yet ({run.role} run incomplete); not in Table 1")
             continue
         cost = (None, None)
+        planned = None
         if run.role in CONSTRUCTION_ROLES:
             epochs, wall, note = _construction_cost(run)
             cost = (epochs, wall)
+            # The fixed-window cost (the same unless the stability stop ended iterations early).
+            planned = (run.summary or {}).get("construction_cost_epochs_planned", epochs)
             if note:
                 notes.append(note)
         for step in nets:
@@ -117,6 +123,8 @@ def net_results(runs: list[Run], notes: list[str]) -> list[NetResult]:
                     construction_cost_wall_time_s=cost[1],
                     flops_training_per_image=row_flops(r)[1],
                     origin=run.origin,
+                    construction_cost_epochs_planned=planned,
+                    inherited=bool(step.metrics.get("inherited")),
                 )
             )
     return out
@@ -133,6 +141,7 @@ _STAT_FIELDS = (
     "flops_batch",
     "flops_forward_per_batch",
     "flops_training_per_batch",
+    "construction_cost_epochs_planned",
 )
 
 
@@ -144,20 +153,23 @@ def table_rows(nets: list[NetResult]) -> list[dict]:
     """Group rows of Table 1 (role, dataset, notation), in the paper's order."""
     groups: dict[tuple, list[NetResult]] = {}
     for net in nets:
-        groups.setdefault((net.role, net.dataset, net.notation, net.origin), []).append(net)
+        groups.setdefault((net.role, net.dataset, net.notation, net.origin, net.inherited), []).append(net)
     rows = []
-    for key in sorted(groups, key=lambda k: (ROLES.index(k[0]), k[1], k[2], k[3] != "nac")):
-        role, dataset, notation, origin = key
+    for key in sorted(groups, key=lambda k: (ROLES.index(k[0]), k[1], k[2], k[3] != "nac", k[4])):
+        role, dataset, notation, origin, inherited = key
         members = groups[key]
         label = ROLE_LABELS[role] + (" (original)" if origin == "original" else "")
         if role == "random":
             label += f" ({len(members)} net{'s' if len(members) > 1 else ''})"
+        if inherited:
+            label += " (inherited weights)"
         row = {
             "network": label,
             "role": role,
             "origin": origin,
             "dataset": dataset,
             "notation": notation,
+            "inherited": inherited,
             "n": len(members),
             "runs": sorted({m.run for m in members}),
             "members": [f"{m.run}:{m.step}" for m in members],
@@ -208,6 +220,16 @@ def _cost_text(row, runs_by_label) -> str:
         s = runs_by_label[label].summary or {}
         if "construction_epochs_per_iteration" in s and runs_by_label[label].complete:
             forms.add((s["iterations"], s["construction_epochs_per_iteration"], s["final_epochs"]))
+    planned = row.get("construction_cost_epochs_planned")
+    stopped = planned is not None and any(
+        not math.isclose(p, v) for p, v in zip(planned["values"], stat["values"])
+    )
+    if stopped:  # the stability stop ended iterations early: the cost with and without it
+        form = ""
+        if len(forms) == 1:
+            n_it, per, final = forms.pop()
+            form = f"{n_it}×{per:.3g}+{final:.3g} = "
+        return f"{text} (fixed windows: {form}{_fmt(planned, lambda v: f'{v:.4g}', row['n'])})"
     if len(forms) == 1:
         n_it, per, final = forms.pop()
         text = f"{n_it}×{per:.3g}+{final:.3g} = {text}"
@@ -256,7 +278,10 @@ def table_markdown(rows, runs_by_label) -> str:
         "random nets); training adds each convolution's input and filter gradients and the dense "
         "layers' gradients, no depthwise gradients (the paper's count for net B and ImageNet); "
         "empty for runs of an older nac. Construction cost: iterations × epochs per iteration + "
-        "final epochs, and the wall-clock time of all of a run's training steps."
+        "final epochs, and the wall-clock time of all of a run's training steps; with the "
+        "stability stop (`--stats_stop_tau`) the epochs actually trained, followed by the "
+        "fixed-window cost. *(inherited weights)*: the final network started from the last "
+        "construction iteration's weights (`--inherit_final`), not from scratch."
     )
     return "\n".join(lines) + "\n"
 
