@@ -80,6 +80,11 @@ def _construction_cost(run: Run):
         return s["construction_cost_epochs"], s["construction_cost_wall_time_s"], None
     steps = [run.steps[n] for n in run.steps if n.startswith("iter_") or n == "final"]
     note = f"{run.label}: construction cost summed over the steps' metrics.json (summary.json incomplete)"
+    if run.origin == "original":
+        note = (
+            f"{run.label}: construction cost from its folders' last evaluated steps and event wall "
+            "times (the original's results record no more)"
+        )
     return (
         sum(st.row["epochs"] for st in steps),
         sum(st.row["wall_time_s"] for st in steps),
