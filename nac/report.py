@@ -39,6 +39,13 @@ worst_case, envelope, random, oneshot; complete or partial) and writes into DIR:
   all ties, are skipped) and averaged over stages weighted by branch count; the first
   recorded step from which tau stays >= `--stability_threshold` (0.9) for the rest of the
   iteration, and that step as a fraction of the iteration's steps.
+* the study statistics (`nac.studystats`, report.md's "Study statistics" section and
+  report.json's "study"): per role mean ± std of test error and parameters; constructed minus
+  random, worst case and envelope with 95% bootstrap intervals (paired by construction seed,
+  or by the constructed net a random run was drawn for via its --arch, and unpaired); how many
+  random nets each constructed net beats; the accuracy gained over the last 20% of every
+  training; per construction iteration, the step the ranking is stable from against the step
+  accuracy converged from.
 * `report.md` (embeds the table, links the figures, lists notes) and `report.json` (every
   number above).
 
@@ -69,10 +76,10 @@ import os
 import numpy as np
 
 from nac import arch as arch_lib
-from nac import cli, original_results
+from nac import cli, original_results, studystats
 from nac import restructure as restructure_lib
 from nac.errors import NacError, RunError
-from nac.jsonio import write_atomic, write_json
+from nac.jsonio import load_json, write_atomic, write_json
 from nac.rundir import (
     CONSTRUCTION_ROLES,
     ROLE_LABELS,
@@ -277,6 +284,67 @@ def accuracy_curves(runs: list[Run], notes: list[str]) -> list[dict]:
             }
         )
     return out
+
+
+def _variant(run: Run) -> str:
+    """ "stability stop" / "inherited weights" for constructions run with them, else ""."""
+    path = os.path.join(run.path, "run_config.json")
+    if run.origin != "nac" or not os.path.isfile(path):
+        return ""
+    rc = load_json(path, RunError, "run config")
+    parts = []
+    if isinstance(rc, dict) and rc.get("stats_stop_tau"):
+        parts.append("stability stop")
+    if isinstance(rc, dict) and rc.get("inherit_weights"):
+        parts.append("inherited weights")
+    return ", ".join(parts)
+
+
+def _random_match(run: Run, runs: list[Run]) -> str | None:
+    """The constructed net a random run's nets were drawn to match: its --arch is that run's
+    `final/network.json`."""
+    path = os.path.join(run.path, "run_config.json")
+    if not os.path.isfile(path):
+        return None
+    rc = load_json(path, RunError, "run config")
+    arch = rc.get("arch") if isinstance(rc, dict) else None
+    if not arch:
+        return None
+    home = os.path.realpath(os.path.dirname(os.path.dirname(arch)))
+    for other in runs:
+        if other.role == "constructed" and os.path.realpath(other.path) == home and "final" in other.steps:
+            return f"{other.label}:final"
+    return None
+
+
+def study_statistics(runs: list[Run], stab: list[dict]) -> dict:
+    """report.json's "study" section (see `nac.studystats`) from the runs' trained networks."""
+    nets = []
+    histories = {}
+    for run in runs:
+        if run.origin != "nac":
+            continue
+        variant = _variant(run) if run.role in CONSTRUCTION_ROLES else ""
+        match = _random_match(run, runs) if run.role == "random" else None
+        for step in run.steps.values():
+            history = tuple((h["step"], h["test_accuracy"]) for h in step.metrics["history"] if "step" in h)
+            histories[(run.label, step.name)] = history
+        for step in run.trained_nets():
+            nets.append(
+                studystats.StudyNet(
+                    id=f"{run.label}:{step.name}",
+                    role=run.role,
+                    dataset=run.dataset,
+                    test_error_pct=100.0 * step.row["test_error"],
+                    params=step.row["trainable_params"],
+                    seed=run.seed,
+                    variant=variant,
+                    match=match,
+                    history=histories[(run.label, step.name)],
+                    steps=step.row.get("steps"),
+                )
+            )
+    return studystats.study(nets, stab, histories)
 
 
 def _json_safe(value):
@@ -518,6 +586,10 @@ def build_report(
         notes.append("Stability: no construction iteration with a recorded series; not computed")
         md += ["*No construction iteration with a recorded statistic series.*", ""]
 
+    # Study statistics.
+    study = study_statistics(active, stab)
+    md += ["## Study statistics", "", studystats.study_markdown(study)]
+
     md += ["## Notes", ""]
     md += [f"- {n}" for n in notes] if notes else ["- none"]
     write_atomic(os.path.join(out_dir, "report.md"), "\n".join(md) + "\n")
@@ -546,6 +618,7 @@ def build_report(
         "figure4": widths,
         "architectures": arch_json,
         "stability": {"threshold": threshold, "runs": stab},
+        "study": study,
         "notes": notes,
         "files": files + ["report.json"],
     }
