@@ -90,6 +90,13 @@ def _define_flags():
         "[data] Input size after cropping (default: 28 for cifar10, "
         "fashion_mnist and mnist; 299 for imagenet2012; 16 for synthetic).",
     )
+    flags.DEFINE_integer(
+        "downsample",
+        _DEFAULTS["downsample"],
+        "[data] Average-pool the stored images by this factor once at load time (array "
+        "datasets: cifar10, fashion_mnist, mnist, synthetic), e.g. 2 with --image_size=14 "
+        "trains on 14x14 Fashion-MNIST (default 1: as stored).",
+    )
     flags.DEFINE_enum(
         "augment",
         _DEFAULTS["augment"],

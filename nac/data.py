@@ -144,6 +144,8 @@ class DataConfig:
       shuffle_buffer: Shuffle buffer of streamed (tfds/ImageNet) data; in-memory sets
         are fully permuted every epoch.
       label_offset: Added to every label (ImageNet nets with 1001 classes use 1).
+      downsample: Average-pool the stored images of the array datasets by this factor
+        once at load time (`datafiles.downsample`); 1 keeps them as stored.
     """
 
     dataset: str
@@ -157,6 +159,7 @@ class DataConfig:
     synthetic_test_examples: int = 256
     shuffle_buffer: int = 10000
     label_offset: int = 0
+    downsample: int = 1
 
     def __post_init__(self):
         if self.dataset not in DATASETS:
@@ -182,6 +185,7 @@ class DataConfig:
         _check_int("synthetic_test_examples", self.synthetic_test_examples, 1)
         _check_int("shuffle_buffer", self.shuffle_buffer, 1)
         _check_int("label_offset", self.label_offset, 0)
+        _check_int("downsample", self.downsample, 1)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -562,6 +566,8 @@ def load(config: DataConfig) -> Data:
     image_size = config.image_size or spec.default_image_size
     seed = config.seed if config.seed is not None else random.SystemRandom().randrange(2**31)
     if name == "imagenet2012":
+        if config.downsample > 1:
+            raise DataError(f"imagenet2012: downsample={config.downsample} is for the array datasets; use 1")
         if config.augment == "padded":
             raise DataError(
                 "imagenet2012: augment='padded' is for the small datasets; use "
@@ -576,11 +582,14 @@ def load(config: DataConfig) -> Data:
                 f"{name}: augment='crop_flip' is for imagenet2012; use 'original', 'padded' or 'none'"
             )
         if name == "synthetic":
-            (train, test), source = _synthetic(config, image_size), "synthetic"
+            (train, test), source = _synthetic(config, image_size * config.downsample), "synthetic"
         elif name == "cifar10":
             (train, test), source = _load_cifar10(config.data_dir)
         else:
             (train, test), source = _load_idx(name, config.data_dir)
+        if config.downsample > 1:
+            train = (datafiles.downsample(train[0], config.downsample, name), train[1])
+            test = (datafiles.downsample(test[0], config.downsample, name), test[1])
         raw_size = train[0].shape[1]
         if image_size > raw_size:
             raise DataError(

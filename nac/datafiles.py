@@ -45,6 +45,19 @@ CIFAR10_FIX = (
 )
 
 
+def downsample(images: np.ndarray, factor: int, name: str = "images") -> np.ndarray:
+    """Average-pools uint8 images (N, H, W[, C]) by `factor` in both dimensions, rounding half
+    up, back to uint8. H and W must be multiples of `factor`."""
+    n, h, w = images.shape[:3]
+    if h % factor or w % factor:
+        raise DataError(f"{name}: downsample={factor} does not divide its {h}x{w} images; use a divisor")
+    rest = images.shape[3:]
+    blocks = images.reshape(n, h // factor, factor, w // factor, factor, *rest)
+    total = blocks.sum(axis=(2, 4), dtype=np.uint32)
+    area = factor * factor
+    return ((total + area // 2) // area).astype(np.uint8)
+
+
 def _chw_to_hwc(pixels: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(pixels.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
 

@@ -47,6 +47,8 @@ DATASETS = {
     "synthetic": DatasetFacts(3, 10, 16, 512),
 }
 DATASET_ALIASES = {"imagenet": "imagenet2012"}
+# Stored image size of the array datasets (--downsample divides it); synthetic: --image_size.
+RAW_SIZES = {"cifar10": 32, "fashion_mnist": 28, "mnist": 28}
 
 # Fields that do not change what a run computes; a resumed run may change them freely.
 RUNTIME_FIELDS = frozenset(
@@ -86,6 +88,7 @@ class RunConfig:
     dataset: str = "cifar10"
     data_dir: str | None = None
     image_size: int | None = None
+    downsample: int = 1
     augment: str = "original"
     validation_examples: int = 0
     cache: bool = False
@@ -184,11 +187,13 @@ class RunConfig:
             "iterations": 0,
             "validation_examples": 0,
             "original_gpus": 0,
+            "downsample": 1,
         }
         for flag, minimum in positive.items():
             value = getattr(self, flag)
             if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
                 _fail(flag, value, f"expected an integer >= {minimum}")
+        self._validate_downsample()
         if self.augment == "crop_flip" and self.dataset != "imagenet2012":
             _fail("augment", self.augment, "crop_flip is for imagenet2012; use original, padded or none")
         if self.original_gpus > 1 and self.batch_size % self.original_gpus:
@@ -279,7 +284,31 @@ class RunConfig:
 
     @property
     def resolved_image_size(self) -> int:
-        return self.image_size or self.facts.image_size
+        if self.image_size:
+            return self.image_size
+        if self.downsample > 1 and self.dataset in RAW_SIZES:
+            return min(self.facts.image_size, RAW_SIZES[self.dataset] // self.downsample)
+        return self.facts.image_size
+
+    def _validate_downsample(self):
+        d = self.downsample
+        if d == 1:
+            return
+        if self.dataset == "imagenet2012":
+            _fail(
+                "downsample",
+                d,
+                "it is for the array datasets (cifar10, fashion_mnist, mnist, synthetic); use 1",
+            )
+        raw = RAW_SIZES.get(self.dataset)
+        if raw is not None and raw % d:
+            _fail("downsample", d, f"{self.dataset}'s {raw}x{raw} images need a factor dividing {raw}")
+        if raw is not None and self.image_size and self.image_size > raw // d:
+            _fail(
+                "image_size",
+                self.image_size,
+                f"--downsample={d} leaves {raw // d}x{raw // d} images; use --image_size <= {raw // d}",
+            )
 
     @property
     def label_offset(self) -> int:

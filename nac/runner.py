@@ -150,6 +150,7 @@ class Runner:
                 dataset=config.dataset,
                 data_dir=config.data_dir,
                 image_size=config.resolved_image_size,
+                downsample=config.downsample,
                 augment=config.augment,
                 cache=config.cache,
                 seed=config.seed,

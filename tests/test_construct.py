@@ -474,3 +474,21 @@ def test_variance_construction_without_seed_resumes_and_force_accepts_changes(tm
     assert json.loads((run_dir / "run_config.json").read_text())["final_steps"] == 6
     assert tree_digest(run_dir / "iter_0") == iter_0  # kept: its network is what the run computes
     assert json.loads((run_dir / "final" / "metrics.json").read_text())["steps"] == 6
+
+
+def test_downsample_flag_validated_resolved_and_compared_on_resume():
+    from nac.errors import ConfigError
+    from nac.runconfig import RunConfig
+
+    config = RunConfig(run_dir="x", dataset="fashion_mnist", downsample=2)
+    assert config.resolved_image_size == 14 and config.to_dict()["downsample"] == 2
+    assert RunConfig(run_dir="x", dataset="cifar10", downsample=2).resolved_image_size == 16
+    assert config.differences(RunConfig(run_dir="x", dataset="fashion_mnist")) == ["downsample"]
+    with pytest.raises(ConfigError, match="--downsample: got 3; fashion_mnist's 28x28 images"):
+        RunConfig(run_dir="x", dataset="fashion_mnist", downsample=3)
+    with pytest.raises(ConfigError, match="--image_size: got 28; --downsample=2 leaves 14x14"):
+        RunConfig(run_dir="x", dataset="fashion_mnist", downsample=2, image_size=28)
+    with pytest.raises(ConfigError, match="--downsample: got 2; it is for the array datasets"):
+        RunConfig(run_dir="x", dataset="imagenet2012", downsample=2)
+    with pytest.raises(ConfigError, match="--downsample: got 0; expected an integer >= 1"):
+        RunConfig(run_dir="x", downsample=0)

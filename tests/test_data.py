@@ -734,3 +734,24 @@ def test_imagenet_train_colour_distortion_and_the_crop_flip_option():
     out = preprocess.imagenet_train(photo, 12, tf.constant([5, 5])).numpy()
     assert out.shape == (12, 12, 3) and -1 <= out.min() and out.max() <= 1
     np.testing.assert_array_equal(out, preprocess.imagenet_train(photo, 12, tf.constant([5, 5])).numpy())
+
+
+def test_downsample_average_pools_with_rounding():
+    images = np.array([[[0, 1, 10, 10], [2, 2, 10, 11], [255, 255, 0, 0], [255, 254, 0, 1]]], np.uint8)
+    out = datafiles.downsample(images, 2)
+    # (0+1+2+2)/4 = 1.25 -> 1; (10+10+10+11)/4 = 10.25 -> 10; 1019/4 = 254.75 -> 255; 0.25 -> 0
+    np.testing.assert_array_equal(out, [[[1, 10], [255, 0]]])
+    assert out.dtype == np.uint8
+    with pytest.raises(DataError, match="downsample=3 does not divide its 4x4"):
+        datafiles.downsample(images, 3)
+
+
+def test_idx_files_downsampled_at_load(tmp_path):
+    (train_x, _), _ = write_idx(tmp_path)
+    loaded = data.load(DataConfig("mnist", data_dir=str(tmp_path), image_size=14, downsample=2))
+    images, _ = loaded.arrays("train")
+    np.testing.assert_array_equal(images, datafiles.downsample(train_x[..., None], 2))
+    assert loaded.info.raw_size == 14 and loaded.info.image_size == 14
+    assert next(iter(loaded.train(2)))[0].shape == (2, 14, 14, 1)
+    with pytest.raises(DataError, match="image_size=28 is larger than the stored 14x14"):
+        data.load(DataConfig("mnist", data_dir=str(tmp_path), image_size=28, downsample=2))
