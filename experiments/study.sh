@@ -1,37 +1,71 @@
 #!/usr/bin/env bash
-# The Fashion-MNIST study: the paper's three questions at a scale a 2-core CPU can run.
+# The Fashion-MNIST study (issue 15): does construction beat random and worst-case networks
+# (question 1), and does the branch ranking settle before accuracy does (question 2)?
 #
-# Constructs from the EnvelopeNet 16/3-1-1/6 at 28x28 (3 iterations of 100 steps), then trains,
-# each for the same final budget (400 steps of 50 images, a third of an epoch):
-#   the constructed network  (2 construction seeds)
-#   the worst case           (2 construction seeds; prunes the strongest branches)
-#   the envelope itself      (2 seeds)
-#   3 random networks with the layers and branches per stage of the first constructed one
-# and writes the report (Table 1, Figures 2-4, featuremap stability) to docs/study/.
-# Data: Debian's dataset-fashion-mnist (or --data_dir via NAC_DATA_DIR). About 45-50 minutes
-# on a 2-core CPU. Resumable: rerun the script and finished runs are kept, an interrupted one
-# continues (see README, "Resume").
+# Scale: Fashion-MNIST average-pooled to 14x14 (--downsample=2), EnvelopeNet 8/3-1-1/6,
+# 3 construction iterations. Roles, every final network trained with the same recipe and
+# budget (SGD momentum 0.9, cosine schedule from 0.05, batch 50, FINAL_STEPS steps, test set
+# evaluated every EVAL_EVERY steps):
+#   envelope      the 8/3-1-1/6 itself (seed 1)
+#   constructed   from each construction seed in SEEDS
+#   worstcase     the worst case from the same seeds (prunes the strongest branches)
+#   random        RANDOM_PER random nets per constructed net, matched to it (its --arch),
+#                 drawn with its construction seed
+#   stopinherit   constructions from the same seeds with the stability stop
+#                 (--stats_stop_tau=0.9) and weight inheritance (--inherit_weights); their
+#                 final networks train from scratch like every other role
+# Construction iterations run CONSTRUCTION_STEPS steps, recording the statistic every 10
+# steps and evaluating every EVAL_EVERY steps (question 2 compares the two per iteration).
+# Then `nac.report` writes Table 1, Figures 2-4, stability and the study statistics to REPORT.
 #
-#   bash experiments/study.sh            # runs in runs/study, report in docs/study
+#   bash experiments/study.sh                     # the study: runs/study, report in docs/study
+#   STUDY_SCALE=pilot bash experiments/study.sh   # the same design at a 10-minute scale:
+#                                                 # 1 seed, 1 random net, short trainings
+#                                                 # (runs/study_pilot, docs/study_pilot)
+#
+# Resumable: every run is a nac.construct run directory; rerunning the script skips finished
+# runs (nac.construct returns at once for a complete run) and continues an interrupted one.
+# Environment: PYTHON (default python), NAC_DATA_DIR (default: Debian's dataset-fashion-mnist),
+# STUDY_DIR and STUDY_REPORT (override the output folders). Cost arithmetic: BUILD_NOTES.md,
+# "The study (issue 15)".
 set -euo pipefail
 cd "$(dirname "$0")/.."
-OUT=${STUDY_DIR:-runs/study}
-REPORT=${STUDY_REPORT:-docs/study}
+SCALE=${STUDY_SCALE:-full}
+case "$SCALE" in
+  full)
+    SEEDS=(1 2 3); RANDOM_PER=2; FINAL_STEPS=600; EVAL_EVERY=60; CONSTRUCTION_STEPS=180
+    OUT=${STUDY_DIR:-runs/study}; REPORT=${STUDY_REPORT:-docs/study} ;;
+  pilot)
+    SEEDS=(1); RANDOM_PER=1; FINAL_STEPS=200; EVAL_EVERY=20; CONSTRUCTION_STEPS=60
+    OUT=${STUDY_DIR:-runs/study_pilot}; REPORT=${STUDY_REPORT:-docs/study_pilot} ;;
+  *) echo "study.sh: STUDY_SCALE=$SCALE; expected full or pilot" >&2; exit 2 ;;
+esac
 PY=${PYTHON:-python}
 DATA=()
 [ -n "${NAC_DATA_DIR:-}" ] && DATA=(--data_dir="$NAC_DATA_DIR")
 
-COMMON=(--dataset=fashion_mnist "${DATA[@]}" --image_size=28 --batch_size=50 --stats_every=10
-        --final_steps=400 --eval_every=100 --nosave_models --notensorboard --noprogress)
-CONSTRUCT=(--envelope=16/3-1-1/6 --iterations=3 --construction_steps=100)
+ENVELOPE=8/3-1-1/6
+COMMON=(--dataset=fashion_mnist "${DATA[@]}" --downsample=2 --image_size=14 --batch_size=50
+        --momentum=0.9 --lr_schedule=cosine --learning_rate=0.05
+        --final_steps=$FINAL_STEPS --eval_every=$EVAL_EVERY --stats_every=10
+        --nosave_models --notensorboard --noprogress)
+CONSTRUCT=(--envelope=$ENVELOPE --iterations=3 --construction_steps=$CONSTRUCTION_STEPS)
+
+run() {  # run NAME FLAGS...: one nac.construct run into $OUT/NAME (resumes or skips it)
+  local name=$1; shift
+  echo "== $name ($(date -u +%H:%M:%S))"
+  $PY -m nac.construct "${COMMON[@]}" "$@" --run_dir="$OUT/$name"
+}
 
 start=$(date +%s)
-for seed in 1 2; do
-  $PY -m nac.construct "${COMMON[@]}" "${CONSTRUCT[@]}" --seed=$seed --run_dir="$OUT/constructed_s$seed"
-  $PY -m nac.construct "${COMMON[@]}" "${CONSTRUCT[@]}" --seed=$seed --worstcase --run_dir="$OUT/worstcase_s$seed"
-  $PY -m nac.construct "${COMMON[@]}" --mode=oneshot --envelope=16/3-1-1/6 --seed=$seed --run_dir="$OUT/envelope_s$seed"
+run envelope_s1 --mode=oneshot --envelope=$ENVELOPE --seed=1
+for seed in "${SEEDS[@]}"; do
+  run constructed_s$seed "${CONSTRUCT[@]}" --seed=$seed
+  run worstcase_s$seed "${CONSTRUCT[@]}" --seed=$seed --worstcase
+  run random_s$seed --mode=random --arch="$OUT/constructed_s$seed/final/network.json" \
+    --num_random=$RANDOM_PER --seed=$seed
+  run stopinherit_s$seed "${CONSTRUCT[@]}" --seed=$seed --stats_stop_tau=0.9 --inherit_weights
 done
-$PY -m nac.construct "${COMMON[@]}" --mode=random --arch="$OUT/constructed_s1/final/network.json" \
-  --num_random=3 --seed=1 --run_dir="$OUT/random"
-$PY -m nac.report "$OUT"/constructed_s* "$OUT"/worstcase_s* "$OUT"/envelope_s* "$OUT/random" --out "$REPORT"
-echo "study finished in $(( $(date +%s) - start )) s; report in $REPORT/report.md"
+$PY -m nac.report "$OUT"/envelope_s1 "$OUT"/constructed_s* "$OUT"/worstcase_s* "$OUT"/random_s* \
+  "$OUT"/stopinherit_s* --out "$REPORT"
+echo "study ($SCALE) finished in $(( $(date +%s) - start )) s; report in $REPORT/report.md"
