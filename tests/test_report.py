@@ -70,6 +70,26 @@ def test_every_file_is_written(full, finished_run):
     assert rep["notes"] == []
 
 
+def test_study_statistics_section(full):
+    out, rep, (cons, envelope, random_, worst) = full
+    study = rep["study"]
+    labels = {r["path"]: r["label"] for r in rep["runs"]}
+    groups = {g["group"]: g for g in study["groups"]}
+    assert set(groups) == {"constructed", "envelope", "random", "worst_case"}
+    assert groups["random"]["n"] == 2
+    by_other = {c["other"]: c for c in study["comparisons"]}
+    # The random run's --arch is the construction's final network: paired by that match.
+    paired = by_other["random"]["paired"]
+    assert paired["n_pairs"] == 1 and paired["pairs"][0]["constructed"] == f"{labels[str(cons)]}:final"
+    assert by_other["worst_case"]["paired"] is None  # seeds 3 and 4: nothing to pair
+    assert [b["of"] for b in study["beats_random"]] == [2]
+    assert len(study["convergence"]) == 5
+    q2 = [q for q in study["stability_vs_convergence"] if q["run"] == labels[str(cons)]]
+    assert [q["evaluations"] for q in q2] == [2, 2]  # --eval_every=6 in 12-step iterations
+    md = (out / "report.md").read_text()
+    assert "## Study statistics" in md and "### Question 2" in md
+
+
 def test_table_numbers_equal_the_runs_json(full):
     out, rep, (cons, envelope, random_, worst) = full
     rows = read_csv(out / "table1.csv")
