@@ -228,6 +228,8 @@ def stability_vs_convergence(stability_runs: list[dict], histories: dict) -> lis
                     "evaluations": len(steps),
                     "stable_step": it["stable_step"],
                     "converged_step": conv,
+                    # Converged only at the last evaluation: accuracy was still rising at the end.
+                    "converged_at_end": None if conv is None or len(steps) < 2 else conv == steps[-1],
                     "stable_before_converged": (
                         None
                         if it["stable_step"] is None or conv is None or len(steps) < 2
@@ -357,7 +359,8 @@ def study_markdown(s: dict) -> str:
         )
         lines.append(
             f"| {q['run']} | {q['iteration']} | {q['steps']} | {q['evaluations']} | "
-            f"{_num(q['stable_step'], '{}')} | {_num(q['converged_step'], '{}')} | {first} |"
+            f"{_num(q['stable_step'], '{}')} | {_num(q['converged_step'], '{}')}"
+            f"{' (the end: still rising)' if q.get('converged_at_end') else ''} | {first} |"
         )
     if not s["stability_vs_convergence"]:
         lines.append("| *no construction iteration with a stability result* | | | | | | |")

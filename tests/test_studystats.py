@@ -126,6 +126,7 @@ def test_study_pairs_compares_and_renders():
             "evaluations": 4,
             "stable_step": 40,
             "converged_step": 75,
+            "converged_at_end": False,
             "stable_before_converged": True,
         }
     ]
@@ -133,3 +134,5 @@ def test_study_pairs_compares_and_renders():
     assert "| fashion_mnist | constructed | worst_case | 2 vs 2 | -3.00 [-4.00, -2.00] (2 pairs)" in md
     assert "| c1 | 10.00 | 1 of 2 | 0 |" in md
     assert "| c | 0 | 100 | 4 | 40 | 75 | yes |" in md
+    rising = ss.stability_vs_convergence(stab, {("c", "iter_0"): ((50, 0.5), (100, 0.6))})
+    assert rising[0]["converged_at_end"] is True and rising[0]["stable_before_converged"] is True
