@@ -124,7 +124,7 @@ def figure3(curves: list[dict]):
         for c in (c for c in curves if c["dataset"] == dataset):
             colour = _ROLE_COLOURS.get(c["role"], "black")
             mean = [100 * v for v in c["mean"]]
-            style = "--s" if c.get("origin") == "original" else "-o"
+            style = "--s" if c.get("origin") == "original" else ":^" if c.get("variant") else "-o"
             ax.plot(c["steps"], mean, style, color=colour, ms=3, lw=1.8, label=c["label"])
             if len(c["members"]) > 1:
                 lo = [100 * (m - s) for m, s in zip(c["mean"], c["std"])]

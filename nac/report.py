@@ -246,8 +246,10 @@ def statistic_panels(run: Run, step: Step) -> dict:
     return out
 
 
-def accuracy_curves(runs: list[Run], notes: list[str]) -> list[dict]:
-    """Figure 3: per (dataset, role), the mean ± std test accuracy of the final trainings."""
+def accuracy_curves(runs: list[Run], notes: list[str], variants: dict | None = None) -> list[dict]:
+    """Figure 3: per (dataset, role), the mean ± std test accuracy of the final trainings
+    (constructions with the stability stop or inheritance, `variants`, apart)."""
+    variants = variants or {}
     groups: dict[tuple, list] = {}
     for run in runs:
         if run.role not in FIGURE3_ROLES:
@@ -258,11 +260,11 @@ def accuracy_curves(runs: list[Run], notes: list[str]) -> list[dict]:
                 notes.append(f"{run.label} {step.name}: no test accuracy history; not in Figure 3")
                 continue
             curve = ([h["step"] for h in history], [h["test_accuracy"] for h in history])
-            key = (run.dataset, run.role, run.origin)
+            key = (run.dataset, run.role, run.origin, variants.get(run.label, ""))
             groups.setdefault(key, []).append((f"{run.label}:{step.name}", curve))
     out = []
-    for key in sorted(groups, key=lambda k: (k[0], FIGURE3_ROLES.index(k[1]), k[2] != "nac")):
-        dataset, role, origin = key
+    for key in sorted(groups, key=lambda k: (k[0], FIGURE3_ROLES.index(k[1]), k[2] != "nac", k[3])):
+        dataset, role, origin, variant = key
         members = groups[key]
         agg = aggregate_curves([c for _, c in members])
         if agg is None:
@@ -270,11 +272,13 @@ def accuracy_curves(runs: list[Run], notes: list[str]) -> list[dict]:
             continue
         grid, mean, std, method = agg
         origin_text = " (original)" if origin == "original" else ""
+        origin_text += f" ({variant})" if variant else ""
         out.append(
             {
                 "dataset": dataset,
                 "role": role,
                 "origin": origin,
+                "variant": variant,
                 "label": f"{ROLE_LABELS[role]}{origin_text} (n={len(members)})",
                 "members": [m for m, _ in members],
                 "method": method,
@@ -433,7 +437,8 @@ def build_report(
     md.append("")
 
     # Table 1.
-    nets = net_results(active, notes)
+    variants = {r.label: _variant(r) for r in active if r.role in CONSTRUCTION_ROLES}
+    nets = net_results(active, notes, variants)
     rows = table_rows(nets)
     table_md = table_markdown(rows, runs_by_label) if rows else ""
     md += ["## Table 1", ""]
@@ -500,7 +505,7 @@ def build_report(
 
     # Figure 3.
     md += ["## Figure 3: test accuracy of the final trainings", ""]
-    curves = accuracy_curves(active, notes)
+    curves = accuracy_curves(active, notes, variants)
     if curves:
         save(plots.figure3(curves), "figure3_accuracy")
         methods = sorted({c["method"] for c in curves if len(c["members"]) > 1})

@@ -52,6 +52,8 @@ class NetResult:
     origin: str = "nac"  # "original": from the original's results folder
     construction_cost_epochs_planned: float | None = None
     inherited: bool = False
+    # "stability stop", "inherited weights" or both for constructions run with them (issue 15)
+    variant: str = ""
 
     @property
     def flops_batch(self) -> int:
@@ -92,7 +94,9 @@ def _construction_cost(run: Run):
     )
 
 
-def net_results(runs: list[Run], notes: list[str]) -> list[NetResult]:
+def net_results(runs: list[Run], notes: list[str], variants: dict | None = None) -> list[NetResult]:
+    """The trained networks of `runs`; `variants` maps a run label to its construction variant."""
+    variants = variants or {}
     out = []
     for run in runs:
         nets = run.trained_nets()
@@ -130,6 +134,7 @@ def net_results(runs: list[Run], notes: list[str]) -> list[NetResult]:
                     origin=run.origin,
                     construction_cost_epochs_planned=planned,
                     inherited=bool(step.metrics.get("inherited")),
+                    variant=variants.get(run.label, ""),
                 )
             )
     return out
@@ -158,16 +163,19 @@ def table_rows(nets: list[NetResult]) -> list[dict]:
     """Group rows of Table 1 (role, dataset, notation), in the paper's order."""
     groups: dict[tuple, list[NetResult]] = {}
     for net in nets:
-        groups.setdefault((net.role, net.dataset, net.notation, net.origin, net.inherited), []).append(net)
+        key = (net.role, net.dataset, net.notation, net.origin, net.inherited, net.variant)
+        groups.setdefault(key, []).append(net)
     rows = []
-    for key in sorted(groups, key=lambda k: (ROLES.index(k[0]), k[1], k[2], k[3] != "nac", k[4])):
-        role, dataset, notation, origin, inherited = key
+    for key in sorted(groups, key=lambda k: (ROLES.index(k[0]), k[1], k[2], k[3] != "nac", k[4], k[5])):
+        role, dataset, notation, origin, inherited, variant = key
         members = groups[key]
         label = ROLE_LABELS[role] + (" (original)" if origin == "original" else "")
         if role == "random":
             label += f" ({len(members)} net{'s' if len(members) > 1 else ''})"
         if inherited:
             label += " (inherited weights)"
+        if variant:
+            label += f" ({variant})"
         row = {
             "network": label,
             "role": role,

@@ -136,3 +136,17 @@ def test_study_pairs_compares_and_renders():
     assert "| c | 0 | 100 | 4 | 40 | 75 | yes |" in md
     rising = ss.stability_vs_convergence(stab, {("c", "iter_0"): ((50, 0.5), (100, 0.6))})
     assert rising[0]["converged_at_end"] is True and rising[0]["stable_before_converged"] is True
+
+
+def test_table1_keeps_construction_variants_apart():
+    from nac.table1 import NetResult, table_rows
+
+    def result(run, variant):
+        return NetResult(run, run, "final", "constructed", "fashion_mnist", "8/4-2-2/6", 100, 1.0, 1.0, 0.1, 1,
+                         variant=variant)  # fmt: skip
+
+    rows = table_rows([result("a", ""), result("b", "stability stop, inherited weights"), result("c", "")])
+    assert [(r["network"], r["n"]) for r in rows] == [
+        ("Constructed", 2),
+        ("Constructed (stability stop, inherited weights)", 1),
+    ]
