@@ -21,8 +21,8 @@ worst_case, envelope, random, oneshot; complete or partial) and writes into DIR:
   `stats_series.json` divided by its batch size: the per-image mean squared activation, i.e.
   the squared l2 norm normalised by the featuremap size (the paper's Figure 2).
 * `figure3_accuracy.{png,svg}` - test accuracy against steps of the final training, mean ±
-  std band per role (constructed, envelope, worst case, random, oneshot), one panel per
-  dataset. Members whose evaluation steps are identical are aggregated as they are; otherwise
+  std band per role (constructed, envelope, worst case, random, oneshot; constructions with
+  the stability stop or weight inheritance apart, dotted), one panel per dataset. Members whose evaluation steps are identical are aggregated as they are; otherwise
   every curve is linearly interpolated onto the union of their steps inside the range that
   all of them cover (no extrapolation).
 * `figure4_widths.{png,svg}` - mean ± std number of branches per layer of the final networks
