@@ -26,14 +26,17 @@
 # Resumable: every run is a nac.construct run directory; rerunning the script skips finished
 # runs (nac.construct returns at once for a complete run) and continues an interrupted one.
 # Environment: PYTHON (default python), NAC_DATA_DIR (default: Debian's dataset-fashion-mnist),
-# STUDY_DIR and STUDY_REPORT (override the output folders). Cost arithmetic: BUILD_NOTES.md,
+# STUDY_DIR and STUDY_REPORT (override the output folders); at full scale FINAL_STEPS (600),
+# EVAL_EVERY (60) and CONSTRUCTION_STEPS (180) override the budget (nac.construct refuses to
+# resume a run with other values: use a new STUDY_DIR). Cost arithmetic: BUILD_NOTES.md,
 # "The study (issue 15)".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SCALE=${STUDY_SCALE:-full}
 case "$SCALE" in
   full)
-    SEEDS=(1 2 3); RANDOM_PER=2; FINAL_STEPS=600; EVAL_EVERY=60; CONSTRUCTION_STEPS=180
+    SEEDS=(1 2 3); RANDOM_PER=2; FINAL_STEPS=${FINAL_STEPS:-600}; EVAL_EVERY=${EVAL_EVERY:-60}
+    CONSTRUCTION_STEPS=${CONSTRUCTION_STEPS:-180}
     OUT=${STUDY_DIR:-runs/study}; REPORT=${STUDY_REPORT:-docs/study} ;;
   pilot)
     SEEDS=(1); RANDOM_PER=1; FINAL_STEPS=200; EVAL_EVERY=20; CONSTRUCTION_STEPS=60
