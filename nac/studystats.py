@@ -306,7 +306,7 @@ def study_markdown(s: dict) -> str:
         paired = (
             "n/a"
             if p is None
-            else f"{p['diff']:+.2f} [{p['ci_low']:+.2f}, {p['ci_high']:+.2f}] ({p['n_pairs']} pairs)"
+            else f"{p['diff']:+.2f} [{p['ci_low']:+.2f}, {p['ci_high']:+.2f}] ({p['n_pairs']} pair{'s' if p['n_pairs'] != 1 else ''})"
         )
         lines.append(
             f"| {c['dataset']} | {c['constructed']} | {c['other']} | {c['n_constructed']} vs {c['n_other']} | "
