@@ -38,6 +38,7 @@ from nac.recipe import BN_EVAL_MODES, LR_SCHEDULES
 from nac.runconfig import (
     AUGMENTATIONS,
     BRANCH_ORDERS,
+    CELL_IMPLS,
     DATASET_ALIASES,
     DATASETS,
     MODES,
@@ -179,6 +180,14 @@ def _define_flags():
         list(BRANCH_ORDERS),
         "[statistic] Branch op order: the original code's, or the paper text's.",
     )
+    flags.DEFINE_enum(
+        "cell_impl",
+        _DEFAULTS["cell_impl"],
+        list(CELL_IMPLS),
+        "[statistic] per_cell: one batch norm, ReLU and dropout per cell over its concatenated "
+        "branch convolutions (faster; the same function and the same per-branch statistic); "
+        "per_branch: Keras layers per branch, as the original's graph (weight names differ).",
+    )
     # -- training -------------------------------------------------------------------------------
     flags.DEFINE_integer("construction_steps", None, "[training] Steps per construction iteration.")
     flags.DEFINE_float(
@@ -249,6 +258,18 @@ def _define_flags():
         list(STRATEGIES),
         "[runtime] auto: MultiWorkerMirroredStrategy when TF_CONFIG names several workers, "
         "MirroredStrategy over several GPUs, else one device.",
+    )
+    flags.DEFINE_integer(
+        "intra_op_threads",
+        None,
+        "[runtime] TensorFlow's intra-op threads (0: TensorFlow's default; default: 1 on a "
+        "machine with at most 2 cores, else TensorFlow's default).",
+    )
+    flags.DEFINE_integer(
+        "inter_op_threads",
+        None,
+        "[runtime] TensorFlow's inter-op threads (0: TensorFlow's default; default: the "
+        "number of cores on a machine with at most 2, else TensorFlow's default).",
     )
     flags.DEFINE_integer(
         "seed",

@@ -27,6 +27,7 @@ STATISTICS = ("l2", "variance")
 AUGMENTATIONS = ("original", "padded", "none")
 STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker")
 BRANCH_ORDERS = ("conv_bn_relu", "conv_relu_bn")
+CELL_IMPLS = ("per_cell", "per_branch")  # nac.model.CELL_IMPLS (no TensorFlow here)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,6 +61,12 @@ RUNTIME_FIELDS = frozenset(
         "tensorboard",
         "config",
         "arch",
+        # Implementation choices that compute the same function (the per-cell and the
+        # per-branch cells differ only in their dropout draws) or only set TensorFlow's
+        # thread pools: an older run directory resumes with the current defaults.
+        "cell_impl",
+        "intra_op_threads",
+        "inter_op_threads",
     }
 )
 
@@ -102,6 +109,7 @@ class RunConfig:
     statistic: str = "l2"
     stats_every: int = 100
     branch_order: str = "conv_bn_relu"
+    cell_impl: str = "per_cell"
     # training
     construction_steps: int | None = None
     construction_epochs: float | None = None
@@ -124,6 +132,8 @@ class RunConfig:
     jit_compile: bool = _RECIPE.jit_compile
     # runtime
     strategy: str = "auto"
+    intra_op_threads: int | None = None
+    inter_op_threads: int | None = None
     seed: int | None = None
     deterministic: bool = False
     force: bool = False
@@ -156,6 +166,7 @@ class RunConfig:
             "augment": AUGMENTATIONS,
             "strategy": STRATEGIES,
             "branch_order": BRANCH_ORDERS,
+            "cell_impl": CELL_IMPLS,
             "dataset": tuple(DATASETS),
         }
         for flag, allowed in choices.items():
@@ -183,6 +194,10 @@ class RunConfig:
                     value,
                     "expected a positive integer" if flag != "seed" else "expected an integer >= 0",
                 )
+        for flag in ("intra_op_threads", "inter_op_threads"):
+            value = getattr(self, flag)
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+                _fail(flag, value, "expected an integer >= 0 (0: TensorFlow's default; unset: nac's choice)")
         for flag in ("construction_epochs", "final_epochs"):
             value = getattr(self, flag)
             if value is not None and not value > 0:

@@ -114,9 +114,10 @@ class Runner:
         import tensorflow as tf
 
         from nac import data as data_lib
-        from nac import distribute
+        from nac import distribute, runtime
 
         config = self.config
+        runtime.configure_threads(config.intra_op_threads, config.inter_op_threads)
         self.strategy = distribute.make_strategy(config.strategy)
         self.chief = distribute.is_chief(self.strategy)
         self.workers = distribute.num_workers(self.strategy)
@@ -224,7 +225,10 @@ class Runner:
         )
         keras.utils.set_random_seed(seed)
         options = BuildOptions(
-            branch_order=c.branch_order, synchronized_bn=c.synchronized_bn, statistics=statistics
+            branch_order=c.branch_order,
+            synchronized_bn=c.synchronized_bn,
+            statistics=statistics,
+            cell_impl=c.cell_impl,
         )
         with self.run_dir.staging(name) as out:
             trainer = Trainer(
