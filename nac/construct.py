@@ -20,6 +20,9 @@ it. Its fields map to: steps -> --construction_steps (all of them are trained; o
 section -> --maxlayersperstage, --construction, --parameterlimits, --maxfilterprune, --skip,
 --worstcase; gpus is superseded by --strategy.
 
+Output: nac's progress and results. TensorFlow's own logging is silenced (nac.runtime);
+--verbosity=1 (or -v 1), or NAC_TF_LOGS=1 in the environment, shows it.
+
 Exit codes: 0 done (or already complete), 2 bad flags or input, 130/143 stopped by
 SIGINT/SIGTERM (rerun to resume), 1 unexpected failure.
 """
@@ -62,7 +65,13 @@ def _define_flags():
         "[output] Directory for the run's artefacts; rerun with the same directory to resume.",
     )
     flags.DEFINE_boolean(
-        "save_models", _DEFAULTS["save_models"], "[output] Write a SavedModel per trained network."
+        "save_models", _DEFAULTS["save_models"], "[output] Write SavedModels (--nosave_models: none at all)."
+    )
+    flags.DEFINE_boolean(
+        "save_iteration_models",
+        _DEFAULTS["save_iteration_models"],
+        "[output] Also write a SavedModel per construction iteration (with --save_models; "
+        "by default only the final network and every oneshot and random network are exported).",
     )
     flags.DEFINE_boolean("tensorboard", _DEFAULTS["tensorboard"], "[output] Write TensorBoard event files.")
     flags.DEFINE_boolean(
@@ -199,7 +208,10 @@ def _define_flags():
     flags.DEFINE_integer("final_steps", None, "[training] Steps of the final (or oneshot/random) training.")
     flags.DEFINE_float("final_epochs", None, "[training] Epochs of the final training (default 100).")
     flags.DEFINE_integer(
-        "eval_every", None, "[training] Steps between test evaluations (default: one epoch)."
+        "eval_every",
+        None,
+        "[training] Steps between test evaluations (default: one epoch for the final, "
+        "oneshot and random trainings; construction iterations only at their end).",
     )
     flags.DEFINE_integer(
         "batch_size",
@@ -386,6 +398,10 @@ def main(argv):
     if FLAGS.dry_run:
         print(describe(config))
         return 0
+    from nac import runtime
+
+    # Before TensorFlow's first import: its chatter off unless asked for (nac.runtime).
+    runtime.quiet_tensorflow(FLAGS.verbosity if FLAGS["verbosity"].present else 0)
     from nac import runner
 
     return runner.run(config, command_line(), flags_text=nac_flags_text())
@@ -406,7 +422,6 @@ def _parse_flags(argv):
 
 def run():
     """Console entry point: absl parsing with exit status 2 for user errors."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
     def guarded(argv):
         try:

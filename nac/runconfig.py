@@ -57,6 +57,7 @@ RUNTIME_FIELDS = frozenset(
         "strategy",
         "force",
         "save_models",
+        "save_iteration_models",
         "progress",
         "tensorboard",
         "config",
@@ -138,6 +139,7 @@ class RunConfig:
     deterministic: bool = False
     force: bool = False
     save_models: bool = True
+    save_iteration_models: bool = False
     tensorboard: bool = True
     progress: bool = True
     # resolved from --config (an original v2.0 file), not flags of their own
@@ -271,12 +273,20 @@ class RunConfig:
         """Steps between evaluations (default: one epoch)."""
         return self.eval_every or max(1, round(self.steps_per_epoch()))
 
-    def train_config(self, steps: int) -> TrainConfig:
-        """The training recipe of one trained network of this run (`steps` training steps)."""
+    def train_config(self, steps: int, iteration: bool = False) -> TrainConfig:
+        """The training recipe of one trained network of this run (`steps` training steps).
+
+        A construction iteration (`iteration=True`) is evaluated once, at the end of its
+        window, unless `--eval_every` was given (the study's curves need more).
+        """
+        if iteration and self.eval_every is None:
+            eval_every = 0
+        else:
+            eval_every = min(self.eval_interval(), steps)
         return TrainConfig(
             steps=steps,
             batch_size=self.batch_size,
-            eval_every=min(self.eval_interval(), steps),
+            eval_every=eval_every,
             # Larger evaluation batches cut per-batch overhead; ImageNet keeps the training
             # batch (its activations are large).
             eval_batch_size=self.batch_size if self.dataset == "imagenet2012" else 4 * self.batch_size,

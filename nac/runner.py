@@ -117,8 +117,9 @@ class Runner:
         from nac import distribute, runtime
 
         config = self.config
-        runtime.configure_threads(config.intra_op_threads, config.inter_op_threads)
-        self.strategy = distribute.make_strategy(config.strategy)
+        with runtime.native_stderr_filtered():  # the cuInit error of a machine without a GPU
+            runtime.configure_threads(config.intra_op_threads, config.inter_op_threads)
+            self.strategy = distribute.make_strategy(config.strategy)
         self.chief = distribute.is_chief(self.strategy)
         self.workers = distribute.num_workers(self.strategy)
         self.run_dir = RunDir(config.run_dir, writer=self.chief)
@@ -232,7 +233,11 @@ class Runner:
         )
         with self.run_dir.staging(name) as out:
             trainer = Trainer(
-                network, image_size, c.train_config(steps), build_options=options, strategy=self.strategy
+                network,
+                image_size,
+                c.train_config(steps, iteration=name.startswith("iter_")),
+                build_options=options,
+                strategy=self.strategy,
             )
             stats_cb = FeaturemapStatistics(trainer.model, c.batch_size, statistics, c.stats_every)
             callbacks = [stats_cb]
@@ -255,7 +260,7 @@ class Runner:
             stats_cb.write(out, c.statistic)
             metrics = self._metrics(name, network, cost, seed, steps, result)
             write_json(os.path.join(out, "metrics.json"), metrics)
-            if c.save_models:
+            if c.save_models and (c.save_iteration_models or not name.startswith("iter_")):
                 export.export_saved_model(
                     result.model,
                     os.path.join(out, "saved_model"),
@@ -398,7 +403,6 @@ def run(config: RunConfig, command: str = "", flags_text: str = "") -> int:
 
 
 def _configure_logging():
-    logging.getLogger("tensorflow").setLevel(logging.ERROR)  # SavedModel writing is chatty
     if logging.getLogger().handlers:  # under absl's app.run: its handler prints our records
         log.setLevel(logging.INFO)
         return

@@ -314,9 +314,7 @@ class Trainer:
             else self._forward_backward
         )
         self._forward_backward_fn = forward
-        self._eval_function = tf.function(self._eval_step, reduce_retracing=True)
         self._recal_function = tf.function(self._recal_step)
-        self._copiers = {}
         self._sync_bn_function = tf.function(self._sync_bn_stats)
 
     # ----------------------------------------------------------------------------------
@@ -405,17 +403,15 @@ class Trainer:
         return self.strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
 
     def _copy(self, targets: str, sources: str):
-        """Copies the variable list attribute `sources` into `targets`, in one traced function.
+        """Copies the variable list attribute `sources` into `targets`, eagerly.
 
-        Each (targets, sources) pair gets its own argument-free `tf.function`: passing the
-        variable lists as arguments would retrace on every call (Keras variables do not
-        compare as trace keys), which cost seconds per evaluation.
+        One `extended.update` per variable, so every replica copies its own value. Not
+        traced: a traced copy captures this trainer's variables and is traced anew for
+        every trainer, which TensorFlow reports as excessive retracing once a construction
+        has trained a few networks (and passing the variables as arguments retraces too);
+        eager copies of a few hundred variables take milliseconds.
         """
-        key = (targets, sources)
-        if key not in self._copiers:
-            target_list, source_list = getattr(self, targets), getattr(self, sources)
-            self._copiers[key] = tf.function(lambda: self._copy_all(target_list, source_list))
-        self._copiers[key]()
+        self._copy_all(getattr(self, targets), getattr(self, sources))
 
     def _copy_all(self, targets, sources):
         for target, source in zip(targets, sources):
@@ -559,6 +555,11 @@ class Trainer:
             eval_datasets["validation"] = strategy.experimental_distribute_dataset(
                 data.evaluation("validation", config.global_eval_batch_size)
             )
+        # One trace per trainer whatever the batch sizes (a short last batch would retrace,
+        # and TensorFlow warns about retracing when a run trains many small networks).
+        self._eval_function = tf.function(
+            self._eval_step, input_signature=list(eval_datasets["test"].element_spec)
+        )
         recal_dataset = None
         if self._recalibrates:
             batches = math.ceil(config.bn_recalibration_examples / config.batch_size)
