@@ -263,6 +263,13 @@ def _define_flags():
         _DEFAULTS["jit_compile"],
         "[training] XLA-compile the training step (GPU; slow on CPU).",
     )
+    flags.DEFINE_integer(
+        "steps_per_loop",
+        None,
+        "[training] Training steps per device call; the host reads results once per loop. "
+        "Loops end at every statistic record, log line, evaluation and interruption check, so "
+        "results equal one step per call. Default: 20 with a GPU, 1 on a CPU alone.",
+    )
     # -- runtime --------------------------------------------------------------------------------
     flags.DEFINE_enum(
         "strategy",

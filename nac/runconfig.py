@@ -68,6 +68,7 @@ RUNTIME_FIELDS = frozenset(
         "cell_impl",
         "intra_op_threads",
         "inter_op_threads",
+        "steps_per_loop",
     }
 )
 
@@ -77,6 +78,7 @@ def _fail(flag: str, value, allowed: str):
 
 
 _RECIPE = TrainConfig(steps=1)
+AUTO_STEPS_PER_LOOP_GPU = 20
 
 
 @dataclasses.dataclass(frozen=True)
@@ -131,6 +133,7 @@ class RunConfig:
     synchronized_bn: bool = False
     mixed_precision: bool = _RECIPE.mixed_precision
     jit_compile: bool = _RECIPE.jit_compile
+    steps_per_loop: int | None = None
     # runtime
     strategy: str = "auto"
     intra_op_threads: int | None = None
@@ -196,6 +199,12 @@ class RunConfig:
                     value,
                     "expected a positive integer" if flag != "seed" else "expected an integer >= 0",
                 )
+        if self.steps_per_loop is not None and (
+            not isinstance(self.steps_per_loop, int)
+            or isinstance(self.steps_per_loop, bool)
+            or self.steps_per_loop < 1
+        ):
+            _fail("steps_per_loop", self.steps_per_loop, "expected an integer >= 1 (unset: automatic)")
         for flag in ("intra_op_threads", "inter_op_threads"):
             value = getattr(self, flag)
             if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
@@ -273,7 +282,15 @@ class RunConfig:
         """Steps between evaluations (default: one epoch)."""
         return self.eval_every or max(1, round(self.steps_per_epoch()))
 
-    def train_config(self, steps: int, iteration: bool = False) -> TrainConfig:
+    def resolved_steps_per_loop(self, has_gpu: bool = False) -> int:
+        """`--steps_per_loop`, or the automatic choice: 20 with a GPU (the host's per-step
+        call and read would leave the GPU idle between steps), 1 on a CPU alone (where the
+        host's share of a step is small; BUILD_NOTES.md)."""
+        if self.steps_per_loop is not None:
+            return self.steps_per_loop
+        return AUTO_STEPS_PER_LOOP_GPU if has_gpu else 1
+
+    def train_config(self, steps: int, iteration: bool = False, steps_per_loop: int = 1) -> TrainConfig:
         """The training recipe of one trained network of this run (`steps` training steps).
 
         A construction iteration (`iteration=True`) is evaluated once, at the end of its
@@ -287,6 +304,8 @@ class RunConfig:
             steps=steps,
             batch_size=self.batch_size,
             eval_every=eval_every,
+            steps_per_loop=steps_per_loop,
+            record_every=self.stats_every,
             # Larger evaluation batches cut per-batch overhead; ImageNet keeps the training
             # batch (its activations are large).
             eval_batch_size=self.batch_size if self.dataset == "imagenet2012" else 4 * self.batch_size,

@@ -121,6 +121,7 @@ class Runner:
             runtime.configure_threads(config.intra_op_threads, config.inter_op_threads)
             self.strategy = distribute.make_strategy(config.strategy)
         self.chief = distribute.is_chief(self.strategy)
+        self.steps_per_loop = config.resolved_steps_per_loop(bool(tf.config.list_physical_devices("GPU")))
         self.workers = distribute.num_workers(self.strategy)
         self.run_dir = RunDir(config.run_dir, writer=self.chief)
         if config.deterministic:
@@ -235,7 +236,7 @@ class Runner:
             trainer = Trainer(
                 network,
                 image_size,
-                c.train_config(steps, iteration=name.startswith("iter_")),
+                c.train_config(steps, iteration=name.startswith("iter_"), steps_per_loop=self.steps_per_loop),
                 build_options=options,
                 strategy=self.strategy,
             )
@@ -243,7 +244,12 @@ class Runner:
             callbacks = [stats_cb]
             if c.tensorboard:
                 callbacks.append(
-                    TensorBoardScalars(os.path.join(out, "tensorboard"), stats_cb, params=cost.params)
+                    TensorBoardScalars(
+                        os.path.join(out, "tensorboard"),
+                        stats_cb,
+                        every=trainer.config.log_every,  # a loop boundary
+                        params=cost.params,
+                    )
                 )
             progress = None
             if c.progress and self.chief:

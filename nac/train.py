@@ -308,6 +308,7 @@ class Trainer:
                     model.inputs[0], [layer.input for layer in bns], name=f"{model.name}_bn_inputs"
                 )
         self._train_function = tf.function(self._train_step)
+        self._loop_function = tf.function(self._train_loop)
         forward = (
             tf.function(self._forward_backward, jit_compile=True)
             if config.jit_compile
@@ -360,6 +361,9 @@ class Trainer:
 
     def _train_step(self, iterator, stop):
         self.train_step_traces += 1
+        return self._train_step_body(iterator, stop)
+
+    def _train_step_body(self, iterator, stop):
         images, labels = next(iterator)
         per_replica = self.strategy.run(self._replica_train, args=(images, labels, stop))
         totals = self.strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
@@ -368,6 +372,21 @@ class Trainer:
             for shadow, weight in zip(self.ema_variables, self._weights):
                 self.strategy.extended.update(shadow, _ema_update, args=(weight, decay), group=False)
         return totals
+
+    def _train_loop(self, iterator, stop, n):
+        """`n` training steps in one traced call (`steps_per_loop` > 1); returns their sums."""
+        self.train_step_traces += 1
+        totals = tf.zeros([5], tf.float32)
+        for _ in tf.range(n):
+            totals += self._train_step_body(iterator, stop)
+        return totals
+
+    def _run_loop(self, iterator, stop: bool, n: int) -> np.ndarray:
+        """Runs `n` steps (one device call) and reads their summed results to the host."""
+        stop = tf.constant(int(stop))
+        if self.config.steps_per_loop == 1:
+            return self._train_function(iterator, stop).numpy()
+        return self._loop_function(iterator, stop, tf.constant(n)).numpy()
 
     def _replica_eval(self, images, labels):
         batch_stats = self.config.bn_eval == "batch_stats"
@@ -577,19 +596,27 @@ class Trainer:
         window = np.zeros(3)  # loss sum, correct, count since the last log
         stopped_early = False
         step = 0
+        loop_ends = config.loop_ends()
         callback_list.on_train_begin()
         while step < config.steps:
             local_stop = bool(should_stop()) if should_stop is not None else False
             if local_stop and not multi_worker:
                 raise TrainingInterrupted(step)
+            n = config.loop_length(step, loop_ends)
             callback_list.on_train_batch_begin(step)
             t0 = time.perf_counter()
-            totals = self._train_function(train_iterator, tf.constant(int(local_stop)))
-            ce_sum, correct, count, reg, stops = (float(x) for x in totals.numpy())
-            step_times.append(time.perf_counter() - t0)
-            index, step = step, step + 1
+            # The one place where the host reads a loop's results: the sums over its n
+            # steps of the cross-entropy, correct predictions, examples and regularisation,
+            # and the summed stop flags. Statistic records, evaluations and interruption
+            # checks below all fall on loop boundaries (`TrainConfig.loop_ends`).
+            ce_sum, correct, count, reg, stops = (
+                float(x) for x in self._run_loop(train_iterator, local_stop, n)
+            )
+            step_times.append((n, time.perf_counter() - t0))
+            index, step = step + n - 1, step + n
             images_trained += int(round(count))
             window += (ce_sum, correct, count)
+            reg /= n
             lr = learning_rate_at(config, index, info.train_examples)
             logs = {
                 "loss": ce_sum / count,
@@ -641,7 +668,7 @@ class Trainer:
             history=tuple(history),
             loss_curve=tuple(loss_curve),
             images_per_sec=_throughput(step_times, config.batch_size),
-            train_time_s=sum(step_times),
+            train_time_s=sum(t for _, t in step_times),
             eval_time_s=eval_time,
             wall_time_s=time.perf_counter() - start,
             images_trained=images_trained,
@@ -652,11 +679,12 @@ class Trainer:
         return result
 
 
-def _throughput(step_times: list[float], batch_size: int) -> float:
-    """Images per second, leaving out the first (tracing) step when there are others."""
+def _throughput(step_times: list[tuple[int, float]], batch_size: int) -> float:
+    """Images per second from (steps, seconds) per device call, leaving out the first
+    (tracing) call when there are others."""
     times = step_times[1:] if len(step_times) > 1 else step_times
-    total = sum(times)
-    return len(times) * batch_size / total if total > 0 else 0.0
+    total = sum(t for _, t in times)
+    return sum(n for n, _ in times) * batch_size / total if total > 0 else 0.0
 
 
 def train(
