@@ -22,8 +22,8 @@ def test_gpu_check_dry_run(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     results = json.loads((out / "results.json").read_text())
     assert results["tests"]["exit_code"] == 0 and results["tests"]["dry_run"]
-    rows = {row["variant"]: row for row in results["throughput"]["rows"]}
-    assert set(rows) == {"float32", "mixed_float16", "xla"}
+    rows = {(row["variant"], row["steps_per_loop"]): row for row in results["throughput"]["rows"]}
+    assert set(rows) == {("float32", 1), ("float32", 20), ("mixed_float16", 1), ("xla", 1)}
     assert all(row.get("images_per_sec", 0) > 0 for row in rows.values()), rows
     assert results["construction"]["exit_code"] == 0
     assert results["construction_summary"]["complete"]
