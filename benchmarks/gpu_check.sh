@@ -12,7 +12,7 @@
 #     to one device's as in the CPU tests;
 #  2. Envelope A (128/10-1-1-1/6, 28x28, batch 50) images/s in float32, mixed_float16 and XLA
 #     (benchmarks/gpu_check.py);
-#  3. a short Fashion-MNIST construction (synthetic data in the dry run).
+#  3. a short Fashion-MNIST construction: the quickstart (synthetic data in the dry run).
 # Set PYTHON to the interpreter (default: python3). Run from the repository root.
 set -u
 OUT=${1:?usage: gpu_check.sh OUT_DIR [--dry_run]}
@@ -48,10 +48,10 @@ printf '{"command": "%s", "exit_code": %d, "summary": "%s", "dry_run": %s}\n' \
 if [ -n "$DRY_FLAG" ]; then
   FLAGS=(--dataset=synthetic --envelope=8/1-1/6 --iterations=1 --construction_steps=3 --final_steps=3 --eval_every=3 --stats_every=3 --nosave_models)
 else
-  FLAGS=(--dataset=fashion_mnist --envelope=16/2-1-1/6 --iterations=3 --construction_steps=100 --final_steps=1000 --stats_every=10 --momentum=0.9 --learning_rate=0.05 --lr_schedule=cosine)
+  FLAGS=(--flagfile=experiments/quickstart.flags)
 fi
 rm -rf "$OUT/construction"
-"$PY" -m nac.construct --run_dir="$OUT/construction" --seed=0 --noprogress "${FLAGS[@]}" > "$OUT/construction.log" 2>&1
+"$PY" -m nac.construct "${FLAGS[@]}" --run_dir="$OUT/construction" --seed=0 --noprogress > "$OUT/construction.log" 2>&1
 printf '{"exit_code": %d, "flags": "%s"}\n' "$?" "${FLAGS[*]}" > "$OUT/construction.json"
 
 "$PY" "$HERE/gpu_check.py" report "$OUT"
