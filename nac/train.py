@@ -601,6 +601,7 @@ class Trainer:
         stopped_early = False
         step = 0
         loop_ends = config.loop_ends()
+        loss_watch = divergence.LossWatch(config.mixed_precision)
         callback_list.on_train_begin()
         while step < config.steps:
             local_stop = bool(should_stop()) if should_stop is not None else False
@@ -616,7 +617,7 @@ class Trainer:
             ce_sum, correct, count, reg, stops = (
                 float(x) for x in self._run_loop(train_iterator, local_stop, n)
             )
-            divergence.check_loss(step + n, ce_sum, reg)
+            loss_watch.check(step + n, ce_sum, reg)
             step_times.append((n, time.perf_counter() - t0))
             index, step = step + n - 1, step + n
             images_trained += int(round(count))
