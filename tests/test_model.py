@@ -211,7 +211,8 @@ def test_per_cell_form_equals_per_branch_layers(order):
     back = model_lib.build_model(net, 8, per_branch.build_options)
     model_lib.transfer_weights(per_cell, back)
     for a, b in zip(back.weights, per_branch.weights):
-        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6)
+        # float32 sums over differently laid-out tensors: reduction order differs by ~1e-5
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-6)
     # The statistic: same sums per branch (both saw x once in training mode).
     taps_b, taps_c = model_lib.taps(per_branch), model_lib.taps(per_cell)
     assert list(taps_b) == list(taps_c) == [b.original for b in net.branch_ids()]
