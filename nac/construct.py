@@ -20,6 +20,9 @@ it. Its fields map to: steps -> --construction_steps (all of them are trained; o
 section -> --maxlayersperstage, --construction, --parameterlimits, --maxfilterprune, --skip,
 --worstcase; gpus is superseded by --strategy.
 
+Output: nac's progress and results. TensorFlow's own logging is silenced (nac.runtime);
+--verbosity=1 (or -v 1), or NAC_TF_LOGS=1 in the environment, shows it.
+
 Exit codes: 0 done (or already complete), 2 bad flags or input (including corrupt data and
 a run directory in use by another process), 3 the training diverged (a non-finite loss or
 statistic), 4 a file could not be written (disk full, no permission), 130/143 stopped by
@@ -41,6 +44,7 @@ from nac.recipe import BN_EVAL_MODES, LR_SCHEDULES
 from nac.runconfig import (
     AUGMENTATIONS,
     BRANCH_ORDERS,
+    CELL_IMPLS,
     DATASET_ALIASES,
     DATASETS,
     MODES,
@@ -64,7 +68,13 @@ def _define_flags():
         "[output] Directory for the run's artefacts; rerun with the same directory to resume.",
     )
     flags.DEFINE_boolean(
-        "save_models", _DEFAULTS["save_models"], "[output] Write a SavedModel per trained network."
+        "save_models", _DEFAULTS["save_models"], "[output] Write SavedModels (--nosave_models: none at all)."
+    )
+    flags.DEFINE_boolean(
+        "save_iteration_models",
+        _DEFAULTS["save_iteration_models"],
+        "[output] Also write a SavedModel per construction iteration (with --save_models; "
+        "by default only the final network and every oneshot and random network are exported).",
     )
     flags.DEFINE_boolean("tensorboard", _DEFAULTS["tensorboard"], "[output] Write TensorBoard event files.")
     flags.DEFINE_boolean(
@@ -225,6 +235,14 @@ def _define_flags():
         list(BRANCH_ORDERS),
         "[statistic] Branch op order: the original code's, or the paper text's.",
     )
+    flags.DEFINE_enum(
+        "cell_impl",
+        _DEFAULTS["cell_impl"],
+        list(CELL_IMPLS),
+        "[statistic] per_cell: one batch norm, ReLU and dropout per cell over its concatenated "
+        "branch convolutions (faster; the same function and the same per-branch statistic); "
+        "per_branch: Keras layers per branch, as the original's graph (weight names differ).",
+    )
     # -- training -------------------------------------------------------------------------------
     flags.DEFINE_integer("construction_steps", None, "[training] Steps per construction iteration.")
     flags.DEFINE_float(
@@ -236,7 +254,10 @@ def _define_flags():
     flags.DEFINE_integer("final_steps", None, "[training] Steps of the final (or oneshot/random) training.")
     flags.DEFINE_float("final_epochs", None, "[training] Epochs of the final training (default 100).")
     flags.DEFINE_integer(
-        "eval_every", None, "[training] Steps between test evaluations (default: one epoch)."
+        "eval_every",
+        None,
+        "[training] Steps between test evaluations (default: one epoch for the final, "
+        "oneshot and random trainings; construction iterations only at their end).",
     )
     flags.DEFINE_integer(
         "batch_size",
@@ -296,6 +317,13 @@ def _define_flags():
         _DEFAULTS["jit_compile"],
         "[training] XLA-compile the training step (GPU; slow on CPU).",
     )
+    flags.DEFINE_integer(
+        "steps_per_loop",
+        None,
+        "[training] Training steps per device call; the host reads results once per loop. "
+        "Loops end at every statistic record, log line, evaluation and interruption check, so "
+        "results equal one step per call. Default: 20 with a GPU, 1 on a CPU alone.",
+    )
     # -- runtime --------------------------------------------------------------------------------
     flags.DEFINE_enum(
         "strategy",
@@ -303,6 +331,18 @@ def _define_flags():
         list(STRATEGIES),
         "[runtime] auto: MultiWorkerMirroredStrategy when TF_CONFIG names several workers, "
         "MirroredStrategy over several GPUs, else one device.",
+    )
+    flags.DEFINE_integer(
+        "intra_op_threads",
+        None,
+        "[runtime] TensorFlow's intra-op threads (0: TensorFlow's default; default: 1 on a "
+        "machine with at most 2 cores, else TensorFlow's default).",
+    )
+    flags.DEFINE_integer(
+        "inter_op_threads",
+        None,
+        "[runtime] TensorFlow's inter-op threads (0: TensorFlow's default; default: the "
+        "number of cores on a machine with at most 2, else TensorFlow's default).",
     )
     flags.DEFINE_integer(
         "seed",
@@ -440,6 +480,10 @@ def main(argv):
     if FLAGS.dry_run:
         print(describe(config))
         return 0
+    from nac import runtime
+
+    # Before TensorFlow's first import: its chatter off unless asked for (nac.runtime).
+    runtime.quiet_tensorflow(FLAGS.verbosity if FLAGS["verbosity"].present else 0)
     from nac import runner
 
     return runner.run(config, command_line(), flags_text=nac_flags_text())
@@ -460,7 +504,6 @@ def _parse_flags(argv):
 
 def run():
     """Console entry point: absl parsing with exit status 2 for user errors."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
     def guarded(argv):
         try:

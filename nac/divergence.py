@@ -7,9 +7,11 @@ encountered in cast" warning from printing), and the featuremap statistic (`nac.
 
 With mixed precision, Keras' loss-scale optimizer skips a step whose scaled gradients are not
 finite and lowers the scale; that is not divergence. The loss the host reads is the unscaled
-float32 cross-entropy of the batch, computed before the gradients, so a skipped step shows a
-finite loss here and does not trip the check. A non-finite loss means the forward pass itself
-overflowed or the weights hold NaN: training cannot recover from that.
+float32 cross-entropy of the batch, computed before the gradients, so a skipped step usually
+shows a finite loss here and does not trip the check. A non-finite loss means the forward pass
+itself overflowed or the weights hold NaN: in float32 training cannot recover from that; with
+mixed precision the step is skipped too, so only a non-finite loss that persists
+(`LossWatch`) is divergence.
 
 `nac.runner` adds the step's name and the learning rate, writes nothing for that step and
 exits with status 3; finished steps are kept.
@@ -69,6 +71,29 @@ def check_loss(step: int, loss_sum: float, regularization: float = 0.0):
         raise Diverged("training loss", float(loss_sum), step)
     if _bad(regularization):
         raise Diverged("weight-decay loss", float(regularization), step)
+
+
+# Under mixed precision, consecutive device calls with a non-finite training loss tolerated
+# before it counts as divergence (see `LossWatch`).
+MIXED_PRECISION_PATIENCE = 10
+
+
+class LossWatch:
+    """`check_loss` for a training loop. With mixed precision a non-finite loss is first taken
+    for what the loss-scale optimizer makes of it, a skipped step (float16 activations can
+    overflow where float32 would not; the weights are left as they were); only
+    `MIXED_PRECISION_PATIENCE` consecutive reads of a non-finite loss are divergence. In
+    float32 the first one is."""
+
+    def __init__(self, mixed_precision: bool):
+        self.patience = MIXED_PRECISION_PATIENCE if mixed_precision else 1
+        self.bad_reads = 0
+
+    def check(self, step: int, loss_sum: float, regularization: float = 0.0):
+        self.bad_reads = self.bad_reads + 1 if _bad(loss_sum) else 0
+        if 0 < self.bad_reads < self.patience:
+            return
+        check_loss(step, loss_sum, regularization)
 
 
 def check_metrics(step: int, metrics: dict):

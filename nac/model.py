@@ -8,6 +8,23 @@ Semantics (the original code's, which reproduce the paper's parameter counts exa
   put the ReLU before the batch norm, as the paper's text says.
 * a layer of cells concatenates its branches in sorted key order; each has
   `outputs // branches` channels.
+* cell implementation (`BuildOptions.cell_impl`): ``per_cell`` (default) concatenates the
+  branch convolutions first and runs ONE batch norm (beta only), ReLU and dropout over the
+  cell's channels; ``per_branch`` gives every branch its own Keras batch norm, ReLU, tap and
+  dropout layers and concatenates at the end. The two compute the same function: batch norm
+  normalises each channel with that channel's own batch (or moving) statistics and its own
+  beta, so one batch norm over the concatenation IS per-channel batch norm of each branch,
+  whatever the branches' widths (the beta of branch j is the slice of the cell's beta at
+  branch j's channels); ReLU and dropout act per element. Trainable parameters are the
+  same. Only the random dropout masks differ (one draw over the cell instead of one per
+  branch: the same distribution, another stream). ``per_cell`` runs far fewer ops per step
+  (BUILD_NOTES.md, "The per-cell form"). Weight names differ: per branch
+  `cell12_branch3_bn/beta`, per cell `cell12_bn/beta` (the branches' betas concatenated in
+  sorted key order), so checkpoints of one form do not load into the other;
+  `network.json` and the SavedModel's signature are the same.
+* featuremap taps: per branch, after the ReLU and before the dropout; in the per-cell form
+  one tap per branch is chained on the cell's post-ReLU tensor and reads its branch's
+  channel slice, so every branch's statistic is the same as in the per-branch form.
 * stem: conv2d blocks with bias + ReLU and no batch norm, LRN, max pool (stride 2), dropout.
 * widener: concat(max pool 2x2 stride 2, conv 3x3 stride 2 with `channelwidth` filters, bias +
   ReLU); `channelwidth` starts at the stem's output width and doubles after each widener.
@@ -27,12 +44,14 @@ from __future__ import annotations
 import dataclasses
 
 import keras
+import numpy as np
 
 from nac import arch as arch_lib
 from nac.errors import SpecError
 from nac.ops import STATISTICS, FeaturemapTap, LocalResponseNormalization
 
 BRANCH_ORDERS = ("conv_bn_relu", "conv_relu_bn")
+CELL_IMPLS = ("per_cell", "per_branch")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,6 +64,9 @@ class BuildOptions:
       bn_momentum, bn_epsilon: batch norm constants (the original's 0.999 and 1e-3).
       synchronized_bn: batch statistics over all replicas (multi-GPU option).
       statistics: what the featuremap taps accumulate: `l2` and optionally `variance`.
+      cell_impl: `per_cell` (one batch norm, ReLU and dropout over a cell's concatenated
+        branch convolutions; the default, faster) or `per_branch` (Keras layers per
+        branch); the same function (see the module docstring).
     """
 
     branch_order: str = "conv_bn_relu"
@@ -53,8 +75,11 @@ class BuildOptions:
     bn_epsilon: float = 1e-3
     synchronized_bn: bool = False
     statistics: tuple[str, ...] = ("l2",)
+    cell_impl: str = "per_cell"
 
     def __post_init__(self):
+        if self.cell_impl not in CELL_IMPLS:
+            raise SpecError(f"cell_impl: got {self.cell_impl!r}; expected one of {CELL_IMPLS}")
         if self.branch_order not in BRANCH_ORDERS:
             raise SpecError(f"branch_order: got {self.branch_order!r}; expected one of {BRANCH_ORDERS}")
         if not 0 <= self.branch_dropout < 1:
@@ -99,15 +124,16 @@ def _concat(tensors, name):
     return keras.layers.Concatenate(axis=-1, name=name)(tensors)
 
 
-def apply_branch(x, op: arch_lib.Op, filters: int, branch: arch_lib.BranchId, options: BuildOptions):
-    """One branch: conv (no bias), batch norm (beta only), ReLU, featuremap tap, dropout."""
-    name = branch.keras
+def _branch_conv(op: arch_lib.Op, filters: int, name: str):
     if op.separable:
-        conv = keras.layers.SeparableConv2D(
+        return keras.layers.SeparableConv2D(
             filters, op.kernel, padding="same", use_bias=False, depth_multiplier=1, name=f"{name}_conv"
         )
-    else:
-        conv = keras.layers.Conv2D(filters, op.kernel, padding="same", use_bias=False, name=f"{name}_conv")
+    return keras.layers.Conv2D(filters, op.kernel, padding="same", use_bias=False, name=f"{name}_conv")
+
+
+def _bn_relu(y, name: str, options: BuildOptions):
+    """Batch norm (beta only) and ReLU in `options.branch_order`."""
     bn = keras.layers.BatchNormalization(
         momentum=options.bn_momentum,
         epsilon=options.bn_epsilon,
@@ -117,8 +143,13 @@ def apply_branch(x, op: arch_lib.Op, filters: int, branch: arch_lib.BranchId, op
         name=f"{name}_bn",
     )
     relu = keras.layers.ReLU(name=f"{name}_relu")
-    y = conv(x)
-    y = relu(bn(y)) if options.branch_order == "conv_bn_relu" else bn(relu(y))
+    return relu(bn(y)) if options.branch_order == "conv_bn_relu" else bn(relu(y))
+
+
+def apply_branch(x, op: arch_lib.Op, filters: int, branch: arch_lib.BranchId, options: BuildOptions):
+    """One branch: conv (no bias), batch norm (beta only), ReLU, featuremap tap, dropout."""
+    name = branch.keras
+    y = _bn_relu(_branch_conv(op, filters, name)(x), name, options)
     y = FeaturemapTap(branch.original, options.statistics, name=f"{name}_tap")(y)
     if options.branch_dropout:
         y = keras.layers.Dropout(options.branch_dropout, name=f"{name}_dropout")(y)
@@ -149,11 +180,35 @@ def apply_skip(x, k: int, cell: arch_lib.Cell, tensors):
 
 def apply_cell(x, k: int, cell: arch_lib.Cell, options: BuildOptions):
     """A layer of cells: its branches on the same input, concatenated in sorted key order."""
+    if options.cell_impl == "per_cell":
+        return apply_cell_per_cell(x, k, cell, options)
     outs = [
         apply_branch(x, arch_lib.Op.parse(op), cell.branch_width, arch_lib.BranchId(k, key), options)
         for key, op in cell.branches
     ]
     return _concat(outs, f"cell{k}_concat")
+
+
+def apply_cell_per_cell(x, k: int, cell: arch_lib.Cell, options: BuildOptions):
+    """The per-cell form: branch convolutions, concatenated, then one batch norm, ReLU and
+    dropout over the cell; one tap per branch reads its channel slice of the post-ReLU tensor."""
+    width = cell.branch_width
+    convs = [
+        _branch_conv(arch_lib.Op.parse(op), width, arch_lib.BranchId(k, key).keras)(x)
+        for key, op in cell.branches
+    ]
+    y = _bn_relu(_concat(convs, f"cell{k}_concat"), f"cell{k}", options)
+    for j, (key, _) in enumerate(cell.branches):
+        branch = arch_lib.BranchId(k, key)
+        y = FeaturemapTap(
+            branch.original,
+            options.statistics,
+            channels=(j * width, (j + 1) * width),
+            name=f"{branch.keras}_tap",
+        )(y)
+    if options.branch_dropout:
+        y = keras.layers.Dropout(options.branch_dropout, name=f"cell{k}_dropout")(y)
+    return y
 
 
 def apply_widener(x, k: int, channel_width: int):
@@ -227,6 +282,58 @@ def build_model(
     return model
 
 
+def _cell_bn_layers(model: keras.Model, network: arch_lib.Network):
+    """Per layer of cells: (the per-cell BN layer or None, the per-branch BN layers or None)."""
+    names = {layer.name for layer in model.layers}
+    out = []
+    for k, cell in network.cells():
+        per_cell = model.get_layer(f"cell{k}_bn") if f"cell{k}_bn" in names else None
+        keys = [arch_lib.BranchId(k, key).keras + "_bn" for key, _ in cell.branches]
+        per_branch = [model.get_layer(n) for n in keys] if all(n in names for n in keys) else None
+        out.append((per_cell, per_branch))
+    return out
+
+
+def transfer_weights(source: keras.Model, target: keras.Model):
+    """Copies every weight of `source` into `target`, two builds of the same network that may
+    use different `cell_impl`s: layers of the same name copy as they are; a per-cell batch
+    norm takes its branches' batch norms concatenated (beta, moving mean and variance), and
+    per-branch batch norms take their slices of a per-cell one. Featuremap accumulators copy
+    by branch.
+
+    Raises:
+      SpecError: The two models are not builds of the same network.
+    """
+    network = source.network
+    if network.fingerprint() != target.network.fingerprint():
+        raise SpecError("transfer_weights: the models are builds of different networks")
+    by_name = {layer.name: layer for layer in source.layers}
+    for layer in target.layers:
+        twin = by_name.get(layer.name)
+        if twin is not None and not isinstance(layer, keras.layers.BatchNormalization):
+            for w, v in zip(layer.weights, twin.weights, strict=True):
+                w.assign(v)
+    for (src_cell, src_branches), (dst_cell, dst_branches) in zip(
+        _cell_bn_layers(source, network), _cell_bn_layers(target, network), strict=True
+    ):
+        if src_cell is not None:
+            values = [w.numpy() for w in src_cell.weights]
+        else:
+            values = [
+                np.concatenate(ws) for ws in zip(*[[w.numpy() for w in b.weights] for b in src_branches])
+            ]
+        if dst_cell is not None:
+            for w, v in zip(dst_cell.weights, values, strict=True):
+                w.assign(v)
+        else:
+            start = 0
+            for bn in dst_branches:
+                width = bn.weights[0].shape[-1]
+                for w, v in zip(bn.weights, values, strict=True):
+                    w.assign(v[start : start + width])
+                start += width
+
+
 def taps(model: keras.Model) -> dict[str, FeaturemapTap]:
     """The featuremap taps of `model`, keyed by branch id (`Cell<k>/<BranchKey>`), in network order."""
     return {layer.branch: layer for layer in model.layers if isinstance(layer, FeaturemapTap)}
@@ -234,5 +341,5 @@ def taps(model: keras.Model) -> dict[str, FeaturemapTap]:
 
 def branch_outputs_model(model: keras.Model) -> keras.Model:
     """A model returning {branch id: tapped featuremap} for the same inputs and weights."""
-    outputs = {branch: tap.output for branch, tap in taps(model).items()}
+    outputs = {branch: tap.featuremap(tap.output) for branch, tap in taps(model).items()}
     return keras.Model(model.inputs, outputs, name=f"{model.name}_branches")

@@ -8,6 +8,11 @@ copy, and a read in cross-replica context (a callback) returns the exact sum ove
 BUILD_NOTES.md.) The variables are not trainable, never reach the optimizer and are not
 counted as parameters. Sums are kept in float64 so that long windows do not lose precision.
 
+A tap may watch a channel slice of its input (`channels=(start, stop)`): a cell built with
+one batch norm, ReLU and dropout over its concatenated branches (`BuildOptions.cell_impl=
+"per_cell"`) chains one tap per branch on the cell's tensor, each accumulating its branch's
+channels and passing the whole tensor through unchanged.
+
 Accumulators (per tap):
   `l2_sum`  sum over images of the per-image mean over H, W, C of x**2;
   `images`  number of images seen;
@@ -76,15 +81,18 @@ class FeaturemapTap(keras.layers.Layer):
     Args:
       branch: the branch id in the original's form, e.g. `Cell12/Branch3`.
       statistics: which accumulators to keep: `l2` (always) and optionally `variance`.
+      channels: None (the whole input is the branch's featuremap) or `(start, stop)`: the
+        branch's channels within the input, which passes through whole.
 
     The Python attribute `collect` (default True) is read when the calling function is traced:
     functions traced with `collect = False` (for example batch-norm re-estimation passes, which
     run in training mode) leave the accumulators alone.
     """
 
-    def __init__(self, branch: str, statistics=("l2",), **kwargs):
+    def __init__(self, branch: str, statistics=("l2",), channels=None, **kwargs):
         super().__init__(**kwargs)
         self.branch = branch
+        self.channels = None if channels is None else (int(channels[0]), int(channels[1]))
         unknown = set(statistics) - set(STATISTICS)
         if unknown:
             raise ValueError(f"statistics: unknown {sorted(unknown)}; expected {STATISTICS}")
@@ -92,7 +100,7 @@ class FeaturemapTap(keras.layers.Layer):
         self.collect = True
 
     def build(self, input_shape):
-        channels = input_shape[-1]
+        channels = input_shape[-1] if self.channels is None else self.channels[1] - self.channels[0]
         self.l2_sum = _accumulator((), "l2_sum")
         self.images = _accumulator((), "images")
         if "variance" in self.statistics:
@@ -109,7 +117,8 @@ class FeaturemapTap(keras.layers.Layer):
 
     def call(self, x, training=None):
         if training and self.collect:
-            x32 = tf.cast(x, tf.float32)
+            y = x if self.channels is None else x[..., self.channels[0] : self.channels[1]]
+            x32 = tf.cast(y, tf.float32)
             squares = tf.square(x32)
             batch = tf.cast(tf.shape(x32)[0], tf.float64)
             per_image = tf.reduce_mean(squares, axis=[1, 2, 3])
@@ -126,4 +135,13 @@ class FeaturemapTap(keras.layers.Layer):
         return input_shape
 
     def get_config(self):
-        return {**super().get_config(), "branch": self.branch, "statistics": list(self.statistics)}
+        return {
+            **super().get_config(),
+            "branch": self.branch,
+            "statistics": list(self.statistics),
+            "channels": None if self.channels is None else list(self.channels),
+        }
+
+    def featuremap(self, x):
+        """The branch's featuremap within this tap's input `x` (a tensor or a KerasTensor)."""
+        return x if self.channels is None else x[..., self.channels[0] : self.channels[1]]

@@ -50,6 +50,13 @@ class TrainConfig:
       jit_compile: Compile the forward and backward pass with XLA (for GPUs; slow on CPU).
       validation: Also evaluate the validation split, when the data has one.
       log_every: Steps between entries of the loss curve and `progress` calls.
+      steps_per_loop: Training steps per device call (one `tf.function` call runs a loop of
+        up to this many steps; the host reads the loss and accuracy sums once per loop).
+        Loops end at every multiple of `log_every` and `record_every`, at every evaluation
+        and at the last step, so callbacks, statistics records, evaluations and
+        interruption checks fall on the same steps as with one step per call.
+      record_every: Steps at which callbacks must see a batch end (e.g. the statistic
+        series, `--stats_every`); 0: none beyond the others.
     """
 
     steps: int
@@ -70,6 +77,8 @@ class TrainConfig:
     jit_compile: bool = False
     validation: bool = False
     log_every: int = 100
+    steps_per_loop: int = 1
+    record_every: int = 0
 
     def __post_init__(self):
         def fail(field, expected):
@@ -81,6 +90,8 @@ class TrainConfig:
             ("eval_every", 0),
             ("bn_recalibration_examples", 1),
             ("log_every", 1),
+            ("steps_per_loop", 1),
+            ("record_every", 0),
         ):
             value = getattr(self, field)
             if not _is_int(value) or value < minimum:
@@ -115,6 +126,22 @@ class TrainConfig:
         """The steps (1-based counts of completed steps) after which the test set is evaluated."""
         every = range(self.eval_every, self.steps, self.eval_every) if self.eval_every else ()
         return (*every, self.steps)
+
+    def loop_ends(self) -> frozenset[int]:
+        """Steps (1-based counts) at which a training loop must end (see `steps_per_loop`)."""
+        ends = set(self.eval_steps())
+        for every in (self.log_every, self.record_every):
+            if every:
+                ends.update(range(every, self.steps, every))
+        return frozenset(ends)
+
+    def loop_length(self, step: int, ends=None) -> int:
+        """Steps of the loop starting after `step` completed steps."""
+        ends = self.loop_ends() if ends is None else ends
+        n = 1
+        while n < self.steps_per_loop and step + n < self.steps and step + n not in ends:
+            n += 1
+        return n
 
     def decay_steps(self, train_examples: int) -> float:
         """Steps between exponential decays: `decay_epochs` epochs of `batch_size` images."""

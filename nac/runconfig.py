@@ -27,6 +27,7 @@ STATISTICS = ("l2", "variance")
 AUGMENTATIONS = ("original", "padded", "crop_flip", "none")
 STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker")
 BRANCH_ORDERS = ("conv_bn_relu", "conv_relu_bn")
+CELL_IMPLS = ("per_cell", "per_branch")  # nac.model.CELL_IMPLS (no TensorFlow here)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,10 +59,18 @@ RUNTIME_FIELDS = frozenset(
         "strategy",
         "force",
         "save_models",
+        "save_iteration_models",
         "progress",
         "tensorboard",
         "config",
         "arch",
+        # Implementation choices that compute the same function (the per-cell and the
+        # per-branch cells differ only in their dropout draws) or only set TensorFlow's
+        # thread pools: an older run directory resumes with the current defaults.
+        "cell_impl",
+        "intra_op_threads",
+        "inter_op_threads",
+        "steps_per_loop",
     }
 )
 
@@ -76,6 +85,7 @@ def _fail(flag: str, value, allowed: str):
 
 
 _RECIPE = TrainConfig(steps=1)
+AUTO_STEPS_PER_LOOP_GPU = 20
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,6 +125,7 @@ class RunConfig:
     statistic: str = "l2"
     stats_every: int = 100
     branch_order: str = "conv_bn_relu"
+    cell_impl: str = "per_cell"
     # training
     construction_steps: int | None = None
     construction_epochs: float | None = None
@@ -138,12 +149,16 @@ class RunConfig:
     synchronized_bn: bool = False
     mixed_precision: bool = _RECIPE.mixed_precision
     jit_compile: bool = _RECIPE.jit_compile
+    steps_per_loop: int | None = None
     # runtime
     strategy: str = "auto"
+    intra_op_threads: int | None = None
+    inter_op_threads: int | None = None
     seed: int | None = None
     deterministic: bool = False
     force: bool = False
     save_models: bool = True
+    save_iteration_models: bool = False
     tensorboard: bool = True
     progress: bool = True
     # resolved from --config (an original v2.0 file), not flags of their own
@@ -172,6 +187,7 @@ class RunConfig:
             "augment": AUGMENTATIONS,
             "strategy": STRATEGIES,
             "branch_order": BRANCH_ORDERS,
+            "cell_impl": CELL_IMPLS,
             "dataset": tuple(DATASETS),
         }
         for flag, allowed in choices.items():
@@ -210,6 +226,16 @@ class RunConfig:
                     value,
                     "expected a positive integer" if flag != "seed" else "expected an integer >= 0",
                 )
+        if self.steps_per_loop is not None and (
+            not isinstance(self.steps_per_loop, int)
+            or isinstance(self.steps_per_loop, bool)
+            or self.steps_per_loop < 1
+        ):
+            _fail("steps_per_loop", self.steps_per_loop, "expected an integer >= 1 (unset: automatic)")
+        for flag in ("intra_op_threads", "inter_op_threads"):
+            value = getattr(self, flag)
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+                _fail(flag, value, "expected an integer >= 0 (0: TensorFlow's default; unset: nac's choice)")
         for flag in ("construction_epochs", "final_epochs"):
             value = getattr(self, flag)
             if value is not None and not value > 0:
@@ -353,8 +379,24 @@ class RunConfig:
         """Steps between evaluations (default: one epoch)."""
         return self.eval_every or max(1, round(self.steps_per_epoch()))
 
-    def train_config(self, steps: int) -> TrainConfig:
-        """The training recipe of one trained network of this run (`steps` training steps)."""
+    def resolved_steps_per_loop(self, has_gpu: bool = False) -> int:
+        """`--steps_per_loop`, or the automatic choice: 20 with a GPU (the host's per-step
+        call and read would leave the GPU idle between steps), 1 on a CPU alone (where the
+        host's share of a step is small; BUILD_NOTES.md)."""
+        if self.steps_per_loop is not None:
+            return self.steps_per_loop
+        return AUTO_STEPS_PER_LOOP_GPU if has_gpu else 1
+
+    def train_config(self, steps: int, iteration: bool = False, steps_per_loop: int = 1) -> TrainConfig:
+        """The training recipe of one trained network of this run (`steps` training steps).
+
+        A construction iteration (`iteration=True`) is evaluated once, at the end of its
+        window, unless `--eval_every` was given (the study's curves need more).
+        """
+        if iteration and self.eval_every is None:
+            eval_every = 0
+        else:
+            eval_every = min(self.eval_interval(), steps)
         # Larger evaluation batches cut per-batch overhead; ImageNet keeps the training batch
         # (its activations are large). With batch_stats each test batch is normalised by its
         # own statistics, so it must be the original's batch (its batchsize, per GPU).
@@ -370,7 +412,9 @@ class RunConfig:
         return TrainConfig(
             steps=steps,
             batch_size=self.batch_size,
-            eval_every=min(self.eval_interval(), steps),
+            eval_every=eval_every,
+            steps_per_loop=steps_per_loop,
+            record_every=self.stats_every,
             eval_batch_size=eval_batch,
             learning_rate=self.learning_rate,
             lr_schedule=self.lr_schedule,

@@ -134,11 +134,14 @@ class Runner:
         import tensorflow as tf
 
         from nac import data as data_lib
-        from nac import distribute
+        from nac import distribute, runtime
 
         config = self.config
-        self.strategy = distribute.make_strategy(config.strategy)
+        with runtime.native_stderr_filtered():  # the cuInit error of a machine without a GPU
+            runtime.configure_threads(config.intra_op_threads, config.inter_op_threads)
+            self.strategy = distribute.make_strategy(config.strategy)
         self.chief = distribute.is_chief(self.strategy)
+        self.steps_per_loop = config.resolved_steps_per_loop(bool(tf.config.list_physical_devices("GPU")))
         self.workers = distribute.num_workers(self.strategy)
         self.run_dir = RunDir(config.run_dir, writer=self.chief)
         if config.deterministic:
@@ -289,11 +292,18 @@ class Runner:
         )
         keras.utils.set_random_seed(seed)
         options = BuildOptions(
-            branch_order=c.branch_order, synchronized_bn=c.synchronized_bn, statistics=statistics
+            branch_order=c.branch_order,
+            synchronized_bn=c.synchronized_bn,
+            statistics=statistics,
+            cell_impl=c.cell_impl,
         )
         with self.run_dir.staging(name) as out:
             trainer = Trainer(
-                network, image_size, c.train_config(steps), build_options=options, strategy=self.strategy
+                network,
+                image_size,
+                c.train_config(steps, iteration=name.startswith("iter_"), steps_per_loop=self.steps_per_loop),
+                build_options=options,
+                strategy=self.strategy,
             )
             inherited = None if parent is None else self._inherit(trainer.model, network, parent)
             stop = self._stability_stop(name, network)
@@ -306,7 +316,12 @@ class Runner:
             callbacks = [stats_cb]
             if c.tensorboard:
                 callbacks.append(
-                    TensorBoardScalars(os.path.join(out, "tensorboard"), stats_cb, params=cost.params)
+                    TensorBoardScalars(
+                        os.path.join(out, "tensorboard"),
+                        stats_cb,
+                        every=trainer.config.log_every,  # a loop boundary
+                        params=cost.params,
+                    )
                 )
             progress = None
             if c.progress and self.chief:
@@ -337,7 +352,7 @@ class Runner:
 
                 np.savez(os.path.join(out, inherit.WEIGHTS_FILE), **inherit.model_weights(result.model))
             write_json(os.path.join(out, "metrics.json"), metrics)
-            if c.save_models:
+            if c.save_models and (c.save_iteration_models or not name.startswith("iter_")):
                 path = os.path.join(out, "saved_model")
                 try:
                     export.export_saved_model(
@@ -557,7 +572,6 @@ def _first_line(error: BaseException) -> str:
 
 
 def _configure_logging():
-    logging.getLogger("tensorflow").setLevel(logging.ERROR)  # SavedModel writing is chatty
     if logging.getLogger().handlers:  # under absl's app.run: its handler prints our records
         log.setLevel(logging.INFO)
         return

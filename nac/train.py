@@ -308,15 +308,14 @@ class Trainer:
                     model.inputs[0], [layer.input for layer in bns], name=f"{model.name}_bn_inputs"
                 )
         self._train_function = tf.function(self._train_step)
+        self._loop_function = tf.function(self._train_loop)
         forward = (
             tf.function(self._forward_backward, jit_compile=True)
             if config.jit_compile
             else self._forward_backward
         )
         self._forward_backward_fn = forward
-        self._eval_function = tf.function(self._eval_step, reduce_retracing=True)
         self._recal_function = tf.function(self._recal_step)
-        self._copiers = {}
         self._sync_bn_function = tf.function(self._sync_bn_stats)
 
     # ----------------------------------------------------------------------------------
@@ -362,6 +361,9 @@ class Trainer:
 
     def _train_step(self, iterator, stop):
         self.train_step_traces += 1
+        return self._train_step_body(iterator, stop)
+
+    def _train_step_body(self, iterator, stop):
         images, labels = next(iterator)
         per_replica = self.strategy.run(self._replica_train, args=(images, labels, stop))
         totals = self.strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
@@ -370,6 +372,21 @@ class Trainer:
             for shadow, weight in zip(self.ema_variables, self._weights):
                 self.strategy.extended.update(shadow, _ema_update, args=(weight, decay), group=False)
         return totals
+
+    def _train_loop(self, iterator, stop, n):
+        """`n` training steps in one traced call (`steps_per_loop` > 1); returns their sums."""
+        self.train_step_traces += 1
+        totals = tf.zeros([5], tf.float32)
+        for _ in tf.range(n):
+            totals += self._train_step_body(iterator, stop)
+        return totals
+
+    def _run_loop(self, iterator, stop: bool, n: int) -> np.ndarray:
+        """Runs `n` steps (one device call) and reads their summed results to the host."""
+        stop = tf.constant(int(stop))
+        if self.config.steps_per_loop == 1:
+            return self._train_function(iterator, stop).numpy()
+        return self._loop_function(iterator, stop, tf.constant(n)).numpy()
 
     def _replica_eval(self, images, labels):
         batch_stats = self.config.bn_eval == "batch_stats"
@@ -405,17 +422,15 @@ class Trainer:
         return self.strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
 
     def _copy(self, targets: str, sources: str):
-        """Copies the variable list attribute `sources` into `targets`, in one traced function.
+        """Copies the variable list attribute `sources` into `targets`, eagerly.
 
-        Each (targets, sources) pair gets its own argument-free `tf.function`: passing the
-        variable lists as arguments would retrace on every call (Keras variables do not
-        compare as trace keys), which cost seconds per evaluation.
+        One `extended.update` per variable, so every replica copies its own value. Not
+        traced: a traced copy captures this trainer's variables and is traced anew for
+        every trainer, which TensorFlow reports as excessive retracing once a construction
+        has trained a few networks (and passing the variables as arguments retraces too);
+        eager copies of a few hundred variables take milliseconds.
         """
-        key = (targets, sources)
-        if key not in self._copiers:
-            target_list, source_list = getattr(self, targets), getattr(self, sources)
-            self._copiers[key] = tf.function(lambda: self._copy_all(target_list, source_list))
-        self._copiers[key]()
+        self._copy_all(getattr(self, targets), getattr(self, sources))
 
     def _copy_all(self, targets, sources):
         for target, source in zip(targets, sources):
@@ -563,6 +578,11 @@ class Trainer:
             eval_datasets["validation"] = strategy.experimental_distribute_dataset(
                 data.evaluation("validation", config.global_eval_batch_size)
             )
+        # One trace per trainer whatever the batch sizes (a short last batch would retrace,
+        # and TensorFlow warns about retracing when a run trains many small networks).
+        self._eval_function = tf.function(
+            self._eval_step, input_signature=list(eval_datasets["test"].element_spec)
+        )
         recal_dataset = None
         if self._recalibrates:
             batches = math.ceil(config.bn_recalibration_examples / config.batch_size)
@@ -580,20 +600,29 @@ class Trainer:
         window = np.zeros(3)  # loss sum, correct, count since the last log
         stopped_early = False
         step = 0
+        loop_ends = config.loop_ends()
+        loss_watch = divergence.LossWatch(config.mixed_precision)
         callback_list.on_train_begin()
         while step < config.steps:
             local_stop = bool(should_stop()) if should_stop is not None else False
             if local_stop and not multi_worker:
                 raise TrainingInterrupted(step)
+            n = config.loop_length(step, loop_ends)
             callback_list.on_train_batch_begin(step)
             t0 = time.perf_counter()
-            totals = self._train_function(train_iterator, tf.constant(int(local_stop)))
-            ce_sum, correct, count, reg, stops = (float(x) for x in totals.numpy())
-            divergence.check_loss(step + 1, ce_sum, reg)
-            step_times.append(time.perf_counter() - t0)
-            index, step = step, step + 1
+            # The one place where the host reads a loop's results: the sums over its n
+            # steps of the cross-entropy, correct predictions, examples and regularisation,
+            # and the summed stop flags. Statistic records, evaluations and interruption
+            # checks below all fall on loop boundaries (`TrainConfig.loop_ends`).
+            ce_sum, correct, count, reg, stops = (
+                float(x) for x in self._run_loop(train_iterator, local_stop, n)
+            )
+            loss_watch.check(step + n, ce_sum, reg)
+            step_times.append((n, time.perf_counter() - t0))
+            index, step = step + n - 1, step + n
             images_trained += int(round(count))
             window += (ce_sum, correct, count)
+            reg /= n
             lr = learning_rate_at(config, index, info.train_examples)
             logs = {
                 "loss": ce_sum / count,
@@ -645,7 +674,7 @@ class Trainer:
             history=tuple(history),
             loss_curve=tuple(loss_curve),
             images_per_sec=_throughput(step_times, config.batch_size),
-            train_time_s=sum(step_times),
+            train_time_s=sum(t for _, t in step_times),
             eval_time_s=eval_time,
             wall_time_s=time.perf_counter() - start,
             images_trained=images_trained,
@@ -656,11 +685,12 @@ class Trainer:
         return result
 
 
-def _throughput(step_times: list[float], batch_size: int) -> float:
-    """Images per second, leaving out the first (tracing) step when there are others."""
+def _throughput(step_times: list[tuple[int, float]], batch_size: int) -> float:
+    """Images per second from (steps, seconds) per device call, leaving out the first
+    (tracing) call when there are others."""
     times = step_times[1:] if len(step_times) > 1 else step_times
-    total = sum(times)
-    return len(times) * batch_size / total if total > 0 else 0.0
+    total = sum(t for _, t in times)
+    return sum(n for n, _ in times) * batch_size / total if total > 0 else 0.0
 
 
 def train(

@@ -17,6 +17,16 @@ import tensorflow as tf  # noqa: E402
 
 _cpus = tf.config.list_physical_devices("CPU")
 tf.config.set_logical_device_configuration(_cpus[0], [tf.config.LogicalDeviceConfiguration()] * 2)
+# benchmarks/gpu_check.sh: NAC_TEST_LOGICAL_GPUS=2 splits the first GPU into two logical GPUs
+# (NAC_TEST_GPU_MEMORY_MB each), so that MirroredStrategy runs over two GPUs on one card.
+_gpus = tf.config.list_physical_devices("GPU")
+if _gpus and int(os.environ.get("NAC_TEST_LOGICAL_GPUS", "0")) > 1:
+    _memory = int(os.environ.get("NAC_TEST_GPU_MEMORY_MB", "2048"))
+    tf.config.set_logical_device_configuration(
+        _gpus[0],
+        [tf.config.LogicalDeviceConfiguration(memory_limit=_memory)]
+        * int(os.environ["NAC_TEST_LOGICAL_GPUS"]),
+    )
 
 FIXTURES = pathlib.Path(__file__).parent / "fixtures"
 
@@ -37,6 +47,7 @@ RUN_FLAGS = [
     "--stats_every=4",
     "--seed=3",
     "--noprogress",
+    "--save_iteration_models",
 ]
 STEP_FILES = ("network.json", "stats.json", "res.log", "metrics.json", "stats_series.json", "saved_model")
 
@@ -45,12 +56,17 @@ def _quiet_env():
     return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
 
 
-def construct(*args, **kwargs):
+def _default_env():
+    """The environment of a user who set nothing (nac's own quiet defaults apply)."""
+    return {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "NAC_TF_LOGS")}
+
+
+def construct(*args, env=None, **kwargs):
     return subprocess.run(
         [sys.executable, "-m", "nac.construct", *args],
         capture_output=True,
         text=True,
-        env=_quiet_env(),
+        env=env or _quiet_env(),
         timeout=600,
         **kwargs,
     )
@@ -66,11 +82,16 @@ def start(*args):
     )
 
 
-def finished(tmp_path_factory, name, *flags):
-    """Runs nac.construct to completion in a fresh run directory; returns the directory."""
+def finished(tmp_path_factory, name, *flags, env=None):
+    """Runs nac.construct to completion in a fresh run directory; returns the directory.
+
+    The process's stdout and stderr are kept beside it (`../stdout.txt`, `../stderr.txt`).
+    """
     run_dir = tmp_path_factory.mktemp(name) / "run"
-    out = construct(f"--run_dir={run_dir}", *flags)
+    out = construct(f"--run_dir={run_dir}", *flags, env=env)
     assert out.returncode == 0, out.stderr[-3000:]
+    (run_dir.parent / "stdout.txt").write_text(out.stdout)
+    (run_dir.parent / "stderr.txt").write_text(out.stderr)
     return run_dir
 
 
@@ -87,7 +108,8 @@ SHORT_FINAL = (
 
 @pytest.fixture(scope="session")
 def finished_run(tmp_path_factory):
-    return finished(tmp_path_factory, "construct", *RUN_FLAGS)
+    # Run as a user would (no TF_CPP_MIN_LOG_LEVEL): its output is what the user sees.
+    return finished(tmp_path_factory, "construct", *RUN_FLAGS, env=_default_env())
 
 
 @pytest.fixture(scope="session")

@@ -345,7 +345,9 @@ def test_random_config_instance_is_seeded(fixtures_dir):
 def test_pure_python_modules_do_not_import_tensorflow():
     code = (
         "import sys, nac.arch, nac.config, nac.cost, nac.summary, nac.statsio, nac.random_arch, nac.datafiles,"
-        " nac.restructure, nac.recipe, nac.runconfig, nac.rundir, nac.stability, nac.table1;"
+        " nac.restructure, nac.recipe, nac.runconfig, nac.rundir, nac.stability, nac.table1, nac.stopping,"
+        " nac.inherit, nac.divergence, nac.lock, nac.original_results, nac.runtime,"
+        " nac.studystats;"
         "assert 'tensorflow' not in sys.modules"
     )
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0

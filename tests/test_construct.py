@@ -3,6 +3,7 @@
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -79,6 +80,23 @@ def test_every_artefact_is_present_and_valid(finished_run):
     assert summary["construction_cost_epochs"] == pytest.approx(2 * epochs + epochs)
     assert [s["name"] for s in summary["steps"]] == ["iter_0", "iter_1", "final"]
     assert summary["final"]["notation"] == "8/4-3/6"
+
+
+CHATTER = re.compile(
+    r"absl::InitializeLog|cudart_stub|cuInit|oneDNN|functional_saver|fingerprint|"
+    r"signature_serialization|Sharding callback|UserWarning|retracing|"
+    r"^[IWE]\d{4} [\d:.]+ +\d+ \S+\.cc:\d+\]",  # any C++ log line of TensorFlow
+    re.MULTILINE,
+)
+
+
+def test_default_run_prints_nac_lines_and_no_tensorflow_chatter(finished_run):
+    """The shared construction runs with the user's default environment and exports models."""
+    out = (finished_run.parent / "stdout.txt").read_text()
+    err = (finished_run.parent / "stderr.txt").read_text()
+    assert (finished_run / "final" / "saved_model").is_dir()
+    assert "iter_0: training" in err and "done: " in err
+    assert not CHATTER.findall(out + err), CHATTER.findall(out + err)
 
 
 def test_restructure_cli_replays_every_iteration(finished_run, tmp_path):
@@ -332,7 +350,6 @@ def test_construction_on_two_logical_devices(tmp_path):
         stats_every=3,
         strategy="mirrored",
         seed=7,
-        save_models=False,
         tensorboard=False,
         progress=False,
     )
@@ -342,6 +359,9 @@ def test_construction_on_two_logical_devices(tmp_path):
         metrics = json.loads((run / name / "metrics.json").read_text())
         assert metrics["replicas"] == 2
         assert metrics["history"][-1]["test_examples"] == 256
+    # By default only the final network is exported (--save_iteration_models adds the rest).
+    assert not (run / "iter_0" / "saved_model").exists()
+    assert (run / "final" / "saved_model" / "saved_model.pb").exists()
     out = tmp_path / "next.json"
     assert (
         restructure_lib.main(
@@ -393,6 +413,7 @@ def test_construction_on_two_worker_processes(tmp_path):
                     "--final_steps=6",
                     "--eval_every=6",
                     "--stats_every=3",
+                    "--save_iteration_models",
                     "--seed=7",
                     "--notensorboard",
                     "--noprogress",
@@ -492,3 +513,13 @@ def test_downsample_flag_validated_resolved_and_compared_on_resume():
         RunConfig(run_dir="x", dataset="imagenet2012", downsample=2)
     with pytest.raises(ConfigError, match="--downsample: got 0; expected an integer >= 1"):
         RunConfig(run_dir="x", downsample=0)
+
+
+def test_iterations_evaluate_once_unless_eval_every_is_given():
+    from nac.runconfig import RunConfig
+
+    config = RunConfig(run_dir="r", dataset="synthetic", envelope="8/1-1/6", construction_steps=100)
+    assert config.train_config(100, iteration=True).eval_steps() == (100,)
+    assert config.train_config(100).eval_every == config.eval_interval() == 10  # 512 / 50
+    given = RunConfig(run_dir="r", dataset="synthetic", envelope="8/1-1/6", eval_every=30)
+    assert given.train_config(100, iteration=True).eval_steps() == (30, 60, 90, 100)

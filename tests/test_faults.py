@@ -474,6 +474,24 @@ def test_loss_scale_skips_are_not_divergence(tiny_data):
     assert all(np.isfinite(loss) for _, loss in result.loss_curve)
 
 
+def test_mixed_precision_tolerates_a_few_non_finite_losses():
+    """A non-finite loss is divergence at once in float32; with mixed precision only when it
+    persists for MIXED_PRECISION_PATIENCE reads (the loss-scale optimizer skips such steps)."""
+    from nac import divergence
+
+    with pytest.raises(divergence.Diverged):
+        divergence.LossWatch(False).check(1, float("nan"))
+    watch = divergence.LossWatch(True)
+    for step in range(1, divergence.MIXED_PRECISION_PATIENCE):
+        watch.check(step, float("inf"))
+    watch.check(10, 1.0)  # a finite loss resets the count
+    for step in range(11, 10 + divergence.MIXED_PRECISION_PATIENCE):
+        watch.check(step, float("nan"))
+    with pytest.raises(divergence.Diverged) as info:
+        watch.check(99, float("nan"))
+    assert info.value.step == 99
+
+
 def test_a_diverged_step_is_one_line_and_writes_nothing(finished_run, tmp_path):
     from conftest import RUN_FLAGS, construct
 

@@ -118,3 +118,24 @@ def test_relu_gaussian_moments():
         sample = np.maximum(rng.normal(beta, 1.0, 400_000), 0)
         mean, sd = inherit._relu_gaussian(beta)
         assert mean == pytest.approx(sample.mean(), abs=5e-3) and sd == pytest.approx(sample.std(), abs=5e-3)
+
+
+def test_saved_weights_do_not_depend_on_the_cell_form():
+    """A per-cell batch norm is read as its branches' slices and written back from them, so a
+    weights file of either form inherits into either form."""
+    from nac.model import BuildOptions, transfer_weights
+
+    network = arch.network_from_notation("6/2-1/3", "conv1x1", False, 3, 10)
+    per_branch = build_model(network, SIZE, BuildOptions(cell_impl="per_branch"))
+    per_cell = build_model(network, SIZE, BuildOptions(cell_impl="per_cell"))
+    weights = random_weights(per_branch, [])
+    transfer_weights(per_branch, per_cell)
+    read = inherit.model_weights(per_cell)
+    assert sorted(read) == sorted(weights) and "cell1_branch2_bn/beta" in read and "cell1_bn/beta" not in read
+    for path, value in weights.items():
+        np.testing.assert_array_equal(read[path], value, err_msg=path)
+    other = build_model(network, SIZE, BuildOptions(cell_impl="per_cell"))
+    inherit.assign(other, weights)
+    np.testing.assert_array_equal(
+        other.get_layer("cell1_bn").beta.numpy(), per_cell.get_layer("cell1_bn").beta.numpy()
+    )

@@ -43,7 +43,8 @@ def test_forward_pass_shape_and_spec_carried():
 
 
 def test_branch_layers_follow_the_original(small_b):
-    net, model = small_b
+    net, _ = small_b
+    model = model_lib.build_model(net, 16, model_lib.BuildOptions(cell_impl="per_branch"))
     conv = model.get_layer("cell1_branch2_conv")
     assert isinstance(conv, keras.layers.Conv2D) and not conv.use_bias and conv.kernel_size == (3, 3)
     assert conv.filters == 12 // 6
@@ -98,10 +99,12 @@ def test_accumulators_are_not_trainable_and_collect_only_in_training(small_b):
 
 def test_branch_order_option():
     net = arch.network_from_notation("6/1/6")
-    model = model_lib.build_model(net, 8, model_lib.BuildOptions(branch_order="conv_relu_bn"))
-    bn = model.get_layer("cell1_branch1_bn")
-    relu = model.get_layer("cell1_branch1_relu")
-    assert bn.input is relu.output
+    for impl, name in (("per_branch", "cell1_branch1"), ("per_cell", "cell1")):
+        options = model_lib.BuildOptions(branch_order="conv_relu_bn", cell_impl=impl)
+        model = model_lib.build_model(net, 8, options)
+        bn = model.get_layer(f"{name}_bn")
+        relu = model.get_layer(f"{name}_relu")
+        assert bn.input is relu.output
 
 
 def test_imagenet_stem_builds_with_1001_classes():
@@ -146,3 +149,94 @@ def test_head_fc_is_xavier_and_logits_truncated_normal():
     assert isinstance(model.get_layer("head_layer1_fc").kernel_initializer, keras.initializers.GlorotUniform)
     logits_init = model.get_layer("head_layer2_logits").kernel_initializer
     assert isinstance(logits_init, keras.initializers.TruncatedNormal) and logits_init.stddev == 1 / 192
+
+
+# --------------------------------------------------------------------------------------
+# The per-cell form (default) against the per-branch Keras layers.
+
+
+def _pair(notation, size, channels=3, **options):
+    net = arch.network_from_notation(notation, input_channels=channels)
+    common = dict(branch_dropout=0.0, statistics=("l2", "variance"), **options)
+    per_branch = model_lib.build_model(net, size, model_lib.BuildOptions(cell_impl="per_branch", **common))
+    per_cell = model_lib.build_model(net, size, model_lib.BuildOptions(cell_impl="per_cell", **common))
+    for model in (per_branch, per_cell):  # the stem's and head's dropout too: exact comparisons
+        for layer in model.layers:
+            if isinstance(layer, keras.layers.Dropout):
+                layer.rate = 0.0
+    return net, per_branch, per_cell
+
+
+@pytest.mark.parametrize("order", model_lib.BRANCH_ORDERS)
+def test_per_cell_form_equals_per_branch_layers(order):
+    """Same parameters, and with copied weights the same training-mode and inference
+    outputs, gradients, BN moving statistics and per-branch statistic sums. 8/2-1/5 has
+    cells of 5 branches of width 2 and a widened cell of width 4."""
+    net, per_branch, per_cell = _pair("10/2-1/5", 8, branch_order=order)
+    assert trainable(per_cell) == trainable(per_branch) == cost.count_params(net)
+    # Perturb the source's betas and moving statistics so that the copy is not trivial.
+    rng = np.random.default_rng(0)
+    for layer in per_branch.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            for w in layer.weights:
+                w.assign(rng.uniform(0.2, 1.0, w.shape).astype("float32"))
+    model_lib.transfer_weights(per_branch, per_cell)
+    x = tf.constant(rng.normal(size=(4, 8, 8, 3)).astype("float32"))
+    labels = tf.constant([0, 1, 2, 3])
+    np.testing.assert_allclose(
+        per_cell(x, training=False), per_branch(x, training=False), rtol=1e-5, atol=1e-5
+    )
+
+    def grads(model):
+        with tf.GradientTape() as tape:
+            logits = model(x, training=True)
+            loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits))
+        return logits, tape.gradient(loss, model.trainable_variables)
+
+    logits_b, grads_b = grads(per_branch)
+    logits_c, grads_c = grads(per_cell)
+    np.testing.assert_allclose(logits_c, logits_b, rtol=1e-5, atol=1e-5)
+    # Gradients by weight: per-cell betas are the per-branch betas concatenated.
+    by_path = {v.path: g.numpy() for v, g in zip(per_branch.trainable_variables, grads_b)}
+    for v, g in zip(per_cell.trainable_variables, grads_c):
+        if v.path.endswith("_bn/beta"):
+            k = v.path.split("_")[0]
+            expected = np.concatenate(
+                [by_path[p] for p in by_path if p.startswith(f"{k}_branch") and "bn" in p]
+            )
+        else:
+            expected = by_path[v.path]
+        np.testing.assert_allclose(g.numpy(), expected, rtol=1e-4, atol=1e-6)
+    # Training mode updated the moving statistics identically.
+    back = model_lib.build_model(net, 8, per_branch.build_options)
+    model_lib.transfer_weights(per_cell, back)
+    for a, b in zip(back.weights, per_branch.weights):
+        # float32 sums over differently laid-out tensors: reduction order differs by ~1e-5
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-6)
+    # The statistic: same sums per branch (both saw x once in training mode).
+    taps_b, taps_c = model_lib.taps(per_branch), model_lib.taps(per_cell)
+    assert list(taps_b) == list(taps_c) == [b.original for b in net.branch_ids()]
+    for branch, tap in taps_c.items():
+        for a, b in zip(tap.accumulators(), taps_b[branch].accumulators()):
+            np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5)
+    # branch_outputs_model gives each branch's own channels in both forms.
+    outs_b = model_lib.branch_outputs_model(per_branch)(x, training=False)
+    outs_c = model_lib.branch_outputs_model(per_cell)(x, training=False)
+    for branch in outs_b:
+        assert outs_c[branch].shape == outs_b[branch].shape
+        np.testing.assert_allclose(outs_c[branch], outs_b[branch], rtol=1e-5, atol=1e-5)
+    keras.backend.clear_session()
+
+
+def test_per_cell_layers_and_names():
+    net = arch.network_from_notation("12/1/6")
+    model = model_lib.build_model(net, 8)
+    assert model.build_options.cell_impl == "per_cell"
+    bn = model.get_layer("cell1_bn")
+    assert bn.beta.shape == (12,) and not bn.scale
+    assert model.get_layer("cell1_dropout").rate == pytest.approx(0.2)
+    assert model.get_layer("cell1_branch3_tap").channels == (4, 6)
+    with pytest.raises(ValueError):
+        model.get_layer("cell1_branch1_bn")
+    with pytest.raises(model_lib.SpecError, match="cell_impl"):
+        model_lib.BuildOptions(cell_impl="fused")

@@ -1,0 +1,146 @@
+"""nac's training speed against a plain Keras `model.fit` of the same network, interleaved.
+
+For each data set (synthetic 28x28x3 and Fashion-MNIST 28x28x1; batch 50, network
+16/3-1-1/6), every round trains fresh models on the same augmented training stream:
+
+* ``nac``: `nac.train.Trainer` as the driver runs it (default `cell_impl`, featuremap taps
+  collecting, EMA), speed = its `images_per_sec` (training steps only, the first, tracing,
+  step left out);
+* ``keras``: the same network built with Keras' own batch norm, ReLU and dropout per branch
+  (`cell_impl="per_branch"`, taps switched off: plain Keras layers) and trained with
+  `model.compile(SGD, sparse cross-entropy, accuracy)` + `model.fit`, speed over the batches
+  after the first;
+* with ``--per_branch``, also nac's loop with the per-branch layers.
+
+Sides alternate in order from round to round, so machine drift hits them alike; the script
+prints each round's images/s and the median (min..max) over rounds of each ratio to Keras.
+TensorFlow's thread pools are fixed at process start: `--threads=default` leaves TF's
+defaults, `--threads=1,2` sets intra-op 1 and inter-op 2 (what nac chooses on a 2-core CPU,
+see `nac.runtime`) for every side, `--threads=nac` applies nac's automatic choice.
+
+    python -u benchmarks/bench_train.py [--rounds 5] [--steps 40] [--threads default]
+"""
+
+import argparse
+import os
+import statistics
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+NOTATION = "16/3-1-1/6"
+BATCH = 50
+SIZE = 28
+
+
+class _SmallEval:
+    """The data with a one-batch test set: evaluation is not timed, so keep it short."""
+
+    def __init__(self, data):
+        self.info = data.info
+        self._data = data
+
+    def train(self, *args, **kwargs):
+        return self._data.train(*args, **kwargs)
+
+    def evaluation(self, split, batch):
+        return self._data.evaluation(split, batch).take(1)
+
+
+def nac_speed(network, data, steps, cell_impl):
+    from nac.model import BuildOptions
+    from nac.stats import FeaturemapStatistics
+    from nac.train import TrainConfig, Trainer
+
+    config = TrainConfig(steps=steps, batch_size=BATCH, bn_eval="moving", log_every=steps)
+    trainer = Trainer(network, SIZE, config, build_options=BuildOptions(cell_impl=cell_impl))
+    stats = FeaturemapStatistics(trainer.model, BATCH, series_every=10)
+    return trainer.train(_SmallEval(data), callbacks=[stats]).images_per_sec
+
+
+def keras_speed(network, data, steps):
+    import keras
+
+    from nac.model import BuildOptions, build_model
+    from nac.stats import collection_disabled
+
+    class Timer(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if batch == 0:
+                self.start = time.perf_counter()
+            self.end = time.perf_counter()
+
+    model = build_model(network, SIZE, BuildOptions(cell_impl="per_branch"))
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.1),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+        jit_compile=False,
+    )
+    timer = Timer()
+    with collection_disabled(model):  # the taps are identities: a plain Keras network
+        model.fit(data.train(BATCH), steps_per_epoch=steps, epochs=1, verbose=0, callbacks=[timer])
+    return (steps - 1) * BATCH / (timer.end - timer.start)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=40, help="training steps per run")
+    parser.add_argument("--threads", default="nac", help="default | nac | INTRA,INTER")
+    parser.add_argument("--per_branch", action="store_true", help="also nac's loop with per-branch layers")
+    parser.add_argument("--datasets", default="synthetic,fashion_mnist")
+    args = parser.parse_args()
+
+    from nac import runtime
+
+    if args.threads == "nac":
+        threads = runtime.configure_threads()
+    elif args.threads == "default":
+        threads = (0, 0)
+    else:
+        intra, inter = (int(v) for v in args.threads.split(","))
+        threads = runtime.configure_threads(intra, inter)
+
+    import keras
+
+    from nac import arch, data
+
+    sides = ["nac", "keras"] + (["nac_per_branch"] if args.per_branch else [])
+    print(
+        f"{NOTATION}, {SIZE}x{SIZE}, batch {BATCH}, {args.steps} steps per run, {args.rounds} rounds; "
+        f"threads intra/inter {threads[0] or 'TF default'}/{threads[1] or 'TF default'}"
+    )
+    for dataset in args.datasets.split(","):
+        channels = 3 if dataset == "synthetic" else 1
+        loaded = data.load(
+            data.DataConfig(
+                dataset, image_size=SIZE, seed=0, synthetic_train_examples=2000, synthetic_test_examples=50
+            )
+        )
+        network = arch.network_from_notation(NOTATION, input_channels=channels)
+        speeds = {side: [] for side in sides}
+        for r in range(args.rounds):
+            order = sides if r % 2 == 0 else sides[::-1]
+            for side in order:
+                if side == "keras":
+                    speed = keras_speed(network, loaded, args.steps)
+                else:
+                    impl = "per_branch" if side == "nac_per_branch" else "per_cell"
+                    speed = nac_speed(network, loaded, args.steps, impl)
+                speeds[side].append(speed)
+                keras.backend.clear_session()
+            print(f"{dataset} round {r + 1}: " + ", ".join(f"{s} {speeds[s][-1]:.0f} img/s" for s in sides))
+        for side in sides:
+            if side == "keras":
+                continue
+            ratios = [a / b for a, b in zip(speeds[side], speeds["keras"])]
+            print(
+                f"{dataset}: {side} / keras = {statistics.median(ratios):.3f} "
+                f"(min {min(ratios):.3f}, max {max(ratios):.3f}; medians {statistics.median(speeds[side]):.0f} "
+                f"vs {statistics.median(speeds['keras']):.0f} img/s)"
+            )
+
+
+if __name__ == "__main__":
+    main()
