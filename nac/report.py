@@ -246,6 +246,20 @@ def statistic_panels(run: Run, step: Step) -> dict:
     return out
 
 
+def _first_panels(candidates, notes: list[str]) -> dict | None:
+    """Figure 2's panels of the first (run, step) with a recorded series that reads consistently;
+    inconsistent ones are warned about and noted."""
+    for run, step in candidates:
+        if step is None or not step.series or not step.series.get("steps"):
+            continue
+        try:
+            return statistic_panels(run, step)
+        except Inconsistent as e:
+            warn(f"{e}; not used for Figure 2")
+            notes.append(f"{e}; not used for Figure 2")
+    return None
+
+
 def accuracy_curves(runs: list[Run], notes: list[str], variants: dict | None = None) -> list[dict]:
     """Figure 3: per (dataset, role), the mean ± std test accuracy of the final trainings
     (constructions with the stability stop or inheritance, `variants`, apart)."""
@@ -453,21 +467,17 @@ def build_report(
 
     # Figure 2.
     md += ["## Figure 2: featuremap statistic", ""]
-    fig2 = None
-    for role in CONSTRUCTION_ROLES:
-        for run in active:
-            if run.origin != "nac":
-                continue
-            step = run.steps.get(f"iter_{iteration}")
-            if run.role == role and step and step.series and step.arch and step.series.get("steps"):
-                try:
-                    fig2 = statistic_panels(run, step)
-                    break
-                except Inconsistent as e:
-                    warn(f"{e}; not used for Figure 2")
-                    notes.append(f"{e}; not used for Figure 2")
-        if fig2:
-            break
+    fig2 = _first_panels(
+        (
+            (run, step)
+            for role in CONSTRUCTION_ROLES
+            for run in active
+            if run.origin == "nac" and run.role == role
+            for step in [run.steps.get(f"iter_{iteration}")]
+            if step is not None and step.arch
+        ),
+        notes,
+    )
     if fig2:
         save(plots.figure2(fig2), "figure2_statistic")
         md += [
@@ -481,16 +491,14 @@ def build_report(
             f"Figure 2: no construction run has a recorded series for iteration {iteration}; not drawn"
         )
         md += [f"*No construction run has a recorded statistic series for iteration {iteration}.*", ""]
-    fig2_original = None
-    for run in (r for r in active if r.origin == "original"):
-        step = run.steps.get(f"iter_{iteration}") or (run.steps.get("final") if not iteration else None)
-        if step is not None and step.series and step.series.get("steps"):
-            try:
-                fig2_original = statistic_panels(run, step)
-                break
-            except Inconsistent as e:
-                warn(f"{e}; not used for Figure 2")
-                notes.append(f"{e}; not used for Figure 2")
+    fig2_original = _first_panels(
+        (
+            (run, run.steps.get(f"iter_{iteration}") or (run.steps.get("final") if not iteration else None))
+            for run in active
+            if run.origin == "original"
+        ),
+        notes,
+    )
     if fig2_original:
         save(plots.figure2(fig2_original), "figure2_statistic_original")
         md += [
