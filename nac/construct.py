@@ -260,6 +260,13 @@ def _define_flags():
         "oneshot and random trainings; construction iterations only at their end).",
     )
     flags.DEFINE_integer(
+        "eval_examples",
+        _DEFAULTS["eval_examples"],
+        "[training] Test images of the evaluations before the last of every training (the "
+        "first N; cheaper curves); 0: the whole test set. The last evaluation of every "
+        "training, the one reported, always uses the whole test set.",
+    )
+    flags.DEFINE_integer(
         "batch_size",
         _DEFAULTS["batch_size"],
         "[training] GLOBAL batch size: per-replica batch x replicas (the original's 50).",

@@ -35,6 +35,9 @@ class TrainConfig:
       eval_every: Steps between test evaluations; 0 evaluates only at the end. The final
         step is always evaluated.
       eval_batch_size: Global batch size of evaluation; None uses `batch_size`.
+      eval_examples: Test images of the evaluations before the last (the first N of each
+        split, rounded up to whole evaluation batches); 0: the whole split. The last
+        evaluation of every training always uses the whole split.
       learning_rate: Initial learning rate (0.1).
       lr_schedule: One of `LR_SCHEDULES` (see the module docstring).
       decay_epochs: Epochs between exponential decays (350).
@@ -63,6 +66,7 @@ class TrainConfig:
     batch_size: int = 50
     eval_every: int = 0
     eval_batch_size: int | None = None
+    eval_examples: int = 0
     learning_rate: float = 0.1
     lr_schedule: str = "exponential"
     decay_epochs: float = 350.0
@@ -88,6 +92,7 @@ class TrainConfig:
             ("steps", 1),
             ("batch_size", 1),
             ("eval_every", 0),
+            ("eval_examples", 0),
             ("bn_recalibration_examples", 1),
             ("log_every", 1),
             ("steps_per_loop", 1),

@@ -132,6 +132,7 @@ class RunConfig:
     final_steps: int | None = None
     final_epochs: float | None = None
     eval_every: int | None = None
+    eval_examples: int = _RECIPE.eval_examples
     # the training recipe's defaults are nac.recipe.TrainConfig's
     batch_size: int = _RECIPE.batch_size
     learning_rate: float = _RECIPE.learning_rate
@@ -202,6 +203,7 @@ class RunConfig:
             "num_random": 1,
             "iterations": 0,
             "validation_examples": 0,
+            "eval_examples": 0,
             "original_gpus": 0,
             "downsample": 1,
         }
@@ -416,6 +418,7 @@ class RunConfig:
             steps_per_loop=steps_per_loop,
             record_every=self.stats_every,
             eval_batch_size=eval_batch,
+            eval_examples=self.eval_examples,
             learning_rate=self.learning_rate,
             lr_schedule=self.lr_schedule,
             decay_epochs=decay_epochs,

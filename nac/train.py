@@ -36,6 +36,8 @@ The recipe (the original's unless configured otherwise):
   original: each evaluation batch is normalised with its own statistics (BN in training
   mode, dropout and tap collection off, moving statistics restored afterwards). Evaluation
   never touches the featuremap taps' accumulators or the dropout random stream.
+* evaluations before the last of a training read only the first `eval_examples` images of
+  each split when it is set (cheaper curves); the last one always reads the whole split.
 * metrics: per-replica sums of correct predictions, losses and example counts, reduced
   with `strategy.reduce(SUM)`: exact for any batch split and for partial final batches.
 * mixed precision: the model is built under the `mixed_float16` policy (the global policy
@@ -583,6 +585,16 @@ class Trainer:
         self._eval_function = tf.function(
             self._eval_step, input_signature=list(eval_datasets["test"].element_spec)
         )
+        # The evaluations before the last may read only the first `eval_examples` images.
+        partial_datasets = eval_datasets
+        if config.eval_examples:
+            batches = math.ceil(config.eval_examples / config.global_eval_batch_size)
+            partial_datasets = {
+                split: strategy.experimental_distribute_dataset(
+                    data.evaluation(split, config.global_eval_batch_size).take(batches)
+                )
+                for split in eval_datasets
+            }
         recal_dataset = None
         if self._recalibrates:
             batches = math.ceil(config.bn_recalibration_examples / config.batch_size)
@@ -658,8 +670,9 @@ class Trainer:
             if step in eval_at:
                 t0 = time.perf_counter()
                 callback_list.on_test_begin()
-                metrics = divergence.checked_metrics(step, self._evaluate, eval_datasets, recal_dataset)
                 final = step == config.steps or stopped_early
+                datasets = eval_datasets if final else partial_datasets
+                metrics = divergence.checked_metrics(step, self._evaluate, datasets, recal_dataset)
                 if not final:
                     self._restore_training_weights()
                 eval_time += time.perf_counter() - t0

@@ -4,6 +4,7 @@ Tiny networks at 8x8 on the synthetic data set; each training run traces its own
 so the runs are shared through module-scoped fixtures.
 """
 
+import dataclasses
 import math
 
 import keras
@@ -540,3 +541,16 @@ def _policy_config(network):
     from nac.runconfig import RunConfig
 
     return RunConfig(run_dir="r", dataset="synthetic", envelope="8/2-1/6").original_config()
+
+
+def test_eval_examples_shortens_every_evaluation_but_the_last(validation_data):
+    """--eval_examples: the evaluations before the last read the first N images of each split
+    (whole evaluation batches); the last one, the reported result, reads every image."""
+    config = dataclasses.replace(OPTIONS, eval_examples=20, eval_batch_size=16, eval_every=1, steps=3)
+    keras.utils.set_random_seed(1)
+    result = T.Trainer(arch.network_from_notation("4/1/2"), IMAGE, config).train(validation_data)
+    examples = [(h["test_examples"], h["validation_examples"]) for h in result.history]
+    assert examples == [(32, 32), (32, 32), (100, 40)]  # ceil(20 / 16) = 2 batches of 16
+    assert result.final["test_examples"] == 100
+    with pytest.raises(ConfigError, match="eval_examples: got -1"):
+        T.TrainConfig(steps=1, eval_examples=-1)
