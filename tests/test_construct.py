@@ -475,26 +475,18 @@ def test_variance_construction_without_seed_resumes_and_force_accepts_changes(tm
     assert final == expected  # the variance statistic chose the final network
 
     iter_0 = tree_digest(run_dir / "iter_0")
-    final_metrics = (run_dir / "final" / "metrics.json").read_bytes()
-    shutil.rmtree(run_dir / "final")  # as if killed before the final training finished
-    again = construct(*flags)  # still no --seed: the saved one is used
-    assert again.returncode == 0, again.stderr[-3000:]
-    assert tree_digest(run_dir / "iter_0") == iter_0
-    assert json.loads((run_dir / "final" / "network.json").read_text()) == final
-    assert (
-        json.loads((run_dir / "final" / "metrics.json").read_bytes())["seed"]
-        == json.loads(final_metrics)["seed"]
-    )
-
+    seed_of_final = json.loads((run_dir / "final" / "metrics.json").read_bytes())["seed"]
     changed = [f for f in flags if not f.startswith("--final_steps")] + ["--final_steps=6"]
     refused = construct(*changed)
     assert refused.returncode == 2 and "final_steps" in refused.stderr and "--force" in refused.stderr
-    shutil.rmtree(run_dir / "final")
-    forced = construct(*changed, "--force")
+    shutil.rmtree(run_dir / "final")  # as if killed before the final training finished
+    forced = construct(*changed, "--force")  # still no --seed: the saved one is used
     assert forced.returncode == 0, forced.stderr[-3000:]
     assert json.loads((run_dir / "run_config.json").read_text())["final_steps"] == 6
     assert tree_digest(run_dir / "iter_0") == iter_0  # kept: its network is what the run computes
-    assert json.loads((run_dir / "final" / "metrics.json").read_text())["steps"] == 6
+    assert json.loads((run_dir / "final" / "network.json").read_text()) == final
+    resumed = json.loads((run_dir / "final" / "metrics.json").read_text())
+    assert resumed["steps"] == 6 and resumed["seed"] == seed_of_final
 
 
 def test_downsample_flag_validated_resolved_and_compared_on_resume():
@@ -523,3 +515,15 @@ def test_iterations_evaluate_once_unless_eval_every_is_given():
     assert config.train_config(100).eval_every == config.eval_interval() == 10  # 512 / 50
     given = RunConfig(run_dir="r", dataset="synthetic", envelope="8/1-1/6", eval_every=30)
     assert given.train_config(100, iteration=True).eval_steps() == (30, 60, 90, 100)
+
+
+def test_eval_examples_is_validated_recorded_and_reaches_the_recipe():
+    from nac.errors import ConfigError
+    from nac.runconfig import RunConfig
+
+    config = RunConfig(run_dir="x", dataset="synthetic", eval_examples=1000)
+    assert config.to_dict()["eval_examples"] == 1000
+    assert config.train_config(100).eval_examples == 1000
+    assert config.differences(RunConfig(run_dir="x", dataset="synthetic")) == ["eval_examples"]
+    with pytest.raises(ConfigError, match="--eval_examples: got -1; expected an integer >= 0"):
+        RunConfig(run_dir="x", eval_examples=-1)
