@@ -23,6 +23,13 @@ Usage (defaults: a scale a loaded 2-core CPU finishes in minutes; the full measu
 
   python experiments/savings.py --out runs/savings [--seeds 1 2 3] [--tau 0.9] [--patience 3]
   python experiments/savings.py --out runs/savings --analyse_only   # tables from finished runs
+  python experiments/savings.py --out runs/study_savings --study runs/study   # the study's runs
+
+`--study DIR` reads `experiments/study.sh`'s runs instead of its own: `constructed_sK` are the
+fixed windows, `stopinherit_sK` the stop with inheritance (the stop rule is read from their
+`run_config.json`); the study has no stop-only run, so the check of the stop against the replay
+uses the first iteration of `stopinherit_sK` (inheritance starts at the second). Every analysis
+also replays the fixed windows under a grid of rules (tau x patience) to show the trade-off.
 
 Writes `OUT/savings.json` and `OUT/savings.md`. Runs are resumable (rerun the same command).
 """
@@ -59,10 +66,19 @@ def _parser():
     p.add_argument("--data_dir", default=None)
     p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
     p.add_argument("--analyse_only", action="store_true", help="only read finished runs")
+    p.add_argument("--study", default=None, help="analyse experiments/study.sh's run directory instead")
     return p
 
 
+# The study's run names for the variants (it has no stop-only construction).
+STUDY_NAMES = {"fixed": "constructed", "stop": "stopinherit", "inherit": "stopinherit"}
+GRID_TAUS = (0.8, 0.9, 0.95, 1.0)
+GRID_PATIENCES = (2, 3, 5)
+
+
 def run_dir(args, variant, seed):
+    if getattr(args, "study", None):
+        return os.path.join(args.study, f"{STUDY_NAMES[variant]}_s{seed}")
     return os.path.join(args.out, f"{variant}_s{seed}")
 
 
@@ -139,7 +155,44 @@ def _network(run_config: dict, body) -> arch_lib.Network:
     return arch_lib.Network(body, base.stem, base.head, base.input_channels)
 
 
+def _study_rule(args) -> None:
+    """In study mode, the stop rule is the one the study's stopinherit runs used."""
+    for seed in args.seeds:
+        path = os.path.join(run_dir(args, "inherit", seed), "run_config.json")
+        if os.path.exists(path):
+            config = _load(path)
+            args.tau, args.patience = config["stats_stop_tau"], config["stats_stop_patience"]
+            return
+
+
+def grid(args, rows) -> list[dict]:
+    """The fixed windows replayed under every rule of the grid: steps saved, decisions kept."""
+    out = []
+    fixed = [run_dir(args, "fixed", r["seed"]) for r in rows if "replay" in r]
+    for tau in GRID_TAUS:
+        for patience in GRID_PATIENCES:
+            rule_args = argparse.Namespace(tau=tau, patience=patience)
+            entries = [e for d in fixed for e in replay_run(d, rule_args)]
+            if not entries:
+                continue
+            window = sum(e["window"] for e in entries)
+            trained = sum(e["stop_step"] or e["window"] for e in entries)
+            out.append(
+                {
+                    "tau": tau,
+                    "patience": patience,
+                    "iterations": len(entries),
+                    "identical": sum(e["identical"] for e in entries),
+                    "steps_saved_fraction": 1 - trained / window,
+                }
+            )
+    return out
+
+
 def analyse(args) -> dict:
+    if args.study:
+        _study_rule(args)
+        args.variants = ["fixed", "inherit"]
     rows = []
     for seed in args.seeds:
         row = {"seed": seed}
@@ -159,7 +212,7 @@ def analyse(args) -> dict:
         fixed = run_dir(args, "fixed", seed)
         if os.path.exists(os.path.join(fixed, "summary.json")):
             row["replay"] = replay_run(fixed, args)
-            stop_dir = run_dir(args, "stop", seed)
+            stop_dir = run_dir(args, "stop" if "stop" in args.variants or args.study else "inherit", seed)
             first = os.path.join(stop_dir, "iter_0", "metrics.json")
             if os.path.exists(first) and row["replay"]:
                 m = _load(first)
@@ -173,7 +226,7 @@ def analyse(args) -> dict:
                     )
                 row["stop_run_matches_replay"] = bool(same_step and same_stats)
         rows.append(row)
-    return {"settings": vars(args), "seeds": rows, "totals": _totals(rows, args)}
+    return {"settings": vars(args), "seeds": rows, "totals": _totals(rows, args), "grid": grid(args, rows)}
 
 
 def _totals(rows, args) -> dict:
@@ -239,6 +292,20 @@ def markdown(result) -> str:
             f"{r['iterations_identical']} of {r['iterations']} iterations, "
             f"{r['pruned_branches_agreeing']} of {r['pruned_branches']} pruned branches the same.",
         ]
+    if result.get("grid"):
+        lines += [
+            "",
+            "The fixed windows replayed under other rules (no training; the steps a stop would save and "
+            "the iterations whose pruning decision stays the end-of-window one):",
+            "",
+            "| tau | patience | Steps saved | Decisions identical |",
+            "|---|---|---|---|",
+        ]
+        for g in result["grid"]:
+            lines.append(
+                f"| {g['tau']} | {g['patience']} | {100 * g['steps_saved_fraction']:.0f}% | "
+                f"{g['identical']} of {g['iterations']} |"
+            )
     lines += [
         "",
         "| Seed | Iteration | Window | Stop at | Identical | Pruned at the end | Pruned at the stop |",
@@ -260,7 +327,7 @@ def markdown(result) -> str:
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
-    if not args.analyse_only:
+    if not args.analyse_only and not args.study:
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
         # Every fixed-window run first: their replays are the decision measurement.
         for variant in args.variants:

@@ -1,6 +1,7 @@
 """Construction savings end to end: the stability stop and weight inheritance flags and runs."""
 
 import json
+import pathlib
 import shutil
 import subprocess
 import sys
@@ -10,6 +11,8 @@ from conftest import construct, finished
 
 from nac.errors import ConfigError
 from nac.runconfig import RunConfig
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 BASE = {
     "run_dir": "r",
@@ -243,3 +246,33 @@ def test_the_statistics_callback_stops_training_at_a_record_with_either_statisti
     assert stats.scaled(stats.final)["variance"] == pytest.approx(
         {b: v[-1] for b, v in series["values"].items()}
     )
+
+
+def test_savings_reads_the_study_runs_and_replays_a_grid_of_rules(finished_run, stopped_run, tmp_path):
+    """experiments/savings.py --study: constructed_sK are the fixed windows, stopinherit_sK the
+    stop with inheritance (its rule read from its run_config.json); the fixed windows are
+    replayed under every rule of the grid."""
+    sys.path.insert(0, str(ROOT / "experiments"))
+    try:
+        import savings
+    finally:
+        sys.path.pop(0)
+    study = tmp_path / "study"
+    study.mkdir()
+    (study / "constructed_s3").symlink_to(finished_run)
+    (study / "stopinherit_s3").symlink_to(stopped_run)
+    out = tmp_path / "out"
+    assert savings.main(["--out", str(out), "--study", str(study), "--seeds", "3"]) == 0
+    result = json.loads((out / "savings.json").read_text())
+    assert (result["settings"]["tau"], result["settings"]["patience"]) == (0.6, 2)
+    totals = result["totals"]
+    assert totals["fixed"]["construction_steps"] == totals["fixed"]["construction_steps_planned"] == 24
+    stopped = json.loads((stopped_run / "iter_0" / "metrics.json").read_text())["steps"]
+    assert totals["inherit"]["construction_steps"] == stopped < 16
+    assert [e["window"] for e in result["seeds"][0]["replay"]] == [12, 12]
+    grid = {(g["tau"], g["patience"]): g for g in result["grid"]}
+    assert len(grid) == len(savings.GRID_TAUS) * len(savings.GRID_PATIENCES)
+    # Three records per 12-step window: patience 5 never stops, so nothing is saved or changed.
+    assert grid[(0.9, 5)]["steps_saved_fraction"] == 0 and grid[(0.9, 5)]["identical"] == 2
+    assert all(0 <= g["steps_saved_fraction"] < 1 for g in grid.values())
+    assert "| 0.9 | 5 | 0% | 2 of 2 |" in (out / "savings.md").read_text()
