@@ -2,11 +2,12 @@
 # The Fashion-MNIST study (issue 15): does construction beat random and worst-case networks
 # (question 1), and does the branch ranking settle before accuracy does (question 2)?
 #
-# Scale: Fashion-MNIST average-pooled to 14x14 (--downsample=2), EnvelopeNet 8/3-1-1/6,
-# 3 construction iterations. Roles, every final network trained with the same recipe and
-# budget (SGD momentum 0.9, cosine schedule from 0.05, batch 50, FINAL_STEPS steps, test set
-# evaluated every EVAL_EVERY steps):
-#   envelope      the 8/3-1-1/6 itself (seed 1)
+# Scale: Fashion-MNIST average-pooled to 14x14 (--downsample=2), EnvelopeNet ENVELOPE
+# (12/3-1-1/6), ITERATIONS (2) construction iterations. Roles, every final network trained with
+# the same recipe and budget (SGD momentum 0.9, cosine schedule from 0.05, batch 50, no
+# augmentation, FINAL_STEPS steps, evaluated every EVAL_EVERY steps on the first 1,000 test
+# images and at the end on all 10,000):
+#   envelope      the envelope itself (seed 1)
 #   constructed   from each construction seed in SEEDS
 #   worstcase     the worst case from the same seeds (prunes the strongest branches)
 #   random        RANDOM_PER random nets per constructed net, matched to it (its --arch),
@@ -26,8 +27,8 @@
 # Resumable: every run is a nac.construct run directory; rerunning the script skips finished
 # runs (nac.construct returns at once for a complete run) and continues an interrupted one.
 # Environment: PYTHON (default python), NAC_DATA_DIR (default: Debian's dataset-fashion-mnist),
-# STUDY_DIR and STUDY_REPORT (override the output folders); at full scale FINAL_STEPS (600),
-# EVAL_EVERY (60) and CONSTRUCTION_STEPS (180) override the budget (nac.construct refuses to
+# STUDY_DIR and STUDY_REPORT (override the output folders); ENVELOPE and ITERATIONS; at full
+# scale FINAL_STEPS (400), EVAL_EVERY (50) and CONSTRUCTION_STEPS (150) override the budget (nac.construct refuses to
 # resume a run with other values: use a new STUDY_DIR). Cost arithmetic: BUILD_NOTES.md,
 # "The study (issue 15)".
 set -euo pipefail
@@ -35,11 +36,11 @@ cd "$(dirname "$0")/.."
 SCALE=${STUDY_SCALE:-full}
 case "$SCALE" in
   full)
-    SEEDS=(1 2 3); RANDOM_PER=2; FINAL_STEPS=${FINAL_STEPS:-600}; EVAL_EVERY=${EVAL_EVERY:-60}
-    CONSTRUCTION_STEPS=${CONSTRUCTION_STEPS:-180}
+    SEEDS=(1 2 3); RANDOM_PER=2; FINAL_STEPS=${FINAL_STEPS:-400}; EVAL_EVERY=${EVAL_EVERY:-50}
+    CONSTRUCTION_STEPS=${CONSTRUCTION_STEPS:-150}
     OUT=${STUDY_DIR:-runs/study}; REPORT=${STUDY_REPORT:-docs/study} ;;
   pilot)
-    SEEDS=(1); RANDOM_PER=1; FINAL_STEPS=200; EVAL_EVERY=20; CONSTRUCTION_STEPS=60
+    SEEDS=(1); RANDOM_PER=1; FINAL_STEPS=100; EVAL_EVERY=25; CONSTRUCTION_STEPS=50
     OUT=${STUDY_DIR:-runs/study_pilot}; REPORT=${STUDY_REPORT:-docs/study_pilot} ;;
   *) echo "study.sh: STUDY_SCALE=$SCALE; expected full or pilot" >&2; exit 2 ;;
 esac
@@ -47,12 +48,13 @@ PY=${PYTHON:-python}
 DATA=()
 [ -n "${NAC_DATA_DIR:-}" ] && DATA=(--data_dir="$NAC_DATA_DIR")
 
-ENVELOPE=8/3-1-1/6
+ENVELOPE=${ENVELOPE:-12/3-1-1/6}
+ITERATIONS=${ITERATIONS:-2}
 COMMON=(--dataset=fashion_mnist "${DATA[@]}" --downsample=2 --image_size=14 --batch_size=50
-        --momentum=0.9 --lr_schedule=cosine --learning_rate=0.05
-        --final_steps=$FINAL_STEPS --eval_every=$EVAL_EVERY --stats_every=10
+        --augment=none --momentum=0.9 --lr_schedule=cosine --learning_rate=0.05
+        --final_steps=$FINAL_STEPS --eval_every=$EVAL_EVERY --eval_examples=1000 --stats_every=10
         --nosave_models --notensorboard --noprogress)
-CONSTRUCT=(--envelope=$ENVELOPE --iterations=3 --construction_steps=$CONSTRUCTION_STEPS)
+CONSTRUCT=(--envelope=$ENVELOPE --iterations=$ITERATIONS --construction_steps=$CONSTRUCTION_STEPS)
 
 run() {  # run NAME FLAGS...: one nac.construct run into $OUT/NAME (resumes or skips it)
   local name=$1; shift
