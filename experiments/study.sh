@@ -28,7 +28,7 @@
 # runs (nac.construct returns at once for a complete run) and continues an interrupted one.
 # Environment: PYTHON (default python), NAC_DATA_DIR (default: Debian's dataset-fashion-mnist),
 # STUDY_DIR and STUDY_REPORT (override the output folders); ENVELOPE and ITERATIONS; at full
-# scale FINAL_STEPS (400), EVAL_EVERY (50) and CONSTRUCTION_STEPS (150) override the budget (nac.construct refuses to
+# scale FINAL_STEPS (300), EVAL_EVERY (50) and CONSTRUCTION_STEPS (100) override the budget (nac.construct refuses to
 # resume a run with other values: use a new STUDY_DIR). Cost arithmetic: BUILD_NOTES.md,
 # "The study (issue 15)".
 set -euo pipefail
@@ -36,8 +36,8 @@ cd "$(dirname "$0")/.."
 SCALE=${STUDY_SCALE:-full}
 case "$SCALE" in
   full)
-    SEEDS=(1 2 3); RANDOM_PER=2; FINAL_STEPS=${FINAL_STEPS:-400}; EVAL_EVERY=${EVAL_EVERY:-50}
-    CONSTRUCTION_STEPS=${CONSTRUCTION_STEPS:-150}
+    SEEDS=(1 2 3); RANDOM_PER=2; FINAL_STEPS=${FINAL_STEPS:-300}; EVAL_EVERY=${EVAL_EVERY:-50}
+    CONSTRUCTION_STEPS=${CONSTRUCTION_STEPS:-100}
     OUT=${STUDY_DIR:-runs/study}; REPORT=${STUDY_REPORT:-docs/study} ;;
   pilot)
     SEEDS=(1); RANDOM_PER=1; FINAL_STEPS=100; EVAL_EVERY=25; CONSTRUCTION_STEPS=50
