@@ -571,46 +571,11 @@ class Trainer:
         multi_worker = distribute.num_workers(strategy) > 1
 
         train_iterator = iter(strategy.experimental_distribute_dataset(data.train(config.batch_size)))
-        eval_datasets = {
-            "test": strategy.experimental_distribute_dataset(
-                data.evaluation("test", config.global_eval_batch_size)
-            )
-        }
-        if config.validation and info.validation_examples:
-            eval_datasets["validation"] = strategy.experimental_distribute_dataset(
-                data.evaluation("validation", config.global_eval_batch_size)
-            )
-        # One trace per trainer whatever the batch sizes (a short last batch would retrace,
-        # and TensorFlow warns about retracing when a run trains many small networks).
-        self._eval_function = tf.function(
-            self._eval_step, input_signature=list(eval_datasets["test"].element_spec)
-        )
-        # The evaluations before the last may read only the first `eval_examples` images.
-        partial_datasets = eval_datasets
-        if config.eval_examples:
-            batches = math.ceil(config.eval_examples / config.global_eval_batch_size)
-            partial_datasets = {
-                split: strategy.experimental_distribute_dataset(
-                    data.evaluation(split, config.global_eval_batch_size).take(batches)
-                )
-                for split in eval_datasets
-            }
-        recal_dataset = None
-        if self._recalibrates:
-            batches = math.ceil(config.bn_recalibration_examples / config.batch_size)
-            recal_dataset = strategy.experimental_distribute_dataset(
-                data.train(config.batch_size, augment=False).take(batches)
-            )
-
+        evaluation = self._evaluation_inputs(data)
         callback_list = keras.callbacks.CallbackList(list(callbacks), model=self.model)
         self.model.stop_training = False
         eval_at = set(config.eval_steps())
-        history, loss_curve = [], []
-        step_times = []
-        eval_time = 0.0
-        images_trained = 0
-        window = np.zeros(3)  # loss sum, correct, count since the last log
-        stopped_early = False
+        run = _RunLog()
         step = 0
         loop_ends = config.loop_ends()
         loss_watch = divergence.LossWatch(config.mixed_precision)
@@ -630,72 +595,135 @@ class Trainer:
                 float(x) for x in self._run_loop(train_iterator, local_stop, n)
             )
             loss_watch.check(step + n, ce_sum, reg)
-            step_times.append((n, time.perf_counter() - t0))
+            run.step_times.append((n, time.perf_counter() - t0))
             index, step = step + n - 1, step + n
-            images_trained += int(round(count))
-            window += (ce_sum, correct, count)
-            reg /= n
+            run.images_trained += int(round(count))
+            run.window += (ce_sum, correct, count)
             lr = learning_rate_at(config, index, info.train_examples)
             logs = {
                 "loss": ce_sum / count,
                 "accuracy": correct / count,
                 "lr": lr,
-                "images_per_sec": _throughput(step_times, config.batch_size),
+                "images_per_sec": _throughput(run.step_times, config.batch_size),
             }
             if config.weight_decay:
-                logs["regularization_loss"] = reg / self.replicas
+                logs["regularization_loss"] = reg / n / self.replicas
             if stops > 0:
                 raise TrainingInterrupted(step)
             callback_list.on_train_batch_end(index, logs)
             if self.model.stop_training and step < config.steps:
-                stopped_early = True
+                run.stopped_early = True
                 eval_at.add(step)
-            if step % config.log_every == 0 or step == config.steps or stopped_early:
-                mean_loss = float(window[0] / window[2])
-                loss_curve.append((step, mean_loss))
-                if progress is not None:
-                    ips = logs["images_per_sec"]
-                    progress(
-                        {
-                            "step": step,
-                            "steps": config.steps,
-                            "loss": mean_loss,
-                            "accuracy": float(window[1] / window[2]),
-                            "lr": lr,
-                            "images_per_sec": ips,
-                            "eta_s": (config.steps - step) * config.batch_size / ips if ips else None,
-                        }
-                    )
-                window[:] = 0
+            if step % config.log_every == 0 or step == config.steps or run.stopped_early:
+                run.log_window(step, config, lr, logs["images_per_sec"], progress)
             if step in eval_at:
-                t0 = time.perf_counter()
-                callback_list.on_test_begin()
-                final = step == config.steps or stopped_early
-                datasets = eval_datasets if final else partial_datasets
-                metrics = divergence.checked_metrics(step, self._evaluate, datasets, recal_dataset)
-                if not final:
-                    self._restore_training_weights()
-                eval_time += time.perf_counter() - t0
-                entry = {"step": step, **metrics, "wall_time": time.perf_counter() - start}
-                history.append(entry)
-                callback_list.on_test_end(dict(entry))
-            if stopped_early:
+                final = step == config.steps or run.stopped_early
+                self._evaluate_at(step, final, evaluation, callback_list, run, start)
+            if run.stopped_early:
                 break
         result = TrainResult(
             model=self.model,
             steps=step,
-            history=tuple(history),
-            loss_curve=tuple(loss_curve),
-            images_per_sec=_throughput(step_times, config.batch_size),
-            train_time_s=sum(t for _, t in step_times),
-            eval_time_s=eval_time,
+            history=tuple(run.history),
+            loss_curve=tuple(run.loss_curve),
+            images_per_sec=_throughput(run.step_times, config.batch_size),
+            train_time_s=sum(t for _, t in run.step_times),
+            eval_time_s=run.eval_time,
             wall_time_s=time.perf_counter() - start,
-            images_trained=images_trained,
-            final=dict(history[-1]),
-            stopped_early=stopped_early,
+            images_trained=run.images_trained,
+            final=dict(run.history[-1]),
+            stopped_early=run.stopped_early,
         )
-        callback_list.on_train_end(dict(history[-1]))
+        callback_list.on_train_end(dict(run.history[-1]))
         return result
+
+    def _evaluation_inputs(self, data) -> _EvaluationInputs:
+        """The distributed evaluation datasets (whole and, with `eval_examples`, shortened), the
+        batch-norm re-estimation batches, and the one traced evaluation function."""
+        config, strategy = self.config, self.strategy
+        splits = ["test"]
+        if config.validation and data.info.validation_examples:
+            splits.append("validation")
+        whole = {
+            split: strategy.experimental_distribute_dataset(
+                data.evaluation(split, config.global_eval_batch_size)
+            )
+            for split in splits
+        }
+        # One trace per trainer whatever the batch sizes (a short last batch would retrace,
+        # and TensorFlow warns about retracing when a run trains many small networks).
+        self._eval_function = tf.function(self._eval_step, input_signature=list(whole["test"].element_spec))
+        # The evaluations before the last may read only the first `eval_examples` images.
+        partial = whole
+        if config.eval_examples:
+            batches = math.ceil(config.eval_examples / config.global_eval_batch_size)
+            partial = {
+                split: strategy.experimental_distribute_dataset(
+                    data.evaluation(split, config.global_eval_batch_size).take(batches)
+                )
+                for split in splits
+            }
+        recalibration = None
+        if self._recalibrates:
+            batches = math.ceil(config.bn_recalibration_examples / config.batch_size)
+            recalibration = strategy.experimental_distribute_dataset(
+                data.train(config.batch_size, augment=False).take(batches)
+            )
+        return _EvaluationInputs(whole, partial, recalibration)
+
+    def _evaluate_at(self, step, final, evaluation, callback_list, run, start) -> None:
+        """Evaluates after `step` (the whole splits when `final`), records the history entry
+        and leaves the training weights in place unless this is the last evaluation."""
+        t0 = time.perf_counter()
+        callback_list.on_test_begin()
+        datasets = evaluation.whole if final else evaluation.partial
+        metrics = divergence.checked_metrics(step, self._evaluate, datasets, evaluation.recalibration)
+        if not final:
+            self._restore_training_weights()
+        run.eval_time += time.perf_counter() - t0
+        entry = {"step": step, **metrics, "wall_time": time.perf_counter() - start}
+        run.history.append(entry)
+        callback_list.on_test_end(dict(entry))
+
+
+@dataclasses.dataclass(frozen=True)
+class _EvaluationInputs:
+    whole: dict
+    partial: dict
+    recalibration: object
+
+
+@dataclasses.dataclass
+class _RunLog:
+    """What one training accumulates: evaluations, the loss curve, timings."""
+
+    history: list = dataclasses.field(default_factory=list)
+    loss_curve: list = dataclasses.field(default_factory=list)
+    step_times: list = dataclasses.field(default_factory=list)
+    eval_time: float = 0.0
+    images_trained: int = 0
+    window: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(3))  # loss, correct, count
+    stopped_early: bool = False
+
+    def log_window(self, step, config, lr, images_per_sec, progress) -> None:
+        """Closes a loss-curve window at `step` and reports it to `progress`."""
+        mean_loss = float(self.window[0] / self.window[2])
+        self.loss_curve.append((step, mean_loss))
+        if progress is not None:
+            progress(
+                {
+                    "step": step,
+                    "steps": config.steps,
+                    "loss": mean_loss,
+                    "accuracy": float(self.window[1] / self.window[2]),
+                    "lr": lr,
+                    "images_per_sec": images_per_sec,
+                    "eta_s": (config.steps - step) * config.batch_size / images_per_sec
+                    if images_per_sec
+                    else None,
+                }
+            )
+        self.window[:] = 0
 
 
 def _throughput(step_times: list[tuple[int, float]], batch_size: int) -> float:
