@@ -399,23 +399,8 @@ def build_report(
             "RUN_DIR or --original is required; pass run directories written by python -m "
             "nac.construct, or the original's results folder"
         )
-    runs, notes = load_runs(paths) if paths else ([], [])
-    used = {r.file_label for r in runs}
-    for folder in originals:
-        for run in original_results.load_original(folder, original_config):
-            while run.label in {r.label for r in runs}:
-                run.label += "'"
-            run.file_label = file_label(run.label)
-            while run.file_label in used:
-                run.file_label += "_"
-            used.add(run.file_label)
-            runs.append(run)
-    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
-        raise RunError(f"--out {out_dir!r} is a file; pass a directory")
-    try:
-        os.makedirs(out_dir, exist_ok=True)
-    except OSError as e:
-        raise RunError(f"--out {out_dir!r}: cannot create it: {e.strerror or e}") from None
+    runs, notes = _read_runs(paths, originals, original_config)
+    _make_out_dir(out_dir)
     from nac import plots  # matplotlib only once the input is known to be good
 
     active = []
@@ -426,187 +411,22 @@ def build_report(
             notes.append(f"{run.label}: no finished step; skipped")
         else:
             active.append(run)
-    runs_by_label = {r.label: r for r in runs}
-    files: list[str] = []
-    md: list[str] = ["# NAC report", ""]
-
-    def save(fig, stem):
-        files.extend(plots.save(fig, out_dir, stem))
-
-    # Runs.
-    md += [
-        "## Runs",
-        "",
-        "| Run | Role | Dataset | Status | Finished steps | Path |",
-        "|---|---|---|---|---|---|",
-    ]
-    for run in runs:
-        status = "complete" if run.complete else "partial"
-        if run.origin == "original":
-            status = "the original's results"
-        md.append(
-            f"| {run.label} | {ROLE_LABELS[run.role]} | {run.dataset} | {status} | "
-            f"{', '.join(run.steps) or 'none'} | `{run.path}` |"
-        )
-    md.append("")
-
-    # Table 1.
+    out = _Writer(out_dir, plots, notes)
+    out.md += ["# NAC report", ""]
+    _runs_section(out, runs)
     variants = {r.label: _variant(r) for r in active if r.role in CONSTRUCTION_ROLES}
-    nets = net_results(active, notes, variants)
-    rows = table_rows(nets)
-    table_md = table_markdown(rows, runs_by_label) if rows else ""
-    md += ["## Table 1", ""]
-    if rows:
-        write_atomic(os.path.join(out_dir, "table1.md"), table_md)
-        write_atomic(os.path.join(out_dir, "table1.csv"), table_csv(rows, nets))
-        files += ["table1.md", "table1.csv"]
-        md += [table_md, "Per-network numbers: [table1.csv](table1.csv) (rows with row_type=net).", ""]
-    else:
-        notes.append("Table 1: no run has a finished final (or random) network; no table")
-        md += ["*No run has a finished final or random network; no table.*", ""]
-
-    # Figure 2.
-    md += ["## Figure 2: featuremap statistic", ""]
-    fig2 = _first_panels(
-        (
-            (run, step)
-            for role in CONSTRUCTION_ROLES
-            for run in active
-            if run.origin == "nac" and run.role == role
-            for step in [run.steps.get(f"iter_{iteration}")]
-            if step is not None and step.arch
-        ),
-        notes,
-    )
-    if fig2:
-        save(plots.figure2(fig2), "figure2_statistic")
-        md += [
-            f"Running statistic of every branch of {fig2['run']} iteration {iteration} "
-            f"({fig2['notation']}), per image (the series divided by the batch size {fig2['batch_size']}).",
-            "",
-            _figure_links("figure2_statistic"),
-        ]
-    else:
-        notes.append(
-            f"Figure 2: no construction run has a recorded series for iteration {iteration}; not drawn"
-        )
-        md += [f"*No construction run has a recorded statistic series for iteration {iteration}.*", ""]
-    fig2_original = _first_panels(
-        (
-            (run, run.steps.get(f"iter_{iteration}") or (run.steps.get("final") if not iteration else None))
-            for run in active
-            if run.origin == "original"
-        ),
-        notes,
-    )
-    if fig2_original:
-        save(plots.figure2(fig2_original), "figure2_statistic_original")
-        md += [
-            f"The original's: {fig2_original['run']} iteration {iteration} ({fig2_original['notation']}) "
-            f"from its res.log, divided by the batch size {fig2_original['batch_size']}; x is the n-th "
-            "logged value of each branch (res.log has no step numbers).",
-            "",
-            _figure_links("figure2_statistic_original"),
-        ]
-    elif originals:
-        notes.append(f"Figure 2 (original): no res.log for iteration {iteration}; not drawn")
-
-    # Figure 3.
-    md += ["## Figure 3: test accuracy of the final trainings", ""]
-    curves = accuracy_curves(active, notes, variants)
-    if curves:
-        save(plots.figure3(curves), "figure3_accuracy")
-        methods = sorted({c["method"] for c in curves if len(c["members"]) > 1})
-        md += [
-            "Mean ± std over the nets of each role"
-            + (f" (step grids: {', '.join(methods)})" if methods else "")
-            + ".",
-            "",
-            _figure_links("figure3_accuracy"),
-        ]
-    else:
-        notes.append("Figure 3: no final training with a test accuracy history; not drawn")
-        md += ["*No final training with an accuracy history.*", ""]
-
-    # Figure 4.
-    md += ["## Figure 4: layer widths of constructed networks", ""]
-    widths = width_profiles(active, notes)
-    if widths:
-        save(plots.figure4(widths), "figure4_widths")
-        md += [
-            ", ".join(f"{w['dataset']} from {w['initial_notation']}: {len(w['runs'])} run(s)" for w in widths)
-            + ".",
-            "",
-            _figure_links("figure4_widths"),
-        ]
-    else:
-        notes.append("Figure 4: no constructed run with a final network; not drawn")
-        md += ["*No constructed run with a final network.*", ""]
-
-    # Architecture pictures.
-    md += ["## Architectures per iteration", ""]
-    arch_json = []
-    for run in active:
-        if run.role not in CONSTRUCTION_ROLES:
-            continue
-        if run.origin == "original" and run.config is None:
-            notes.append(f"{run.label}: no --original_config; the replay check was skipped")
-        for entry in replay_iterations(run, notes):
-            stem = f"arch_{run.file_label}_iter{entry['iteration']}"
-            save(plots.architecture(run.label, entry), stem)
-            report = entry["report"]
-            md.append(f"### {run.label} iteration {entry['iteration']} ({entry['notation']})")
-            md.append("")
-            if report is not None:
-                md += [f"- {s.describe()}" for s in report.stages]
-                if entry["matches_next"] is False:
-                    md.append("- **the recomputed network differs from the next step's network.json**")
-                md.append("")
-            md.append(_figure_links(stem))
-            arch_json.append(
-                {
-                    "run": run.label,
-                    "iteration": entry["iteration"],
-                    "notation": entry["notation"],
-                    "next_notation": entry.get("next_notation"),
-                    "restructure": None if report is None else report.to_dict(),
-                    "matches_next": entry["matches_next"],
-                    "files": [f"{stem}.png", f"{stem}.svg"],
-                }
-            )
-    if not arch_json:
-        notes.append("Architecture pictures: no construction iteration finished; none drawn")
-        md += ["*No construction iteration finished.*", ""]
-
-    # Stability.
-    md += ["## Featuremap stability", ""]
-    stab = stability(active, threshold, notes)
-    if stab:
-        save(plots.stability(stab, threshold), "stability")
-        stab_md = stability_markdown(stab, threshold)
-        write_atomic(os.path.join(out_dir, "stability.md"), stab_md)
-        write_json(
-            os.path.join(out_dir, "stability.json"), _json_safe({"threshold": threshold, "runs": stab})
-        )
-        files += ["stability.md", "stability.json"]
-        md += [
-            stab_md,
-            "Numbers: [stability.json](stability.json) · [stability.md](stability.md)",
-            "",
-            _figure_links("stability"),
-        ]
-    else:
-        notes.append("Stability: no construction iteration with a recorded series; not computed")
-        md += ["*No construction iteration with a recorded statistic series.*", ""]
-
-    # Study statistics.
+    rows, nets = _table1_section(out, active, variants, {r.label: r for r in runs})
+    fig2, fig2_original = _figure2_section(out, active, iteration, bool(originals))
+    curves = _figure3_section(out, active, variants)
+    widths = _figure4_section(out, active)
+    arch_json = _architectures_section(out, active)
+    stab = _stability_section(out, active, threshold)
     study = study_statistics(active, stab)
-    md += ["## Study statistics", "", studystats.study_markdown(study)]
+    out.md += ["## Study statistics", "", studystats.study_markdown(study)]
 
-    md += ["## Notes", ""]
-    md += [f"- {n}" for n in notes] if notes else ["- none"]
-    write_atomic(os.path.join(out_dir, "report.md"), "\n".join(md) + "\n")
-    files.append("report.md")
+    out.md += ["## Notes", ""]
+    out.md += [f"- {n}" for n in notes] if notes else ["- none"]
+    out.text("report.md", "\n".join(out.md) + "\n")
 
     report = {
         "format": "nac-report/1",
@@ -633,10 +453,229 @@ def build_report(
         "stability": {"threshold": threshold, "runs": stab},
         "study": study,
         "notes": notes,
-        "files": files + ["report.json"],
+        "files": out.files + ["report.json"],
     }
     write_json(os.path.join(out_dir, "report.json"), _json_safe(report))
     return report
+
+
+def _read_runs(paths, originals, original_config) -> tuple[list[Run], list[str]]:
+    """nac's run directories and the original's results folders, with unique labels."""
+    runs, notes = load_runs(paths) if paths else ([], [])
+    used = {r.file_label for r in runs}
+    for folder in originals:
+        for run in original_results.load_original(folder, original_config):
+            while run.label in {r.label for r in runs}:
+                run.label += "'"
+            run.file_label = file_label(run.label)
+            while run.file_label in used:
+                run.file_label += "_"
+            used.add(run.file_label)
+            runs.append(run)
+    return runs, notes
+
+
+def _make_out_dir(out_dir) -> None:
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise RunError(f"--out {out_dir!r} is a file; pass a directory")
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+    except OSError as e:
+        raise RunError(f"--out {out_dir!r}: cannot create it: {e.strerror or e}") from None
+
+
+class _Writer:
+    """The report being written: report.md's lines, the files written, the notes."""
+
+    def __init__(self, out_dir, plots, notes: list[str]):
+        self.out_dir, self.plots, self.notes = out_dir, plots, notes
+        self.md: list[str] = []
+        self.files: list[str] = []
+
+    def figure(self, fig, stem) -> None:
+        self.files.extend(self.plots.save(fig, self.out_dir, stem))
+
+    def text(self, name, text) -> None:
+        write_atomic(os.path.join(self.out_dir, name), text)
+        self.files.append(name)
+
+    def json(self, name, value) -> None:
+        write_json(os.path.join(self.out_dir, name), value)
+        self.files.append(name)
+
+
+def _runs_section(out: _Writer, runs: list[Run]) -> None:
+    out.md += [
+        "## Runs",
+        "",
+        "| Run | Role | Dataset | Status | Finished steps | Path |",
+        "|---|---|---|---|---|---|",
+    ]
+    for run in runs:
+        status = "complete" if run.complete else "partial"
+        if run.origin == "original":
+            status = "the original's results"
+        out.md.append(
+            f"| {run.label} | {ROLE_LABELS[run.role]} | {run.dataset} | {status} | "
+            f"{', '.join(run.steps) or 'none'} | `{run.path}` |"
+        )
+    out.md.append("")
+
+
+def _table1_section(out: _Writer, active, variants, runs_by_label):
+    nets = net_results(active, out.notes, variants)
+    rows = table_rows(nets)
+    out.md += ["## Table 1", ""]
+    if rows:
+        table_md = table_markdown(rows, runs_by_label)
+        out.text("table1.md", table_md)
+        out.text("table1.csv", table_csv(rows, nets))
+        out.md += [table_md, "Per-network numbers: [table1.csv](table1.csv) (rows with row_type=net).", ""]
+    else:
+        out.notes.append("Table 1: no run has a finished final (or random) network; no table")
+        out.md += ["*No run has a finished final or random network; no table.*", ""]
+    return rows, nets
+
+
+def _figure2_section(out: _Writer, active, iteration: int, originals: bool):
+    out.md += ["## Figure 2: featuremap statistic", ""]
+    fig2 = _first_panels(
+        (
+            (run, step)
+            for role in CONSTRUCTION_ROLES
+            for run in active
+            if run.origin == "nac" and run.role == role
+            for step in [run.steps.get(f"iter_{iteration}")]
+            if step is not None and step.arch
+        ),
+        out.notes,
+    )
+    if fig2:
+        out.figure(out.plots.figure2(fig2), "figure2_statistic")
+        out.md += [
+            f"Running statistic of every branch of {fig2['run']} iteration {iteration} "
+            f"({fig2['notation']}), per image (the series divided by the batch size {fig2['batch_size']}).",
+            "",
+            _figure_links("figure2_statistic"),
+        ]
+    else:
+        out.notes.append(
+            f"Figure 2: no construction run has a recorded series for iteration {iteration}; not drawn"
+        )
+        out.md += [f"*No construction run has a recorded statistic series for iteration {iteration}.*", ""]
+    fig2_original = _first_panels(
+        (
+            (run, run.steps.get(f"iter_{iteration}") or (run.steps.get("final") if not iteration else None))
+            for run in active
+            if run.origin == "original"
+        ),
+        out.notes,
+    )
+    if fig2_original:
+        out.figure(out.plots.figure2(fig2_original), "figure2_statistic_original")
+        out.md += [
+            f"The original's: {fig2_original['run']} iteration {iteration} ({fig2_original['notation']}) "
+            f"from its res.log, divided by the batch size {fig2_original['batch_size']}; x is the n-th "
+            "logged value of each branch (res.log has no step numbers).",
+            "",
+            _figure_links("figure2_statistic_original"),
+        ]
+    elif originals:
+        out.notes.append(f"Figure 2 (original): no res.log for iteration {iteration}; not drawn")
+    return fig2, fig2_original
+
+
+def _figure3_section(out: _Writer, active, variants):
+    out.md += ["## Figure 3: test accuracy of the final trainings", ""]
+    curves = accuracy_curves(active, out.notes, variants)
+    if curves:
+        out.figure(out.plots.figure3(curves), "figure3_accuracy")
+        methods = sorted({c["method"] for c in curves if len(c["members"]) > 1})
+        out.md += [
+            "Mean ± std over the nets of each role"
+            + (f" (step grids: {', '.join(methods)})" if methods else "")
+            + ".",
+            "",
+            _figure_links("figure3_accuracy"),
+        ]
+    else:
+        out.notes.append("Figure 3: no final training with a test accuracy history; not drawn")
+        out.md += ["*No final training with an accuracy history.*", ""]
+    return curves
+
+
+def _figure4_section(out: _Writer, active):
+    out.md += ["## Figure 4: layer widths of constructed networks", ""]
+    widths = width_profiles(active, out.notes)
+    if widths:
+        out.figure(out.plots.figure4(widths), "figure4_widths")
+        out.md += [
+            ", ".join(f"{w['dataset']} from {w['initial_notation']}: {len(w['runs'])} run(s)" for w in widths)
+            + ".",
+            "",
+            _figure_links("figure4_widths"),
+        ]
+    else:
+        out.notes.append("Figure 4: no constructed run with a final network; not drawn")
+        out.md += ["*No constructed run with a final network.*", ""]
+    return widths
+
+
+def _architectures_section(out: _Writer, active) -> list[dict]:
+    out.md += ["## Architectures per iteration", ""]
+    arch_json = []
+    for run in active:
+        if run.role not in CONSTRUCTION_ROLES:
+            continue
+        if run.origin == "original" and run.config is None:
+            out.notes.append(f"{run.label}: no --original_config; the replay check was skipped")
+        for entry in replay_iterations(run, out.notes):
+            stem = f"arch_{run.file_label}_iter{entry['iteration']}"
+            out.figure(out.plots.architecture(run.label, entry), stem)
+            report = entry["report"]
+            out.md.append(f"### {run.label} iteration {entry['iteration']} ({entry['notation']})")
+            out.md.append("")
+            if report is not None:
+                out.md += [f"- {s.describe()}" for s in report.stages]
+                if entry["matches_next"] is False:
+                    out.md.append("- **the recomputed network differs from the next step's network.json**")
+                out.md.append("")
+            out.md.append(_figure_links(stem))
+            arch_json.append(
+                {
+                    "run": run.label,
+                    "iteration": entry["iteration"],
+                    "notation": entry["notation"],
+                    "next_notation": entry.get("next_notation"),
+                    "restructure": None if report is None else report.to_dict(),
+                    "matches_next": entry["matches_next"],
+                    "files": [f"{stem}.png", f"{stem}.svg"],
+                }
+            )
+    if not arch_json:
+        out.notes.append("Architecture pictures: no construction iteration finished; none drawn")
+        out.md += ["*No construction iteration finished.*", ""]
+    return arch_json
+
+
+def _stability_section(out: _Writer, active, threshold: float) -> list[dict]:
+    out.md += ["## Featuremap stability", ""]
+    stab = stability(active, threshold, out.notes)
+    if stab:
+        out.figure(out.plots.stability(stab, threshold), "stability")
+        stab_md = stability_markdown(stab, threshold)
+        out.text("stability.md", stab_md)
+        out.json("stability.json", _json_safe({"threshold": threshold, "runs": stab}))
+        out.md += [
+            stab_md,
+            "Numbers: [stability.json](stability.json) · [stability.md](stability.md)",
+            "",
+            _figure_links("stability"),
+        ]
+    else:
+        out.notes.append("Stability: no construction iteration with a recorded series; not computed")
+        out.md += ["*No construction iteration with a recorded statistic series.*", ""]
+    return stab
 
 
 def make_parser() -> argparse.ArgumentParser:
