@@ -153,26 +153,10 @@ def load_run(path) -> Run:
       RunError: `path` is not a run directory, or one of its JSON files is corrupt.
     """
     path = os.fspath(path)
-    if not os.path.isdir(path):
-        what = "does not exist" if not os.path.exists(path) else "is not a directory"
-        raise RunError(f"{path!r} {what}; pass run directories written by python -m nac.construct")
-    has_summary = os.path.isfile(os.path.join(path, "summary.json"))
-    has_run_config = os.path.isfile(os.path.join(path, "run_config.json"))
-    if not has_summary and not has_run_config:
-        raise RunError(
-            f"{path!r} is not a run directory (no summary.json or run_config.json); "
-            "pass directories written by python -m nac.construct"
-        )
+    has_summary, has_run_config = _check_run_dir(path)
     notes = []
-    summary = None
-    if has_summary:
-        summary = _load(os.path.join(path, "summary.json"), "summary")
-        where = f"{path}/summary.json"
-        if not isinstance(summary, dict) or summary.get("format") != "nac-summary/1":
-            raise RunError(f'{where}: expected an object with "format": "nac-summary/1"')
-        for i, row in enumerate(_require(summary, "steps", where, list)):
-            _check_row(row, f"{where} steps[{i}]")
-    else:
+    summary = _read_summary(path) if has_summary else None
+    if summary is None:
         notes.append("no summary.json (killed before its first step finished, or removed)")
     rc = _load(os.path.join(path, "run_config.json"), "run config") if has_run_config else None
     if rc is not None and not isinstance(rc, dict):
@@ -190,52 +174,10 @@ def load_run(path) -> Run:
         config = OriginalConfig.load(os.path.join(path, "config.json"))
     rows = {r["name"]: r for r in summary["steps"]} if summary is not None else {}
     steps = {}
-    names = sorted(
-        (n for n in os.listdir(path) if (_STEP_RE.match(n) or n == "final")),
-        key=_step_order,
-    )
-    for name in names:
-        step_dir = os.path.join(path, name)
-        if not os.path.isfile(os.path.join(step_dir, "metrics.json")):
-            notes.append(f"{name}/ has no metrics.json; skipped")
-            continue
-        metrics = _load(os.path.join(step_dir, "metrics.json"), "metrics file")
-        _check_row(metrics, f"{step_dir}/metrics.json")
-        _require(metrics, "history", f"{step_dir}/metrics.json", list)
-        row = rows.get(name)
-        if row is None:
-            row = {k: metrics[k] for k in _TABLE_FIELDS + OPTIONAL_FIELDS if k in metrics}
-            if summary is not None:
-                notes.append(f"{name} is not in summary.json; its numbers come from {name}/metrics.json")
-        else:
-            for key in ("test_error", "trainable_params", "flops_per_batch_50", "notation"):
-                if row[key] != metrics[key]:
-                    message = (
-                        f"summary.json says {name} {key} = {row[key]!r}, {name}/metrics.json {metrics[key]!r}"
-                    )
-                    warn(f"{path}: {message}")
-                    notes.append(message)
-        for h in metrics["history"]:
-            if not isinstance(h, dict) or not all(
-                isinstance(h.get(k), _NUMBER) and not isinstance(h.get(k), bool)
-                for k in ("step", "test_accuracy")
-            ):
-                raise RunError(
-                    f"{step_dir}/metrics.json: history entry {h!r} lacks a numeric step or test_accuracy"
-                )
-        step = Step(name, step_dir, metrics, row)
-        for attr, file in (
-            ("arch", "network.json"),
-            ("stats", "stats.json"),
-            ("series", "stats_series.json"),
-        ):
-            if os.path.isfile(os.path.join(step_dir, file)):
-                setattr(step, attr, _load(os.path.join(step_dir, file), file))
-        if step.stats is not None:
-            step.stats = statsio.parse_stats_json(step.stats, f"{step_dir}/stats.json")
-        if step.series is not None:
-            series_values(step, f"{step_dir}/stats_series.json")
-        steps[name] = step
+    for name in sorted((n for n in os.listdir(path) if (_STEP_RE.match(n) or n == "final")), key=_step_order):
+        step = _read_step(path, name, rows.get(name), summary is not None, notes)
+        if step is not None:
+            steps[name] = step
     for name in sorted(os.listdir(path)):
         if name.startswith(".") and ".partial-" in name:
             notes.append(f"{name}/ is a step in progress or an interrupted one; ignored")
@@ -244,6 +186,71 @@ def load_run(path) -> Run:
             notes.append(f"summary.json lists {name}, but {name}/ is missing; left out")
     seed = source.get("seed")
     return Run(path, role, mode, dataset, seed, iterations, summary, config, steps, notes=notes)
+
+
+def _check_run_dir(path: str) -> tuple[bool, bool]:
+    """Whether the run directory has a summary.json and a run_config.json (one at least)."""
+    if not os.path.isdir(path):
+        what = "does not exist" if not os.path.exists(path) else "is not a directory"
+        raise RunError(f"{path!r} {what}; pass run directories written by python -m nac.construct")
+    has_summary = os.path.isfile(os.path.join(path, "summary.json"))
+    has_run_config = os.path.isfile(os.path.join(path, "run_config.json"))
+    if not has_summary and not has_run_config:
+        raise RunError(
+            f"{path!r} is not a run directory (no summary.json or run_config.json); "
+            "pass directories written by python -m nac.construct"
+        )
+    return has_summary, has_run_config
+
+
+def _read_summary(path: str) -> dict:
+    summary = _load(os.path.join(path, "summary.json"), "summary")
+    where = f"{path}/summary.json"
+    if not isinstance(summary, dict) or summary.get("format") != "nac-summary/1":
+        raise RunError(f'{where}: expected an object with "format": "nac-summary/1"')
+    for i, row in enumerate(_require(summary, "steps", where, list)):
+        _check_row(row, f"{where} steps[{i}]")
+    return summary
+
+
+def _read_step(path: str, name: str, row: dict | None, has_summary: bool, notes: list[str]) -> Step | None:
+    """One finished step (`iter_k/` or `final/`) with its summary row; None when unfinished."""
+    step_dir = os.path.join(path, name)
+    if not os.path.isfile(os.path.join(step_dir, "metrics.json")):
+        notes.append(f"{name}/ has no metrics.json; skipped")
+        return None
+    metrics = _load(os.path.join(step_dir, "metrics.json"), "metrics file")
+    _check_row(metrics, f"{step_dir}/metrics.json")
+    _require(metrics, "history", f"{step_dir}/metrics.json", list)
+    if row is None:
+        row = {k: metrics[k] for k in _TABLE_FIELDS + OPTIONAL_FIELDS if k in metrics}
+        if has_summary:
+            notes.append(f"{name} is not in summary.json; its numbers come from {name}/metrics.json")
+    else:
+        for key in ("test_error", "trainable_params", "flops_per_batch_50", "notation"):
+            if row[key] != metrics[key]:
+                message = (
+                    f"summary.json says {name} {key} = {row[key]!r}, {name}/metrics.json {metrics[key]!r}"
+                )
+                warn(f"{path}: {message}")
+                notes.append(message)
+    for h in metrics["history"]:
+        if not isinstance(h, dict) or not all(
+            isinstance(h.get(k), _NUMBER) and not isinstance(h.get(k), bool)
+            for k in ("step", "test_accuracy")
+        ):
+            raise RunError(
+                f"{step_dir}/metrics.json: history entry {h!r} lacks a numeric step or test_accuracy"
+            )
+    step = Step(name, step_dir, metrics, row)
+    for attr, file in (("arch", "network.json"), ("stats", "stats.json"), ("series", "stats_series.json")):
+        if os.path.isfile(os.path.join(step_dir, file)):
+            setattr(step, attr, _load(os.path.join(step_dir, file), file))
+    if step.stats is not None:
+        step.stats = statsio.parse_stats_json(step.stats, f"{step_dir}/stats.json")
+    if step.series is not None:
+        series_values(step, f"{step_dir}/stats_series.json")
+    return step
 
 
 def _labels(paths) -> list[str]:
