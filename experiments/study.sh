@@ -13,7 +13,7 @@
 #   random        RANDOM_PER random nets per constructed net, matched to it (its --arch),
 #                 drawn with its construction seed
 #   stopinherit   constructions from the same seeds with the stability stop
-#                 (--stats_stop_tau=0.9) and weight inheritance (--inherit_weights); their
+#                 (--stats_stop_tau=1.0: the ranking unchanged for 3 records, the rule issue 14's first measurement recommends) and weight inheritance (--inherit_weights); their
 #                 final networks train from scratch like every other role
 # Construction iterations run CONSTRUCTION_STEPS steps, recording the statistic every 10
 # steps and evaluating every EVAL_EVERY steps (question 2 compares the two per iteration).
@@ -69,7 +69,7 @@ for seed in "${SEEDS[@]}"; do
   run worstcase_s$seed "${CONSTRUCT[@]}" --seed=$seed --worstcase
   run random_s$seed --mode=random --arch="$OUT/constructed_s$seed/final/network.json" \
     --num_random=$RANDOM_PER --seed=$seed
-  run stopinherit_s$seed "${CONSTRUCT[@]}" --seed=$seed --stats_stop_tau=0.9 --inherit_weights
+  run stopinherit_s$seed "${CONSTRUCT[@]}" --seed=$seed --stats_stop_tau=1.0 --inherit_weights
 done
 $PY -m nac.report "$OUT"/envelope_s1 "$OUT"/constructed_s* "$OUT"/worstcase_s* "$OUT"/random_s* \
   "$OUT"/stopinherit_s* --out "$REPORT"
