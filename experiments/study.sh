@@ -13,8 +13,10 @@
 #   random        RANDOM_PER random nets per constructed net, matched to it (its --arch),
 #                 drawn with its construction seed
 #   stopinherit   constructions from the same seeds with the stability stop
-#                 (--stats_stop_tau=1.0: the ranking unchanged for 3 records, the rule issue 14's first measurement recommends) and weight inheritance (--inherit_weights); their
-#                 final networks train from scratch like every other role
+#                 (--stats_stop_tau=1.0: the ranking unchanged for 3 records in a row, the
+#                 rule issue 14's first measurement recommends) and weight inheritance
+#                 (--inherit_weights); their final networks train from scratch like every
+#                 other role
 # Construction iterations run CONSTRUCTION_STEPS steps, recording the statistic every 10
 # steps and evaluating every EVAL_EVERY steps (question 2 compares the two per iteration).
 # Then `nac.report` writes Table 1, Figures 2-4, stability and the study statistics to REPORT.
