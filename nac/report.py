@@ -360,6 +360,7 @@ def study_statistics(runs: list[Run], stab: list[dict]) -> dict:
                     match=match,
                     history=histories[(run.label, step.name)],
                     steps=step.row.get("steps"),
+                    examples=tuple(h.get("test_examples") for h in step.metrics["history"] if "step" in h),
                 )
             )
     return studystats.study(nets, stab, histories)

@@ -51,6 +51,7 @@ class StudyNet:
     match: str | None = None  # random nets: the id of the constructed net they were drawn for
     history: tuple = ()  # ((step, test_accuracy in [0, 1]), ...)
     steps: int | None = None  # steps trained
+    examples: tuple = ()  # test images of each history entry (--eval_examples); () unknown
 
     @property
     def group(self) -> str:
@@ -186,11 +187,24 @@ def converged_step(steps, accuracy, points: float = CONVERGED_POINTS):
 
 
 def convergence_check(
-    steps, accuracy, total_steps=None, fraction: float = LAST_FRACTION, points: float = CONVERGED_POINTS
+    steps,
+    accuracy,
+    total_steps=None,
+    fraction: float = LAST_FRACTION,
+    points: float = CONVERGED_POINTS,
+    examples=(),
 ) -> dict:
     """Accuracy gained over the last `fraction` of training: final accuracy minus the accuracy of
     the last evaluation at or before (1 - fraction) x total steps. `flattened` is None when no
-    evaluation lies there (too few evaluations to tell)."""
+    evaluation lies there (too few evaluations to tell).
+
+    With `examples` (test images per evaluation) showing that the earlier evaluations read a
+    subset (`--eval_examples`) and the last one the whole test set, the two differ by the
+    subset's sampling error as well as by training. Then `same_images_gain_points` is the gain
+    from that evaluation to the last one on the same images (`same_images_to_step`), and
+    `flattened` is decided by it: it leaves out the steps after that evaluation, but compares
+    like with like.
+    """
     total = total_steps if total_steps is not None else (steps[-1] if len(steps) else 0)
     cut = (1.0 - fraction) * total
     before = [i for i, s in enumerate(steps) if s <= cut]
@@ -198,7 +212,18 @@ def convergence_check(
         return {"from_step": None, "gain_points": None, "flattened": None}
     i = before[-1]
     gain = 100.0 * (accuracy[-1] - accuracy[i])
-    return {"from_step": steps[i], "gain_points": gain, "flattened": gain < points}
+    out = {"from_step": steps[i], "gain_points": gain, "flattened": gain < points}
+    if len(examples) == len(steps) and examples[i] != examples[-1]:
+        same = [j for j in range(i + 1, len(steps)) if examples[j] == examples[i]]
+        if same:
+            same_gain = 100.0 * (accuracy[same[-1]] - accuracy[i])
+            out.update(
+                same_images_to_step=steps[same[-1]],
+                same_images_gain_points=same_gain,
+                same_images=examples[i],
+                flattened=same_gain < points,
+            )
+    return out
 
 
 def convergence_table(nets: list[StudyNet], **kw) -> list[dict]:
@@ -206,7 +231,7 @@ def convergence_table(nets: list[StudyNet], **kw) -> list[dict]:
     for n in nets:
         steps = [s for s, _ in n.history]
         acc = [a for _, a in n.history]
-        check = convergence_check(steps, acc, n.steps, **kw)
+        check = convergence_check(steps, acc, n.steps, examples=n.examples, **kw)
         out.append({"net": n.id, "group": n.group, "steps": n.steps, "evaluations": len(steps), **check})
     return out
 
@@ -329,16 +354,22 @@ def study_markdown(s: dict) -> str:
         "",
         f"Test accuracy gained over the last {100 * s['last_fraction']:.0f}% of each training (from the last "
         f"evaluation at or before {100 * (1 - s['last_fraction']):.0f}% of the steps); flattened when < "
-        f"{s['converged_points']:g} points. n/a: no evaluation that early (set --eval_every).",
+        f"{s['converged_points']:g} points. n/a: no evaluation that early (set --eval_every). When the "
+        "earlier evaluations read a subset of the test images (--eval_examples) and the last one all "
+        "of them, the same-images gain (from that evaluation to the last one on the same subset) "
+        "decides instead: it compares like with like.",
         "",
-        "| Network | Group | Steps | Evaluations | From step | Gain (points) | Flattened |",
-        "|---|---|---|---|---|---|---|",
+        "| Network | Group | Steps | Evaluations | From step | Gain (points) | Same-images gain | Flattened |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for c in s["convergence"]:
         flat = "n/a" if c["flattened"] is None else ("yes" if c["flattened"] else "**no**")
+        same = "n/a"
+        if c.get("same_images_gain_points") is not None:
+            same = f"{c['same_images_gain_points']:.2f} (to step {c['same_images_to_step']}, {c['same_images']:,} images)"
         lines.append(
             f"| {c['net']} | {c['group']} | {_num(c['steps'], '{}')} | {c['evaluations']} | {_num(c['from_step'], '{}')} | "
-            f"{_num(c['gain_points'])} | {flat} |"
+            f"{_num(c['gain_points'])} | {same} | {flat} |"
         )
     lines += [
         "",

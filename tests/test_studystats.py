@@ -93,6 +93,26 @@ def test_convergence_check_last_fifth():
     assert ss.convergence_check([1000], [0.9], 1000)["flattened"] is None
 
 
+def test_convergence_check_compares_subset_evaluations_with_each_other():
+    """--eval_examples: the earlier points read 1,000 images, the last one 10,000; the subset's
+    own points decide (0.3 points from step 800 to 900), not the mixed gain (1.8 points)."""
+    steps = [200, 400, 600, 800, 900, 1000]
+    acc = [0.5, 0.7, 0.8, 0.85, 0.853, 0.868]
+    examples = (1000, 1000, 1000, 1000, 1000, 10000)
+    check = ss.convergence_check(steps, acc, 1000, examples=examples)
+    assert check["gain_points"] == pytest.approx(1.8) and check["from_step"] == 800
+    assert check["same_images_to_step"] == 900 and check["same_images"] == 1000
+    assert check["same_images_gain_points"] == pytest.approx(0.3) and check["flattened"] is True
+    # Every evaluation on the same images: the plain check, nothing more.
+    plain = ss.convergence_check(steps, acc, 1000, examples=(10000,) * 6)
+    assert "same_images_gain_points" not in plain and plain["flattened"] is False
+    n = ss.StudyNet(
+        "n", "envelope", "d", 13.2, 10, history=tuple(zip(steps, acc)), steps=1000, examples=examples
+    )
+    assert ss.convergence_table([n])[0]["flattened"] is True
+    assert "| 1.80 | 0.30 (to step 900, 1,000 images) | yes |" in ss.study_markdown(ss.study([n]))
+
+
 def test_study_pairs_compares_and_renders():
     hist = ((50, 0.6), (100, 0.8))
     nets = [
