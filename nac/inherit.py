@@ -88,7 +88,7 @@ def _old_labels(network: arch_lib.Network, stem_width: int) -> tuple[list[list],
         branch_inputs[k] = x if entry.inputs is None else [("skip", k, j) for j in range(len(x))]
         labels = []
         for key, _ in entry.branches:
-            branch = f"Cell{k}/{key}"
+            branch = arch_lib.BranchId(k, key).original
             labels += [("branch", branch, i) for i in range(entry.branch_width)]
         tensors.append(labels)
     return tensors, branch_inputs

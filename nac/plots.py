@@ -213,7 +213,8 @@ def architecture(run_label: str, entry: dict):
     for s, stage in enumerate(arch_lib.body_stages(entry["body"])):
         for k, cell in stage:
             boxes = [
-                (key, op, "pruned" if f"Cell{k}/{key}" in pruned else "kept") for key, op in cell.branches
+                (key, op, "pruned" if arch_lib.BranchId(k, key).original in pruned else "kept")
+                for key, op in cell.branches
             ]
             columns.append((s, f"Cell{k}", boxes, False))
         if s in added:

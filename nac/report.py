@@ -226,7 +226,7 @@ def statistic_panels(run: Run, step: Step) -> dict:
         for pos, (k, cell) in enumerate(stage):
             branches = []
             for key, op in cell.branches:
-                name = f"Cell{k}/{key}"
+                name = arch_lib.BranchId(k, key).original
                 if name not in values:
                     raise Inconsistent(f"{where}: no series for {name}, a branch of {step.name}/network.json")
                 branches.append({"branch": name, "op": op, "values": [v / batch for v in values[name]]})

@@ -88,7 +88,7 @@ def iteration_stability(step: Step, threshold: float, notes: list[str], label: s
             notes.append(message)
     per_stage = []
     for s, stage in enumerate(arch_lib.body_stages(step.body())):
-        ids = [f"Cell{k}/{key}" for k, cell in stage for key, _ in cell.branches]
+        ids = [arch_lib.BranchId(k, key).original for k, cell in stage for key, _ in cell.branches]
         if len(ids) < 2:
             continue
         missing = [b for b in ids if b not in values or b not in final]

@@ -28,6 +28,7 @@ import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 
+from nac import arch as arch_lib
 from nac.stability import kendall_tau_b, weighted_tau
 
 
@@ -147,7 +148,7 @@ def decisive_stages(network, construction, maxlayersperstage) -> list[list[str]]
     layers (`nac.restructure`); `network` is a `nac.arch.Network`.
     """
     return [
-        [f"Cell{k}/{key}" for k, cell in stage for key, _ in cell.branches]
+        [arch_lib.BranchId(k, key).original for k, cell in stage for key, _ in cell.branches]
         for s, stage in enumerate(network.stages())
         if construction[s] and len(stage) <= maxlayersperstage[s]
     ]
