@@ -547,15 +547,15 @@ def envelope_body(
     layers_per_stage, cell=STANDARD_CELL, base_width: int = 128, parameter_limits=None, skip: bool = False
 ) -> tuple[Entry, ...]:
     """Generates an EnvelopeNet body: full EnvelopeCells, wideners between stages."""
-    stages = [[Cell(tuple(cell), 0)] * n for n in layers_per_stage]
+    stages = [[tuple(cell)] * n for n in layers_per_stage]
     return assemble_body(stages, base_width, parameter_limits, skip)
 
 
 def assemble_body(stages, base_width: int, parameter_limits=None, skip: bool = False):
-    """Joins per-stage cell lists with wideners, recomputing `outputs` and applying skip.
+    """Joins per-stage layers with wideners into cells, with `outputs` from the stage-width rule.
 
     Args:
-      stages: a list per stage of `Cell`s (their `outputs` and `inputs` are replaced).
+      stages: a list per stage of layers, each its branches `((key, op), ...)`.
       base_width: C of the stage-width rule (`Stem.base_width()`).
       parameter_limits: a bool per stage (default all False).
       skip: set `inputs: "all"` on every cell (DenseNet-style skip connections).
@@ -569,8 +569,8 @@ def assemble_body(stages, base_width: int, parameter_limits=None, skip: bool = F
         if s:
             body.append(Widener())
         outputs = stage_outputs(base_width, s, len(cells), limits[s])
-        for cell, out in zip(cells, outputs):
-            body.append(Cell(cell.branches, out, "all" if skip else None))
+        for branches, out in zip(cells, outputs):
+            body.append(Cell(tuple(branches), out, "all" if skip else None))
     return tuple(body)
 
 

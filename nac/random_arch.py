@@ -25,8 +25,8 @@ def _check_pool(pool):
     return list(pool)
 
 
-def random_stage_cells(num_layers: int, num_blocks: int, pool, rng) -> list[arch_lib.Cell]:
-    """Draws the cells of one stage (their `outputs` are placeholders)."""
+def random_stage_branches(num_layers: int, num_blocks: int, pool, rng) -> list[tuple[tuple[str, str], ...]]:
+    """Draws the layers of one stage: each its branches `((key, op), ...)`."""
     if num_blocks < num_layers:
         raise SpecError(
             f"random stage: got {num_blocks} blocks for {num_layers} layers; "
@@ -35,7 +35,7 @@ def random_stage_cells(num_layers: int, num_blocks: int, pool, rng) -> list[arch
     layers = [[rng.choice(pool)] for _ in range(num_layers)]
     for _ in range(num_blocks - num_layers):
         layers[rng.randrange(num_layers)].append(rng.choice(pool))
-    return [arch_lib.Cell(tuple((f"Branch{i}", op) for i, op in enumerate(ops)), len(ops)) for ops in layers]
+    return [tuple((f"Branch{i}", op) for i, op in enumerate(ops)) for ops in layers]
 
 
 def random_body(
@@ -50,7 +50,7 @@ def random_body(
     """A random body with the stage-width rule for `outputs` (the original's generator)."""
     pool = _check_pool(pool)
     rng = _random.Random(seed)
-    stages = [random_stage_cells(n, b, pool, rng) for n, b in zip(layers_per_stage, blocks_per_stage)]
+    stages = [random_stage_branches(n, b, pool, rng) for n, b in zip(layers_per_stage, blocks_per_stage)]
     return arch_lib.assemble_body(stages, base_width, parameter_limits, skip)
 
 
@@ -70,12 +70,12 @@ def random_like(network: arch_lib.Network, seed=None, pool=None) -> arch_lib.Net
         if stage_index:
             body.append(arch_lib.Widener())
         blocks = sum(cell.num_branches for _, cell in stage)
-        drawn = random_stage_cells(len(stage), blocks, pool, rng)
-        for (_, cell), new in zip(stage, drawn):
-            if cell.outputs < new.num_branches:
+        drawn = random_stage_branches(len(stage), blocks, pool, rng)
+        for (_, cell), branches in zip(stage, drawn):
+            if cell.outputs < len(branches):
                 raise SpecError(
-                    f"random baseline: a layer drew {new.num_branches} branches but its outputs "
+                    f"random baseline: a layer drew {len(branches)} branches but its outputs "
                     f"is {cell.outputs}; use a wider network"
                 )
-            body.append(arch_lib.Cell(new.branches, cell.outputs, cell.inputs))
+            body.append(arch_lib.Cell(branches, cell.outputs, cell.inputs))
     return arch_lib.Network(tuple(body), network.stem, network.head, network.input_channels)

@@ -376,7 +376,7 @@ def restructure_with_report(
     for s, stage in enumerate(stages):
         if s:
             body.append(arch_lib.Widener())
-        cells = [cell for _, cell in stage]
+        cells = [(cell.branches, cell.inputs) for _, cell in stage]  # (branches, skip inputs)
         pruned: list[arch_lib.BranchId] = []
         limit = 0
         if s in active:
@@ -388,15 +388,13 @@ def restructure_with_report(
                 )
             gone = set(pruned)
             cells = [
-                dataclasses.replace(
-                    cell,
-                    branches=tuple(
-                        (key, op) for key, op in cell.branches if arch_lib.BranchId(k, key) not in gone
-                    ),
+                (
+                    tuple((key, op) for key, op in cell.branches if arch_lib.BranchId(k, key) not in gone),
+                    cell.inputs,
                 )
                 for k, cell in stage
             ]
-            cells.append(arch_lib.Cell(policy.envelopecell, 0))
+            cells.append((tuple(policy.envelopecell), None))
         try:
             outputs = arch_lib.stage_outputs(base_width, s, len(cells), limits[s])
         except SpecError:
@@ -406,9 +404,9 @@ def restructure_with_report(
                 "use a stage that ends with 1 or 3+ layers"
             ) from None
         first = len(body) + 1
-        for i, (cell, out) in enumerate(zip(cells, outputs)):
-            inputs = "all" if policy.skip else cell.inputs
-            body.append(arch_lib.Cell(cell.branches, out, inputs))
+        for i, ((branches, cell_inputs), out) in enumerate(zip(cells, outputs)):
+            inputs = "all" if policy.skip else cell_inputs
+            body.append(arch_lib.Cell(branches, out, inputs))
             if i < len(stage):
                 cell_map.append((stage[i][0], first + i))
         reports.append(
