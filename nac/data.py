@@ -76,6 +76,7 @@ import numpy as np
 import tensorflow as tf
 
 from nac import datafiles, preprocess
+from nac.checks import is_int
 from nac.datafiles import DEBIAN_FASHION_MNIST
 from nac.errors import DataError
 
@@ -116,12 +117,8 @@ _SPECS = {
 }
 
 
-def _is_int(value) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-
-
 def _check_int(name: str, value, minimum: int) -> None:
-    if not _is_int(value) or value < minimum:
+    if not is_int(value) or value < minimum:
         raise DataError(f"DataConfig.{name}={value!r} is not valid; use an integer >= {minimum}")
 
 
@@ -176,7 +173,7 @@ class DataConfig:
             )
         if not isinstance(self.cache, bool):
             raise DataError(f"DataConfig.cache={self.cache!r} is not valid; use True or False")
-        if self.seed is not None and (not _is_int(self.seed) or not 0 <= self.seed < 2**63):
+        if self.seed is not None and (not is_int(self.seed) or not 0 <= self.seed < 2**63):
             raise DataError(
                 f"DataConfig.seed={self.seed!r} is not valid; use None or an integer in [0, 2**63)"
             )
@@ -248,7 +245,7 @@ def eval_preprocess(images, dataset: str, image_size: int) -> tf.Tensor:
         raise DataError(
             f"eval_preprocess: dataset={dataset!r} is not supported; use one of: {', '.join(DATASETS)}"
         )
-    if not _is_int(image_size) or image_size < 1:
+    if not is_int(image_size) or image_size < 1:
         raise DataError(f"eval_preprocess: image_size={image_size!r} must be >= 1")
     images = tf.cast(images, tf.float32)
     if dataset == "imagenet2012":
@@ -264,7 +261,7 @@ def _with_options(dataset: tf.data.Dataset) -> tf.data.Dataset:
 
 
 def _check_batch(global_batch_size) -> None:
-    if not _is_int(global_batch_size) or global_batch_size < 1:
+    if not is_int(global_batch_size) or global_batch_size < 1:
         raise DataError(f"global_batch_size={global_batch_size!r} is not valid; use an integer >= 1")
 
 
@@ -402,7 +399,7 @@ class Data:
           DataError: Bad batch size or start_batch.
         """
         _check_batch(global_batch_size)
-        if not _is_int(start_batch) or start_batch < 0:
+        if not is_int(start_batch) or start_batch < 0:
             raise DataError(f"start_batch={start_batch!r} must be an integer >= 0")
         num = self.info.train_examples
         if not repeat and (start_batch + 1) * global_batch_size > num:
@@ -538,7 +535,7 @@ class Data:
         Raises:
           DataError: n out of range.
         """
-        if not _is_int(n) or not 1 <= n <= self.info.train_examples:
+        if not is_int(n) or not 1 <= n <= self.info.train_examples:
             raise DataError(f"take_train_images: n={n!r} must be in [1, {self.info.train_examples}]")
         images, _ = next(iter(self.evaluation("train", n)))
         return images.numpy()

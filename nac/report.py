@@ -379,6 +379,16 @@ def _figure_links(stem: str) -> str:
     return f"![{stem}]({stem}.png)\n\n[{stem}.png]({stem}.png) · [{stem}.svg]({stem}.svg)\n"
 
 
+def _figure_body(save, notes, stem: str, figure, caption: str, note: str, missing: str) -> list[str]:
+    """The Markdown under a figure's heading: `caption` and links when `figure` was drawn (it is
+    saved as `stem`), else the line `missing` (and `note` in the report's notes)."""
+    if figure is None:
+        notes.append(note)
+        return [missing, ""]
+    save(figure, stem)
+    return [caption, "", _figure_links(stem)]
+
+
 def build_report(
     paths,
     out_dir,
@@ -514,34 +524,32 @@ def build_report(
     # Figure 3.
     md += ["## Figure 3: test accuracy of the final trainings", ""]
     curves = accuracy_curves(active, notes, variants)
-    if curves:
-        save(plots.figure3(curves), "figure3_accuracy")
-        methods = sorted({c["method"] for c in curves if len(c["members"]) > 1})
-        md += [
-            "Mean ± std over the nets of each role"
-            + (f" (step grids: {', '.join(methods)})" if methods else "")
-            + ".",
-            "",
-            _figure_links("figure3_accuracy"),
-        ]
-    else:
-        notes.append("Figure 3: no final training with a test accuracy history; not drawn")
-        md += ["*No final training with an accuracy history.*", ""]
+    methods = sorted({c["method"] for c in curves if len(c["members"]) > 1})
+    md += _figure_body(
+        save,
+        notes,
+        "figure3_accuracy",
+        plots.figure3(curves) if curves else None,
+        "Mean ± std over the nets of each role"
+        + (f" (step grids: {', '.join(methods)})" if methods else "")
+        + ".",
+        "Figure 3: no final training with a test accuracy history; not drawn",
+        "*No final training with an accuracy history.*",
+    )
 
     # Figure 4.
     md += ["## Figure 4: layer widths of constructed networks", ""]
     widths = width_profiles(active, notes)
-    if widths:
-        save(plots.figure4(widths), "figure4_widths")
-        md += [
-            ", ".join(f"{w['dataset']} from {w['initial_notation']}: {len(w['runs'])} run(s)" for w in widths)
-            + ".",
-            "",
-            _figure_links("figure4_widths"),
-        ]
-    else:
-        notes.append("Figure 4: no constructed run with a final network; not drawn")
-        md += ["*No constructed run with a final network.*", ""]
+    md += _figure_body(
+        save,
+        notes,
+        "figure4_widths",
+        plots.figure4(widths) if widths else None,
+        ", ".join(f"{w['dataset']} from {w['initial_notation']}: {len(w['runs'])} run(s)" for w in widths)
+        + ".",
+        "Figure 4: no constructed run with a final network; not drawn",
+        "*No constructed run with a final network.*",
+    )
 
     # Architecture pictures.
     md += ["## Architectures per iteration", ""]
@@ -683,9 +691,7 @@ def main(argv) -> int:
     return 0
 
 
-def run(argv=None):
-    """Console entry point (`nac-report`)."""
-    cli.entry_point(PROG, main, argv)
+run = cli.console_script(PROG, main)
 
 
 if __name__ == "__main__":

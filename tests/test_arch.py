@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import pytest
+from helpers import PAPER_PARAMS
 
 from nac import arch, cost
 from nac.config import OriginalConfig
@@ -12,12 +13,6 @@ from nac.errors import ConfigError, SpecError
 from nac.jsonio import dumps_original
 
 CONFIGS = "original_configs"
-PAPER_PARAMS = {
-    "construction/network.cons-exp-3.bc.json": 12_998_738,  # Envelope A
-    "longruns/network.cons-exp-3-bc-longrun.json": 48_721_247,  # Constructed A
-    "construction/network.construction-cifar10-topline.json": 17_125_834,  # Envelope B
-    "longruns/network.generated-topline-cifar10.json": 39_556_426,  # Constructed B
-}
 
 
 def all_configs(fixtures_dir):

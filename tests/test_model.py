@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from test_arch import PAPER_PARAMS
+from helpers import PAPER_PARAMS
 
 from nac import arch, cost
 from nac import model as model_lib
