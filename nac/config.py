@@ -12,13 +12,15 @@ from __future__ import annotations
 import dataclasses
 
 from nac import arch as arch_lib
+from nac import choices
 from nac.checks import is_int
 from nac.errors import ConfigError, SpecError
 from nac.jsonio import load_json
 
 MODES = ("construct", "oneshot")
 ALGORITHMS = ("envelopenet", "random", "deterministic")
-DATASETS = ("cifar10", "imagenet", "imagenet2012", "fashion_mnist", "mnist", "synthetic")
+# The original's `parameters.dataset`: nac's datasets and their aliases (imagenet).
+DATASETS = (*choices.DATASETS, *choices.DATASET_ALIASES)
 
 
 def _get(section: dict, key: str, where: str, check, allowed: str, default=dataclasses.MISSING):

@@ -77,6 +77,7 @@ import tensorflow as tf
 
 from nac import datafiles, preprocess
 from nac.checks import is_int
+from nac.choices import AUGMENTATIONS, DATASETS
 from nac.datafiles import DEBIAN_FASHION_MNIST
 from nac.errors import DataError
 
@@ -91,30 +92,11 @@ __all__ = [
     "load",
 ]
 
-DATASETS = ("cifar10", "imagenet2012", "fashion_mnist", "mnist", "synthetic")
-AUGMENTATIONS = ("original", "padded", "crop_flip", "none")
 SPLITS = ("train", "validation", "test")
 
 ONLINE_HOSTS = (("www.cs.toronto.edu", 443), ("storage.googleapis.com", 443))
 
 _log = logging.getLogger(__name__)
-
-
-@dataclasses.dataclass(frozen=True)
-class _Spec:
-    num_classes: int
-    channels: int
-    raw_size: int  # 0: variable (ImageNet JPEGs)
-    default_image_size: int
-
-
-_SPECS = {
-    "cifar10": _Spec(10, 3, 32, 28),
-    "imagenet2012": _Spec(1000, 3, 0, 299),
-    "fashion_mnist": _Spec(10, 1, 28, 28),
-    "mnist": _Spec(10, 1, 28, 28),
-    "synthetic": _Spec(10, 3, 0, 16),  # raw size = image_size
-}
 
 
 def _check_int(name: str, value, minimum: int) -> None:
@@ -152,7 +134,7 @@ class DataConfig:
     cache: bool = False
     seed: int | None = None
     validation_examples: int = 0
-    synthetic_train_examples: int = 512
+    synthetic_train_examples: int = DATASETS["synthetic"].train_examples
     synthetic_test_examples: int = 256
     shuffle_buffer: int = 10000
     label_offset: int = 0
@@ -559,8 +541,8 @@ def load(config: DataConfig) -> Data:
         or image_size/validation_examples incompatible with the data.
     """
     name = config.dataset
-    spec = _SPECS[name]
-    image_size = config.image_size or spec.default_image_size
+    spec = DATASETS[name]
+    image_size = config.image_size or spec.image_size
     seed = config.seed if config.seed is not None else random.SystemRandom().randrange(2**31)
     if name == "imagenet2012":
         if config.downsample > 1:

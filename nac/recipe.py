@@ -10,10 +10,9 @@ import math
 import numbers
 
 from nac.checks import is_int
+from nac.choices import BN_EVAL_MODES, LR_SCHEDULES
 from nac.errors import ConfigError
 
-LR_SCHEDULES = ("exponential", "cosine", "constant")
-BN_EVAL_MODES = ("recalibrate", "moving", "batch_stats")
 EMA_MAX_DECAY = 0.9999
 
 

@@ -17,40 +17,22 @@ import os
 from nac import arch as arch_lib
 from nac import random_arch
 from nac.checks import lists_to_tuples
+from nac.choices import (
+    AUGMENTATIONS,
+    BRANCH_ORDERS,
+    CELL_IMPLS,
+    DATASET_ALIASES,
+    DATASETS,
+    MODES,
+    STATISTICS,
+    STEMS,
+    STRATEGIES,
+    DatasetFacts,
+)
 from nac.config import OriginalConfig, network_file_kind
 from nac.errors import ConfigError, NacError, SpecError
 from nac.jsonio import load_json
 from nac.recipe import TrainConfig
-
-MODES = ("construct", "oneshot", "random")
-STEMS = ("conv1x1", "conv3x3", "imagenet")
-STATISTICS = ("l2", "variance")
-AUGMENTATIONS = ("original", "padded", "crop_flip", "none")
-STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker")
-BRANCH_ORDERS = ("conv_bn_relu", "conv_relu_bn")
-CELL_IMPLS = ("per_cell", "per_branch")  # nac.model.CELL_IMPLS (no TensorFlow here)
-
-
-@dataclasses.dataclass(frozen=True)
-class DatasetFacts:
-    """What nac knows about a dataset before loading it."""
-
-    channels: int
-    num_classes: int
-    image_size: int
-    train_examples: int
-
-
-DATASETS = {
-    "cifar10": DatasetFacts(3, 10, 28, 50_000),
-    "imagenet2012": DatasetFacts(3, 1000, 299, 1_281_167),
-    "fashion_mnist": DatasetFacts(1, 10, 28, 60_000),
-    "mnist": DatasetFacts(1, 10, 28, 60_000),
-    "synthetic": DatasetFacts(3, 10, 16, 512),
-}
-DATASET_ALIASES = {"imagenet": "imagenet2012"}
-# Stored image size of the array datasets (--downsample divides it); synthetic: --image_size.
-RAW_SIZES = {"cifar10": 32, "fashion_mnist": 28, "mnist": 28}
 
 # Fields that do not change what a run computes; a resumed run may change them freely.
 RUNTIME_FIELDS = frozenset(
@@ -349,8 +331,9 @@ class RunConfig:
     def resolved_image_size(self) -> int:
         if self.image_size:
             return self.image_size
-        if self.downsample > 1 and self.dataset in RAW_SIZES:
-            return min(self.facts.image_size, RAW_SIZES[self.dataset] // self.downsample)
+        raw = self.facts.raw_size
+        if self.downsample > 1 and raw is not None:
+            return min(self.facts.image_size, raw // self.downsample)
         return self.facts.image_size
 
     def _validate_downsample(self):
@@ -363,7 +346,7 @@ class RunConfig:
                 d,
                 "it is for the array datasets (cifar10, fashion_mnist, mnist, synthetic); use 1",
             )
-        raw = RAW_SIZES.get(self.dataset)
+        raw = self.facts.raw_size
         if raw is not None and raw % d:
             raise ConfigError.got(
                 "--downsample", d, f"{self.dataset}'s {raw}x{raw} images need a factor dividing {raw}"

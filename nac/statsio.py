@@ -17,6 +17,7 @@ import math
 import re
 
 from nac import arch as arch_lib
+from nac.choices import STATISTICS
 from nac.errors import StatsError
 from nac.jsonio import parse_json, read_text, write_atomic, write_json
 
@@ -86,7 +87,7 @@ def format_res_log(values: dict[str, dict[str, float]]) -> str:
     lines = []
     branches = next(iter(values.values())).keys() if values else []
     for branch in branches:
-        for metric in ("l2", "variance"):
+        for metric in STATISTICS:
             if metric in values:
                 lines.append(f"{LOG_TAGS[metric]}:{branch}:[{float(values[metric][branch])!r}]")
     return "\n".join(lines) + "\n"
