@@ -40,6 +40,7 @@ import math
 import re
 from collections.abc import Iterator
 
+from nac.checks import is_int, lists_to_tuples
 from nac.errors import SpecError
 
 # The EnvelopeCell of the paper and of every shipped config.
@@ -70,17 +71,9 @@ IMAGENET_KEEP_PROB = 0.7
 IMAGENET_CLASSES = 1001
 
 
-def _is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _fail(where: str, value, allowed: str):
-    raise SpecError(f"{where}: got {json.dumps(value, default=str)}; {allowed}")
-
-
 def _require_int(where: str, value, minimum: int = 1) -> int:
-    if not _is_int(value) or value < minimum:
-        _fail(where, value, f"expected an integer >= {minimum}")
+    if not is_int(value) or value < minimum:
+        raise SpecError.got(where, value, f"expected an integer >= {minimum}")
     return value
 
 
@@ -96,7 +89,7 @@ class Op:
         """Parses `KxK` or `KxKsep` (K odd, K >= 1)."""
         match = _OP_RE.match(text) if isinstance(text, str) else None
         if not match or match.group(1) != match.group(2) or int(match.group(1)) % 2 == 0:
-            _fail(where, text, 'expected "KxK" or "KxKsep" with K odd, e.g. "3x3" or "5x5sep"')
+            raise SpecError.got(where, text, 'expected "KxK" or "KxKsep" with K odd, e.g. "3x3" or "5x5sep"')
         return cls(int(match.group(1)), bool(match.group(3)))
 
     def __str__(self) -> str:
@@ -107,7 +100,7 @@ def branch_number(key: str, where: str = "branch key") -> int:
     """Returns N of a branch key `Branch<N>`."""
     match = _BRANCH_RE.match(key) if isinstance(key, str) else None
     if not match:
-        _fail(where, key, 'expected a branch key "Branch<N>", e.g. "Branch3"')
+        raise SpecError.got(where, key, 'expected a branch key "Branch<N>", e.g. "Branch3"')
     return int(match.group(1))
 
 
@@ -132,7 +125,7 @@ class BranchId:
     def parse(cls, text: str, where: str = "branch id") -> BranchId:
         match = _BRANCH_ID_RE.match(text) if isinstance(text, str) else None
         if not match:
-            _fail(where, text, 'expected "Cell<k>/Branch<N>", e.g. "Cell12/Branch3"')
+            raise SpecError.got(where, text, 'expected "Cell<k>/Branch<N>", e.g. "Cell12/Branch3"')
         return cls(int(match.group(1)), match.group(2))
 
     def __str__(self) -> str:
@@ -152,8 +145,7 @@ class Cell:
 
     def __post_init__(self):
         object.__setattr__(self, "branches", tuple(sorted(tuple(b) for b in self.branches)))
-        if isinstance(self.inputs, list):
-            object.__setattr__(self, "inputs", tuple(self.inputs))
+        lists_to_tuples(self, ("inputs",))
 
     @property
     def num_branches(self) -> int:
@@ -193,33 +185,30 @@ Entry = Cell | Widener
 def _parse_cell(entry: dict, where: str) -> Cell:
     unknown = set(entry) - {"filters", "outputs", "inputs"}
     if unknown:
-        _fail(
+        raise SpecError.got(
             f"{where}.{sorted(unknown)[0]}",
             entry[sorted(unknown)[0]],
             'a layer takes only "filters", "outputs" and "inputs"',
         )
     if "filters" not in entry:
-        _fail(where, entry, 'a layer needs "filters", e.g. {"Branch1": "1x1"}')
+        raise SpecError.got(where, entry, 'a layer needs "filters", e.g. {"Branch1": "1x1"}')
     filters = entry["filters"]
     if not isinstance(filters, dict):
-        _fail(f"{where}.filters", filters, 'expected an object such as {"Branch1": "1x1"}')
+        raise SpecError.got(f"{where}.filters", filters, 'expected an object such as {"Branch1": "1x1"}')
     if "outputs" not in entry:
-        _fail(where, entry, 'a layer needs "outputs", an integer channel count')
+        raise SpecError.got(where, entry, 'a layer needs "outputs", an integer channel count')
     branches = []
     for key, op in filters.items():
         branch_number(key, f"{where}.filters key")
         Op.parse(op, f"{where}.filters.{key}")
         branches.append((key, op))
-    inputs = entry.get("inputs")
-    if isinstance(inputs, list):
-        inputs = tuple(inputs)
-    return Cell(tuple(branches), entry["outputs"], inputs)
+    return Cell(tuple(branches), entry["outputs"], entry.get("inputs"))
 
 
 def body_from_original(value, where: str = "arch") -> tuple[Entry, ...]:
     """Reads the original's `network.json` list into body entries (validated by `Network`)."""
     if not isinstance(value, list):
-        _fail(
+        raise SpecError.got(
             where,
             value if not isinstance(value, dict) else "{...}",
             "expected a JSON list of layers and wideners",
@@ -228,11 +217,11 @@ def body_from_original(value, where: str = "arch") -> tuple[Entry, ...]:
     for i, entry in enumerate(value):
         here = f"{where}[{i}]"
         if not isinstance(entry, dict):
-            _fail(here, entry, 'expected {"filters": ..., "outputs": ...} or {"widener": {}}')
+            raise SpecError.got(here, entry, 'expected {"filters": ..., "outputs": ...} or {"widener": {}}')
         if "widener" in entry:
             if set(entry) != {"widener"}:
                 extra = sorted(set(entry) - {"widener"})[0]
-                _fail(f"{here}.{extra}", entry[extra], "a widener takes no other keys")
+                raise SpecError.got(f"{here}.{extra}", entry[extra], "a widener takes no other keys")
             body.append(Widener())
         else:
             body.append(_parse_cell(entry, here))
@@ -276,7 +265,7 @@ class StemBlock:
 
 def _sorted_layers(value, where, what):
     if not isinstance(value, dict) or not value:
-        _fail(
+        raise SpecError.got(
             where,
             value,
             f'expected a non-empty object {{"Layer0": {{"Branch0": {{"block": ...}}}}}} ({what})',
@@ -285,27 +274,31 @@ def _sorted_layers(value, where, what):
     for layer_key in sorted(value):
         branches = value[layer_key]
         if not isinstance(branches, dict) or not branches:
-            _fail(f"{where}.{layer_key}", branches, 'expected a non-empty object {"Branch0": {"block": ...}}')
+            raise SpecError.got(
+                f"{where}.{layer_key}", branches, 'expected a non-empty object {"Branch0": {"block": ...}}'
+            )
         for branch_key in branches:
             if not isinstance(branches[branch_key], dict):
-                _fail(f"{where}.{layer_key}.{branch_key}", branches[branch_key], 'expected {"block": ...}')
+                raise SpecError.got(
+                    f"{where}.{layer_key}.{branch_key}", branches[branch_key], 'expected {"block": ...}'
+                )
         layers.append((layer_key, tuple((k, branches[k]) for k in sorted(branches))))
     return layers
 
 
 def _kernel_size(block, where):
     ks = block.get("kernel_size")
-    if _is_int(ks):
+    if is_int(ks):
         ks = [ks, ks]
-    if not (isinstance(ks, list) and len(ks) == 2 and all(_is_int(k) and k >= 1 for k in ks)):
-        _fail(f"{where}.kernel_size", ks, "expected [height, width] of positive integers")
+    if not (isinstance(ks, list) and len(ks) == 2 and all(is_int(k) and k >= 1 for k in ks)):
+        raise SpecError.got(f"{where}.kernel_size", ks, "expected [height, width] of positive integers")
     return (ks[0], ks[1])
 
 
 def _keep_prob(block, where):
     kp = block.get("keep_prob")
     if isinstance(kp, bool) or not isinstance(kp, (int, float)) or not 0 < kp <= 1:
-        _fail(f"{where}.keep_prob", kp, "expected a number in (0, 1]")
+        raise SpecError.got(f"{where}.keep_prob", kp, "expected a number in (0, 1]")
     return float(kp)
 
 
@@ -324,7 +317,7 @@ class Stem:
                 here = f"{where}.{layer_key}.{branch_key}"
                 kind = block.get("block")
                 if kind not in _STEM_KINDS:
-                    _fail(f"{here}.block", kind, f"stem blocks are {', '.join(_STEM_KINDS)}")
+                    raise SpecError.got(f"{here}.block", kind, f"stem blocks are {', '.join(_STEM_KINDS)}")
                 if kind == "conv2d":
                     stride = block.get("stride", 1)
                     _require_int(f"{here}.stride", stride)
@@ -394,7 +387,7 @@ class Stem:
         if name == "imagenet":
             return cls.imagenet()
         if name not in presets:
-            _fail("stem", name, f"expected one of {', '.join([*presets, 'imagenet'])}")
+            raise SpecError.got("stem", name, f"expected one of {', '.join([*presets, 'imagenet'])}")
         return presets[name](width) if width is not None else presets[name]()
 
     def base_width(self) -> int:
@@ -441,7 +434,7 @@ class Head:
         layers = []
         for layer_key, branches in _sorted_layers(value, where, "the head"):
             if len(branches) != 1:
-                _fail(
+                raise SpecError.got(
                     f"{where}.{layer_key}",
                     sorted(k for k, _ in branches),
                     "a head layer has exactly one branch",
@@ -450,7 +443,7 @@ class Head:
             here = f"{where}.{layer_key}.{branch_key}"
             kind = block.get("block")
             if kind not in _HEAD_KINDS:
-                _fail(f"{here}.block", kind, f"head blocks are {', '.join(_HEAD_KINDS)}")
+                raise SpecError.got(f"{here}.block", kind, f"head blocks are {', '.join(_HEAD_KINDS)}")
             if kind == "dropout":
                 layers.append((layer_key, HeadBlock(kind, keep_prob=_keep_prob(block, here))))
             elif kind == "fc":
@@ -475,9 +468,9 @@ class Head:
                 layers.append((layer_key, HeadBlock(kind)))
         kinds = [b.kind for _, b in layers]
         if kinds.count("fc-final") != 1 or kinds[-1] != "fc-final":
-            _fail(where, kinds, 'the head must end with exactly one "fc-final" block')
+            raise SpecError.got(where, kinds, 'the head must end with exactly one "fc-final" block')
         if "reduce_mean" not in kinds:
-            _fail(where, kinds, 'the head needs a "reduce_mean" (global average pool) block')
+            raise SpecError.got(where, kinds, 'the head needs a "reduce_mean" (global average pool) block')
         return cls(tuple(layers))
 
     @classmethod
@@ -574,6 +567,10 @@ def assemble_body(stages, base_width: int, parameter_limits=None, skip: bool = F
     return tuple(body)
 
 
+# The "format" of nac's network JSON (`Network.to_dict`).
+NETWORK_FORMAT = "nac-network/1"
+
+
 @dataclasses.dataclass(frozen=True)
 class Network:
     """A whole EnvelopeNet: stem, body (cells and wideners) and head. Validated on creation."""
@@ -590,24 +587,24 @@ class Network:
     def _validate(self):
         _require_int("input_channels", self.input_channels)
         if not self.body:
-            _fail("arch", [], "an architecture needs at least one layer")
+            raise SpecError.got("arch", [], "an architecture needs at least one layer")
         for k, entry in enumerate(self.body, start=1):
             where = f"arch[{k - 1}]"
             if isinstance(entry, Widener):
                 if k == 1 or k == len(self.body) or isinstance(self.body[k - 2], Widener):
-                    _fail(
+                    raise SpecError.got(
                         where, entry.to_original(), "a widener must sit between two layers (no empty stage)"
                     )
                 continue
             if not isinstance(entry, Cell):
-                _fail(where, str(entry), "expected a layer (Cell) or a Widener")
+                raise SpecError.got(where, str(entry), "expected a layer (Cell) or a Widener")
             if not entry.branches:
-                _fail(f"{where}.filters", {}, "a layer needs at least one branch")
+                raise SpecError.got(f"{where}.filters", {}, "a layer needs at least one branch")
             for key, op in entry.branches:
                 branch_number(key, f"{where}.filters key")
                 Op.parse(op, f"{where}.filters.{key}")
-            if not _is_int(entry.outputs) or entry.outputs < len(entry.branches):
-                _fail(
+            if not is_int(entry.outputs) or entry.outputs < len(entry.branches):
+                raise SpecError.got(
                     f"{where}.outputs",
                     entry.outputs,
                     f"expected an integer >= the layer's {len(entry.branches)} branches",
@@ -615,11 +612,11 @@ class Network:
             inputs = entry.inputs
             if inputs is None or inputs == "all":
                 continue
-            if not isinstance(inputs, tuple) or not all(_is_int(i) for i in inputs):
-                _fail(f"{where}.inputs", inputs, 'expected "all" or a list of tensor indices')
+            if not isinstance(inputs, tuple) or not all(is_int(i) for i in inputs):
+                raise SpecError.got(f"{where}.inputs", inputs, 'expected "all" or a list of tensor indices')
             for i in inputs:
                 if not 0 <= i <= k - 1:
-                    _fail(
+                    raise SpecError.got(
                         f"{where}.inputs",
                         list(inputs),
                         f"indices must point back: 0 (stem) .. {k - 1} (entry {k - 1}) for entry {k}",
@@ -674,7 +671,7 @@ class Network:
     def to_dict(self) -> dict:
         """nac's self-contained form: the original's arch, initcell and classificationcell."""
         return {
-            "format": "nac-network/1",
+            "format": NETWORK_FORMAT,
             "input_channels": self.input_channels,
             "initcell": self.stem.to_original(),
             "classificationcell": self.head.to_original(),
@@ -683,8 +680,8 @@ class Network:
 
     @classmethod
     def from_dict(cls, value, where: str = "network") -> Network:
-        if not isinstance(value, dict) or value.get("format") != "nac-network/1":
-            _fail(where, "...", 'expected an object with "format": "nac-network/1"')
+        if not isinstance(value, dict) or value.get("format") != NETWORK_FORMAT:
+            raise SpecError.got(where, "...", 'expected an object with "format": "nac-network/1"')
         return cls(
             body_from_original(value.get("arch"), f"{where}.arch"),
             Stem.from_original(value.get("initcell"), f"{where}.initcell"),
@@ -722,19 +719,19 @@ def parse_notation(text: str) -> tuple[int, tuple[int, ...], int]:
     """Parses `C/n1-n2-.../M` into (C, (n1, n2, ...), M)."""
     match = _NOTATION_RE.match(text) if isinstance(text, str) else None
     if not match:
-        _fail("notation", text, 'expected "C/n1-n2-.../M", e.g. "128/10-1-1-1/6"')
+        raise SpecError.got("notation", text, 'expected "C/n1-n2-.../M", e.g. "128/10-1-1-1/6"')
     c = int(match.group(1))
     layers = tuple(int(n) for n in match.group(2).split("-"))
     m = int(match.group(3))
     if c < 1 or m < 1 or min(layers) < 1:
-        _fail("notation", text, "C, every n_i and M must be >= 1")
+        raise SpecError.got("notation", text, "C, every n_i and M must be >= 1")
     return c, layers, m
 
 
 def envelope_cell(m: int) -> tuple[tuple[str, str], ...]:
     """The first `m` ops of the paper's EnvelopeCell (1x1, 3x3, 3x3sep, 5x5, 5x5sep, 7x7sep)."""
     if not 1 <= m <= len(STANDARD_CELL):
-        _fail("notation M", m, f"expected 1..{len(STANDARD_CELL)} (the EnvelopeCell's ops)")
+        raise SpecError.got("notation M", m, f"expected 1..{len(STANDARD_CELL)} (the EnvelopeCell's ops)")
     return STANDARD_CELL[:m]
 
 

@@ -50,6 +50,12 @@ class ArgumentParser(argparse.ArgumentParser):
         fail(self.nac_prog, message)
 
 
-def entry_point(prog: str, main, argv=None):
-    """Runs `main` as a console script: exits with its code, user errors as one line + 2."""
-    sys.exit(run_main(prog, main, argv))
+def console_script(prog: str, main):
+    """The console entry point `run(argv=None)` of the tool `prog`: runs `main` and exits with
+    its code, user errors as one line and status 2."""
+
+    def run(argv=None):
+        sys.exit(run_main(prog, main, argv))
+
+    run.__doc__ = f"Console entry point (`python -m {prog}`)."
+    return run

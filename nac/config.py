@@ -10,38 +10,32 @@ field, the value and what is allowed (`ConfigError`).
 from __future__ import annotations
 
 import dataclasses
-import json
 
 from nac import arch as arch_lib
+from nac import choices
+from nac.checks import is_int
 from nac.errors import ConfigError, SpecError
 from nac.jsonio import load_json
 
 MODES = ("construct", "oneshot")
 ALGORITHMS = ("envelopenet", "random", "deterministic")
-DATASETS = ("cifar10", "imagenet", "imagenet2012", "fashion_mnist", "mnist", "synthetic")
-
-
-def _fail(where, value, allowed):
-    raise ConfigError(f"{where}: got {json.dumps(value, default=str)}; {allowed}")
+# The original's `parameters.dataset`: nac's datasets and their aliases (imagenet).
+DATASETS = (*choices.DATASETS, *choices.DATASET_ALIASES)
 
 
 def _get(section: dict, key: str, where: str, check, allowed: str, default=dataclasses.MISSING):
     if key not in section:
         if default is not dataclasses.MISSING:
             return default
-        _fail(f"{where}.{key}", None, f"missing; expected {allowed}")
+        raise ConfigError.got(f"{where}.{key}", None, f"missing; expected {allowed}")
     value = section[key]
     if not check(value):
-        _fail(f"{where}.{key}", value, f"expected {allowed}")
+        raise ConfigError.got(f"{where}.{key}", value, f"expected {allowed}")
     return value
 
 
-def _is_int(v):
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
 def _pos_int(v):
-    return _is_int(v) and v >= 1
+    return is_int(v) and v >= 1
 
 
 def _bool_list(n):
@@ -49,7 +43,7 @@ def _bool_list(n):
 
 
 def _int_list(n, minimum=1):
-    return lambda v: isinstance(v, list) and len(v) == n and all(_is_int(x) and x >= minimum for x in v)
+    return lambda v: isinstance(v, list) and len(v) == n and all(is_int(x) and x >= minimum for x in v)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,7 +65,7 @@ class Parameters:
     @classmethod
     def from_original(cls, d, where="parameters") -> Parameters:
         if not isinstance(d, dict):
-            _fail(where, d, "expected an object")
+            raise ConfigError.got(where, d, "expected an object")
         text = lambda v: isinstance(v, str)  # noqa: E731
         return cls(
             archname=_get(d, "archname", where, text, "a string", "nac"),
@@ -84,7 +78,7 @@ class Parameters:
             evalintval=_get(d, "evalintval", where, _pos_int, "a positive integer"),
             batchsize=_get(d, "batchsize", where, _pos_int, "a positive integer"),
             dataset=_get(d, "dataset", where, lambda v: v in DATASETS, ", ".join(DATASETS)),
-            iterations=_get(d, "iterations", where, lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
+            iterations=_get(d, "iterations", where, lambda v: is_int(v) and v >= 0, "an integer >= 0"),
             image_size=_get(d, "image_size", where, _pos_int, "a positive integer"),
             data_dir=_get(d, "data_dir", where, lambda v: v is None or isinstance(v, str), "a path", None),
         )
@@ -97,11 +91,32 @@ class Parameters:
 
 
 @dataclasses.dataclass(frozen=True)
-class EnvelopeParams:
-    """The `envelopenet` section: the EnvelopeNet and the construction policy."""
+class _StagedSection:
+    """A section describing a network of `stages` stages, `layersperstage` layers each."""
 
     stages: int
     layersperstage: tuple[int, ...]
+
+    @staticmethod
+    def _stages(d, where: str) -> int:
+        """Checks that the section `d` is an object and reads its `stages`."""
+        if not isinstance(d, dict):
+            raise ConfigError.got(where, d, "expected an object")
+        return _get(d, "stages", where, _pos_int, "a positive integer")
+
+    def to_original(self) -> dict:
+        """The section as the original's JSON object, in field order, tuples as lists."""
+        out = {}
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            out[field.name] = list(value) if isinstance(value, tuple) else value
+        return out
+
+
+@dataclasses.dataclass(frozen=True)
+class EnvelopeParams(_StagedSection):
+    """The `envelopenet` section: the EnvelopeNet and the construction policy."""
+
     maxlayersperstage: tuple[int, ...]
     construction: tuple[bool, ...]
     parameterlimits: tuple[bool, ...]
@@ -112,9 +127,7 @@ class EnvelopeParams:
 
     @classmethod
     def from_original(cls, d, where="envelopenet") -> EnvelopeParams:
-        if not isinstance(d, dict):
-            _fail(where, d, "expected an object")
-        n = _get(d, "stages", where, _pos_int, "a positive integer")
+        n = cls._stages(d, where)
         per_stage = f"a list of {n} positive integers (one per stage)"
         flags = f"a list of {n} booleans (one per stage)"
         cell = _get(
@@ -143,25 +156,13 @@ class EnvelopeParams:
         )
 
     def to_original(self) -> dict:
-        return {
-            "stages": self.stages,
-            "layersperstage": list(self.layersperstage),
-            "maxlayersperstage": list(self.maxlayersperstage),
-            "construction": list(self.construction),
-            "parameterlimits": list(self.parameterlimits),
-            "maxfilterprune": self.maxfilterprune,
-            "envelopecell": dict(self.envelopecell),
-            "skip": self.skip,
-            "worstcase": self.worstcase,
-        }
+        return {**super().to_original(), "envelopecell": dict(self.envelopecell)}
 
 
 @dataclasses.dataclass(frozen=True)
-class RandomParams:
+class RandomParams(_StagedSection):
     """The `random` section: random networks with given layers and blocks per stage."""
 
-    stages: int
-    layersperstage: tuple[int, ...]
     numblocksperstage: tuple[int, ...]
     parameterlimits: tuple[bool, ...]
     blocks: tuple[str, ...]
@@ -169,16 +170,14 @@ class RandomParams:
 
     @classmethod
     def from_original(cls, d, where="random") -> RandomParams:
-        if not isinstance(d, dict):
-            _fail(where, d, "expected an object")
-        n = _get(d, "stages", where, _pos_int, "a positive integer")
+        n = cls._stages(d, where)
         layers = _get(d, "layersperstage", where, _int_list(n), f"a list of {n} positive integers")
         blocks_per_stage = _get(
             d, "numblocksperstage", where, _int_list(n), f"a list of {n} positive integers"
         )
         for s, (nl, nb) in enumerate(zip(layers, blocks_per_stage)):
             if nb < nl:
-                _fail(
+                raise ConfigError.got(
                     f"{where}.numblocksperstage[{s}]",
                     nb,
                     f"expected at least one block per layer (>= layersperstage[{s}] = {nl})",
@@ -202,16 +201,6 @@ class RandomParams:
             skip=_get(d, "skip", where, lambda v: isinstance(v, bool), "true or false", False),
         )
 
-    def to_original(self) -> dict:
-        return {
-            "stages": self.stages,
-            "layersperstage": list(self.layersperstage),
-            "numblocksperstage": list(self.numblocksperstage),
-            "parameterlimits": list(self.parameterlimits),
-            "blocks": list(self.blocks),
-            "skip": self.skip,
-        }
-
 
 @dataclasses.dataclass(frozen=True)
 class OriginalConfig:
@@ -228,13 +217,15 @@ class OriginalConfig:
     def from_original(cls, d, where: str = "config") -> OriginalConfig:
         """Reads and validates a decoded config object."""
         if not isinstance(d, dict):
-            _fail(where, d, 'expected a JSON object with a "parameters" section')
+            raise ConfigError.got(where, d, 'expected a JSON object with a "parameters" section')
         if "parameters" not in d:
-            _fail(f"{where}.parameters", None, 'missing; every config needs a "parameters" section')
+            raise ConfigError.got(
+                f"{where}.parameters", None, 'missing; every config needs a "parameters" section'
+            )
         params = Parameters.from_original(d["parameters"])
         for key in ("initcell", "classificationcell"):
             if key not in d:
-                _fail(f"{where}.{key}", None, f'missing; every config needs "{key}"')
+                raise ConfigError.got(f"{where}.{key}", None, f'missing; every config needs "{key}"')
         try:
             stem = arch_lib.Stem.from_original(d["initcell"])
             head = arch_lib.Head.from_original(d["classificationcell"])
@@ -255,7 +246,7 @@ class OriginalConfig:
             "deterministic": ("arch", self.arch),
         }[algorithm]
         if need[1] is None:
-            _fail(
+            raise ConfigError.got(
                 f"config.{need[0]}",
                 None,
                 f'missing; parameters.algorithm "{algorithm}" needs a "{need[0]}" section',
@@ -264,7 +255,7 @@ class OriginalConfig:
         if self.envelopenet is not None and self.arch is not None:
             stages = 1 + sum(isinstance(e, arch_lib.Widener) for e in self.arch)
             if stages != self.envelopenet.stages:
-                _fail(
+                raise ConfigError.got(
                     "config.arch",
                     f"{stages} stages ({stages - 1} wideners)",
                     f"envelopenet.stages is {self.envelopenet.stages}; use {self.envelopenet.stages - 1} wideners",
@@ -331,3 +322,13 @@ class OriginalConfig:
             return arch_lib.Network(tuple(body), self.stem, self.head, input_channels)
         except SpecError as e:
             raise ConfigError(str(e)) from None
+
+
+def network_file_kind(data) -> str:
+    """What a decoded network file holds: "config" (an original v2.0 config with a "parameters"
+    section), "network" (nac's network JSON) or "list" (an original `network.json` list)."""
+    if isinstance(data, dict) and "parameters" in data:
+        return "config"
+    if isinstance(data, dict) and data.get("format") == arch_lib.NETWORK_FORMAT:
+        return "network"
+    return "list"

@@ -39,20 +39,21 @@ import sys
 from absl import app, flags
 
 from nac import cli
-from nac.errors import NacError
-from nac.recipe import BN_EVAL_MODES, LR_SCHEDULES
-from nac.runconfig import (
+from nac.choices import (
     AUGMENTATIONS,
+    BN_EVAL_MODES,
     BRANCH_ORDERS,
     CELL_IMPLS,
     DATASET_ALIASES,
     DATASETS,
+    LR_SCHEDULES,
     MODES,
     STATISTICS,
     STEMS,
     STRATEGIES,
-    RunConfig,
 )
+from nac.errors import NacError
+from nac.runconfig import RunConfig
 
 PROG = "nac.construct"
 FLAGS = flags.FLAGS

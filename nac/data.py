@@ -76,6 +76,8 @@ import numpy as np
 import tensorflow as tf
 
 from nac import datafiles, preprocess
+from nac.checks import is_int
+from nac.choices import AUGMENTATIONS, DATASETS
 from nac.datafiles import DEBIAN_FASHION_MNIST
 from nac.errors import DataError
 
@@ -90,8 +92,6 @@ __all__ = [
     "load",
 ]
 
-DATASETS = ("cifar10", "imagenet2012", "fashion_mnist", "mnist", "synthetic")
-AUGMENTATIONS = ("original", "padded", "crop_flip", "none")
 SPLITS = ("train", "validation", "test")
 
 ONLINE_HOSTS = (("www.cs.toronto.edu", 443), ("storage.googleapis.com", 443))
@@ -99,29 +99,8 @@ ONLINE_HOSTS = (("www.cs.toronto.edu", 443), ("storage.googleapis.com", 443))
 _log = logging.getLogger(__name__)
 
 
-@dataclasses.dataclass(frozen=True)
-class _Spec:
-    num_classes: int
-    channels: int
-    raw_size: int  # 0: variable (ImageNet JPEGs)
-    default_image_size: int
-
-
-_SPECS = {
-    "cifar10": _Spec(10, 3, 32, 28),
-    "imagenet2012": _Spec(1000, 3, 0, 299),
-    "fashion_mnist": _Spec(10, 1, 28, 28),
-    "mnist": _Spec(10, 1, 28, 28),
-    "synthetic": _Spec(10, 3, 0, 16),  # raw size = image_size
-}
-
-
-def _is_int(value) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-
-
 def _check_int(name: str, value, minimum: int) -> None:
-    if not _is_int(value) or value < minimum:
+    if not is_int(value) or value < minimum:
         raise DataError(f"DataConfig.{name}={value!r} is not valid; use an integer >= {minimum}")
 
 
@@ -155,7 +134,7 @@ class DataConfig:
     cache: bool = False
     seed: int | None = None
     validation_examples: int = 0
-    synthetic_train_examples: int = 512
+    synthetic_train_examples: int = DATASETS["synthetic"].train_examples
     synthetic_test_examples: int = 256
     shuffle_buffer: int = 10000
     label_offset: int = 0
@@ -176,7 +155,7 @@ class DataConfig:
             )
         if not isinstance(self.cache, bool):
             raise DataError(f"DataConfig.cache={self.cache!r} is not valid; use True or False")
-        if self.seed is not None and (not _is_int(self.seed) or not 0 <= self.seed < 2**63):
+        if self.seed is not None and (not is_int(self.seed) or not 0 <= self.seed < 2**63):
             raise DataError(
                 f"DataConfig.seed={self.seed!r} is not valid; use None or an integer in [0, 2**63)"
             )
@@ -248,7 +227,7 @@ def eval_preprocess(images, dataset: str, image_size: int) -> tf.Tensor:
         raise DataError(
             f"eval_preprocess: dataset={dataset!r} is not supported; use one of: {', '.join(DATASETS)}"
         )
-    if not _is_int(image_size) or image_size < 1:
+    if not is_int(image_size) or image_size < 1:
         raise DataError(f"eval_preprocess: image_size={image_size!r} must be >= 1")
     images = tf.cast(images, tf.float32)
     if dataset == "imagenet2012":
@@ -264,7 +243,7 @@ def _with_options(dataset: tf.data.Dataset) -> tf.data.Dataset:
 
 
 def _check_batch(global_batch_size) -> None:
-    if not _is_int(global_batch_size) or global_batch_size < 1:
+    if not is_int(global_batch_size) or global_batch_size < 1:
         raise DataError(f"global_batch_size={global_batch_size!r} is not valid; use an integer >= 1")
 
 
@@ -402,7 +381,7 @@ class Data:
           DataError: Bad batch size or start_batch.
         """
         _check_batch(global_batch_size)
-        if not _is_int(start_batch) or start_batch < 0:
+        if not is_int(start_batch) or start_batch < 0:
             raise DataError(f"start_batch={start_batch!r} must be an integer >= 0")
         num = self.info.train_examples
         if not repeat and (start_batch + 1) * global_batch_size > num:
@@ -538,7 +517,7 @@ class Data:
         Raises:
           DataError: n out of range.
         """
-        if not _is_int(n) or not 1 <= n <= self.info.train_examples:
+        if not is_int(n) or not 1 <= n <= self.info.train_examples:
             raise DataError(f"take_train_images: n={n!r} must be in [1, {self.info.train_examples}]")
         images, _ = next(iter(self.evaluation("train", n)))
         return images.numpy()
@@ -562,8 +541,8 @@ def load(config: DataConfig) -> Data:
         or image_size/validation_examples incompatible with the data.
     """
     name = config.dataset
-    spec = _SPECS[name]
-    image_size = config.image_size or spec.default_image_size
+    spec = DATASETS[name]
+    image_size = config.image_size or spec.image_size
     seed = config.seed if config.seed is not None else random.SystemRandom().randrange(2**31)
     if name == "imagenet2012":
         if config.downsample > 1:

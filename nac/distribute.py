@@ -24,9 +24,8 @@ import os
 
 import tensorflow as tf
 
+from nac.choices import STRATEGIES
 from nac.errors import ConfigError
-
-STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker")
 
 
 def cluster_from_env(environ=None) -> dict | None:

@@ -11,6 +11,11 @@ class NacError(ValueError):
 
     exit_code = 2
 
+    @classmethod
+    def got(cls, where: str, value, fix: str):
+        """The one-line message of a bad value: `where: got value; fix` (raise the result)."""
+        return cls(f"{where}: got {value!r}; {fix}")
+
 
 class SpecError(NacError):
     """An architecture, stem or head description is invalid."""

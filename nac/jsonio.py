@@ -26,21 +26,31 @@ def load_json(path, error=NacError, what="JSON file"):
     Raises:
       error: the file is missing, unreadable or not valid JSON (with line and column).
     """
+    return parse_json(read_text(path, error, what, "a JSON file"), path, error, what)
+
+
+def read_text(path, error=NacError, what="file", expected="a file"):
+    """Reads a UTF-8 text file; a missing, unreadable or undecodable file raises `error` with
+    one line naming `what` and the path (`expected` says what to pass instead of a directory)."""
     path = os.fspath(path)
     try:
         with open(path, encoding="utf-8") as f:
-            text = f.read()
+            return f.read()
     except FileNotFoundError:
         raise error(f"{what} {path!r} does not exist; check the path") from None
     except IsADirectoryError:
-        raise error(f"{what} {path!r} is a directory; pass a JSON file") from None
+        raise error(f"{what} {path!r} is a directory; pass {expected}") from None
     except (OSError, UnicodeDecodeError) as e:
         raise error(f"cannot read {what} {path!r}: {e}") from None
+
+
+def parse_json(text, path, error=NacError, what="JSON file"):
+    """Decodes the JSON `text` read from `path`; invalid JSON raises `error` with line and column."""
     try:
         return json.loads(text)
     except json.JSONDecodeError as e:
         raise error(
-            f"{what} {path!r} is not valid JSON: {e.msg} at line {e.lineno} column {e.colno}"
+            f"{what} {os.fspath(path)!r} is not valid JSON: {e.msg} at line {e.lineno} column {e.colno}"
         ) from None
 
 

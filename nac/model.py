@@ -47,11 +47,9 @@ import keras
 import numpy as np
 
 from nac import arch as arch_lib
+from nac.choices import BRANCH_ORDERS, CELL_IMPLS, STATISTICS
 from nac.errors import SpecError
-from nac.ops import STATISTICS, FeaturemapTap, LocalResponseNormalization
-
-BRANCH_ORDERS = ("conv_bn_relu", "conv_relu_bn")
-CELL_IMPLS = ("per_cell", "per_branch")
+from nac.ops import FeaturemapTap, LocalResponseNormalization
 
 
 @dataclasses.dataclass(frozen=True)

@@ -26,8 +26,7 @@ import keras
 import tensorflow as tf
 
 from nac import arch as arch_lib
-
-STATISTICS = ("l2", "variance")
+from nac.choices import STATISTICS
 
 
 class LocalResponseNormalization(keras.layers.Layer):

@@ -36,10 +36,11 @@ import re
 from nac import arch as arch_lib
 from nac import cost as cost_lib
 from nac import statsio
+from nac.choices import DATASETS
 from nac.config import OriginalConfig
 from nac.errors import NacError, RunError
 from nac.jsonio import load_json
-from nac.runconfig import DATASETS, ORIGINAL_EPOCH_IMAGES
+from nac.runconfig import ORIGINAL_EPOCH_IMAGES
 from nac.rundir import Run, Step
 
 ACCURACY_TAG = "Precision @ 1"

@@ -9,15 +9,11 @@ import dataclasses
 import math
 import numbers
 
+from nac.checks import is_int
+from nac.choices import BN_EVAL_MODES, LR_SCHEDULES
 from nac.errors import ConfigError
 
-LR_SCHEDULES = ("exponential", "cosine", "constant")
-BN_EVAL_MODES = ("recalibrate", "moving", "batch_stats")
 EMA_MAX_DECAY = 0.9999
-
-
-def _is_int(value) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def _is_number(value) -> bool:
@@ -99,10 +95,10 @@ class TrainConfig:
             ("record_every", 0),
         ):
             value = getattr(self, field)
-            if not _is_int(value) or value < minimum:
+            if not is_int(value) or value < minimum:
                 fail(field, f"an integer >= {minimum}")
         if self.eval_batch_size is not None and (
-            not _is_int(self.eval_batch_size) or self.eval_batch_size < 1
+            not is_int(self.eval_batch_size) or self.eval_batch_size < 1
         ):
             fail("eval_batch_size", "None or an integer >= 1")
         if not _is_number(self.learning_rate) or not self.learning_rate > 0:

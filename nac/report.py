@@ -504,6 +504,16 @@ class _Writer:
         write_json(os.path.join(self.out_dir, name), value)
         self.files.append(name)
 
+    def figure_section(self, stem: str, figure, caption: str, note: str, missing: str) -> None:
+        """A figure's Markdown: `caption` and links when `figure` was drawn (saved as `stem`),
+        else the line `missing` (and `note` in the report's notes)."""
+        if figure is None:
+            self.notes.append(note)
+            self.md += [missing, ""]
+        else:
+            self.figure(figure, stem)
+            self.md += [caption, "", _figure_links(stem)]
+
 
 def _runs_section(out: _Writer, runs: list[Run]) -> None:
     out.md += [
@@ -589,36 +599,30 @@ def _figure2_section(out: _Writer, active, iteration: int, originals: bool):
 def _figure3_section(out: _Writer, active, variants):
     out.md += ["## Figure 3: test accuracy of the final trainings", ""]
     curves = accuracy_curves(active, out.notes, variants)
-    if curves:
-        out.figure(out.plots.figure3(curves), "figure3_accuracy")
-        methods = sorted({c["method"] for c in curves if len(c["members"]) > 1})
-        out.md += [
-            "Mean ± std over the nets of each role"
-            + (f" (step grids: {', '.join(methods)})" if methods else "")
-            + ".",
-            "",
-            _figure_links("figure3_accuracy"),
-        ]
-    else:
-        out.notes.append("Figure 3: no final training with a test accuracy history; not drawn")
-        out.md += ["*No final training with an accuracy history.*", ""]
+    methods = sorted({c["method"] for c in curves if len(c["members"]) > 1})
+    out.figure_section(
+        "figure3_accuracy",
+        out.plots.figure3(curves) if curves else None,
+        "Mean ± std over the nets of each role"
+        + (f" (step grids: {', '.join(methods)})" if methods else "")
+        + ".",
+        "Figure 3: no final training with a test accuracy history; not drawn",
+        "*No final training with an accuracy history.*",
+    )
     return curves
 
 
 def _figure4_section(out: _Writer, active):
     out.md += ["## Figure 4: layer widths of constructed networks", ""]
     widths = width_profiles(active, out.notes)
-    if widths:
-        out.figure(out.plots.figure4(widths), "figure4_widths")
-        out.md += [
-            ", ".join(f"{w['dataset']} from {w['initial_notation']}: {len(w['runs'])} run(s)" for w in widths)
-            + ".",
-            "",
-            _figure_links("figure4_widths"),
-        ]
-    else:
-        out.notes.append("Figure 4: no constructed run with a final network; not drawn")
-        out.md += ["*No constructed run with a final network.*", ""]
+    out.figure_section(
+        "figure4_widths",
+        out.plots.figure4(widths) if widths else None,
+        ", ".join(f"{w['dataset']} from {w['initial_notation']}: {len(w['runs'])} run(s)" for w in widths)
+        + ".",
+        "Figure 4: no constructed run with a final network; not drawn",
+        "*No constructed run with a final network.*",
+    )
     return widths
 
 
@@ -723,9 +727,7 @@ def main(argv) -> int:
     return 0
 
 
-def run(argv=None):
-    """Console entry point (`nac-report`)."""
-    cli.entry_point(PROG, main, argv)
+run = cli.console_script(PROG, main)
 
 
 if __name__ == "__main__":

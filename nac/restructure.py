@@ -52,6 +52,7 @@ from collections.abc import Mapping
 
 from nac import arch as arch_lib
 from nac import cli, statsio
+from nac.checks import is_int, lists_to_tuples
 from nac.config import OriginalConfig
 from nac.errors import NothingToPruneError, RestructureError, SpecError, StatsError
 from nac.jsonio import load_json, write_json
@@ -61,14 +62,6 @@ PROG = "nac.restructure"
 RESTRUCTURED = "restructured"
 FROZEN = "frozen"
 FULL = "full"
-
-
-def _is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _policy_error(field: str, value, allowed: str):
-    raise RestructureError(f"policy.{field}: got {value!r}; {allowed}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,10 +90,7 @@ class Policy:
     skip: bool = False
 
     def __post_init__(self):
-        for name in ("construction", "maxlayersperstage", "envelopecell", "parameterlimits"):
-            value = getattr(self, name)
-            if isinstance(value, list):
-                object.__setattr__(self, name, tuple(value))
+        lists_to_tuples(self, ("construction", "maxlayersperstage", "envelopecell", "parameterlimits"))
         if isinstance(self.envelopecell, dict):
             object.__setattr__(self, "envelopecell", tuple(sorted(self.envelopecell.items())))
         elif isinstance(self.envelopecell, tuple):
@@ -113,12 +103,12 @@ class Policy:
         if not isinstance(self.construction, tuple) or not all(
             isinstance(v, bool) for v in self.construction
         ):
-            _policy_error("construction", self.construction, f"expected {flags}")
+            raise RestructureError.got("policy.construction", self.construction, f"expected {flags}")
         if not isinstance(self.maxlayersperstage, tuple) or not all(
-            _is_int(v) and v >= 1 for v in self.maxlayersperstage
+            is_int(v) and v >= 1 for v in self.maxlayersperstage
         ):
-            _policy_error(
-                "maxlayersperstage",
+            raise RestructureError.got(
+                "policy.maxlayersperstage",
                 self.maxlayersperstage,
                 "expected a tuple of integers >= 1, one per stage",
             )
@@ -126,24 +116,30 @@ class Policy:
             not isinstance(self.parameterlimits, tuple)
             or not all(isinstance(v, bool) for v in self.parameterlimits)
         ):
-            _policy_error("parameterlimits", self.parameterlimits, f"expected {flags}")
-        if not _is_int(self.maxfilterprune) or self.maxfilterprune < 1:
-            _policy_error("maxfilterprune", self.maxfilterprune, "expected an integer >= 1")
+            raise RestructureError.got("policy.parameterlimits", self.parameterlimits, f"expected {flags}")
+        if not is_int(self.maxfilterprune) or self.maxfilterprune < 1:
+            raise RestructureError.got(
+                "policy.maxfilterprune", self.maxfilterprune, "expected an integer >= 1"
+            )
         fraction = self.prune_fraction
         if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction <= 1:
-            _policy_error("prune_fraction", fraction, "expected a number in (0, 1], e.g. 1/3")
+            raise RestructureError.got(
+                "policy.prune_fraction", fraction, "expected a number in (0, 1], e.g. 1/3"
+            )
         if not isinstance(self.worstcase, bool):
-            _policy_error("worstcase", self.worstcase, "expected True or False")
+            raise RestructureError.got("policy.worstcase", self.worstcase, "expected True or False")
         if not isinstance(self.skip, bool):
-            _policy_error("skip", self.skip, "expected True or False")
+            raise RestructureError.got("policy.skip", self.skip, "expected True or False")
         cell = self.envelopecell
         if not isinstance(cell, tuple) or not cell:
-            _policy_error("envelopecell", cell, 'expected (key, op) pairs such as (("Branch1", "1x1"),)')
+            raise RestructureError.got(
+                "policy.envelopecell", cell, 'expected (key, op) pairs such as (("Branch1", "1x1"),)'
+            )
         try:
             for pair in cell:
                 if not (isinstance(pair, tuple) and len(pair) == 2):
-                    _policy_error(
-                        "envelopecell", pair, 'expected a (key, op) pair such as ("Branch1", "1x1")'
+                    raise RestructureError.got(
+                        "policy.envelopecell", pair, 'expected a (key, op) pair such as ("Branch1", "1x1")'
                     )
                 arch_lib.branch_number(pair[0], "policy.envelopecell key")
                 arch_lib.Op.parse(pair[1], f"policy.envelopecell.{pair[0]}")
@@ -151,7 +147,7 @@ class Policy:
             raise RestructureError(str(e)) from None
         keys = [key for key, _ in cell]
         if len(set(keys)) != len(keys):
-            _policy_error("envelopecell", keys, "expected distinct branch keys")
+            raise RestructureError.got("policy.envelopecell", keys, "expected distinct branch keys")
 
     @classmethod
     def from_config(cls, config: OriginalConfig) -> Policy:
@@ -475,9 +471,7 @@ def main(argv) -> int:
     return 0
 
 
-def run(argv=None):
-    """Console entry point (`nac-restructure`)."""
-    cli.entry_point(PROG, main, argv)
+run = cli.console_script(PROG, main)
 
 
 if __name__ == "__main__":

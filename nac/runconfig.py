@@ -16,40 +16,23 @@ import os
 
 from nac import arch as arch_lib
 from nac import random_arch
-from nac.config import OriginalConfig
+from nac.checks import lists_to_tuples
+from nac.choices import (
+    AUGMENTATIONS,
+    BRANCH_ORDERS,
+    CELL_IMPLS,
+    DATASET_ALIASES,
+    DATASETS,
+    MODES,
+    STATISTICS,
+    STEMS,
+    STRATEGIES,
+    DatasetFacts,
+)
+from nac.config import OriginalConfig, network_file_kind
 from nac.errors import ConfigError, NacError, SpecError
 from nac.jsonio import load_json
 from nac.recipe import TrainConfig
-
-MODES = ("construct", "oneshot", "random")
-STEMS = ("conv1x1", "conv3x3", "imagenet")
-STATISTICS = ("l2", "variance")
-AUGMENTATIONS = ("original", "padded", "crop_flip", "none")
-STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker")
-BRANCH_ORDERS = ("conv_bn_relu", "conv_relu_bn")
-CELL_IMPLS = ("per_cell", "per_branch")  # nac.model.CELL_IMPLS (no TensorFlow here)
-
-
-@dataclasses.dataclass(frozen=True)
-class DatasetFacts:
-    """What nac knows about a dataset before loading it."""
-
-    channels: int
-    num_classes: int
-    image_size: int
-    train_examples: int
-
-
-DATASETS = {
-    "cifar10": DatasetFacts(3, 10, 28, 50_000),
-    "imagenet2012": DatasetFacts(3, 1000, 299, 1_281_167),
-    "fashion_mnist": DatasetFacts(1, 10, 28, 60_000),
-    "mnist": DatasetFacts(1, 10, 28, 60_000),
-    "synthetic": DatasetFacts(3, 10, 16, 512),
-}
-DATASET_ALIASES = {"imagenet": "imagenet2012"}
-# Stored image size of the array datasets (--downsample divides it); synthetic: --image_size.
-RAW_SIZES = {"cifar10": 32, "fashion_mnist": 28, "mnist": 28}
 
 # Fields that do not change what a run computes; a resumed run may change them freely.
 RUNTIME_FIELDS = frozenset(
@@ -80,11 +63,31 @@ RUNTIME_FIELDS = frozenset(
 ORIGINAL_EPOCH_IMAGES = 50_000
 
 
-def _fail(flag: str, value, allowed: str):
-    raise ConfigError(f"--{flag}: got {value!r}; {allowed}")
-
-
 _RECIPE = TrainConfig(steps=1)
+# RunConfig fields passed to the training recipe (`TrainConfig`) unchanged.
+_RECIPE_FIELDS = (
+    "batch_size",
+    "learning_rate",
+    "lr_schedule",
+    "decay_rate",
+    "momentum",
+    "weight_decay",
+    "ema",
+    "bn_eval",
+    "bn_recalibration_examples",
+    "eval_examples",
+    "mixed_precision",
+    "jit_compile",
+)
+# Fields of an original config's `envelopenet` section that a run takes over (`from_flags`).
+_ENVELOPE_FIELDS = (
+    "maxlayersperstage",
+    "construction",
+    "parameterlimits",
+    "maxfilterprune",
+    "worstcase",
+    "envelopecell",
+)
 AUTO_STEPS_PER_LOOP_GPU = 20
 
 
@@ -169,10 +172,7 @@ class RunConfig:
 
     def __post_init__(self):
         object.__setattr__(self, "dataset", DATASET_ALIASES.get(self.dataset, self.dataset))
-        for name in ("maxlayersperstage", "construction", "parameterlimits", "random_pool"):
-            value = getattr(self, name)
-            if isinstance(value, list):
-                object.__setattr__(self, name, tuple(value))
+        lists_to_tuples(self, ("maxlayersperstage", "construction", "parameterlimits", "random_pool"))
         if self.envelopecell is not None:
             cell = self.envelopecell.items() if isinstance(self.envelopecell, dict) else self.envelopecell
             object.__setattr__(self, "envelopecell", tuple(sorted(tuple(b) for b in cell)))
@@ -193,9 +193,13 @@ class RunConfig:
         }
         for flag, allowed in choices.items():
             if getattr(self, flag) not in allowed:
-                _fail(flag, getattr(self, flag), f"expected one of {', '.join(allowed)}")
+                raise ConfigError.got(
+                    f"--{flag}", getattr(self, flag), f"expected one of {', '.join(allowed)}"
+                )
         if not self.run_dir:
-            _fail("run_dir", self.run_dir, "give a directory for the run's artefacts, e.g. runs/quickstart")
+            raise ConfigError.got(
+                "--run_dir", self.run_dir, "give a directory for the run's artefacts, e.g. runs/quickstart"
+            )
         positive = {
             "batch_size": 1,
             "stats_every": 0,
@@ -210,21 +214,23 @@ class RunConfig:
         for flag, minimum in positive.items():
             value = getattr(self, flag)
             if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-                _fail(flag, value, f"expected an integer >= {minimum}")
+                raise ConfigError.got(f"--{flag}", value, f"expected an integer >= {minimum}")
         self._validate_downsample()
         if self.augment == "crop_flip" and self.dataset != "imagenet2012":
-            _fail("augment", self.augment, "crop_flip is for imagenet2012; use original, padded or none")
+            raise ConfigError.got(
+                "--augment", self.augment, "crop_flip is for imagenet2012; use original, padded or none"
+            )
         if self.original_gpus > 1 and self.batch_size % self.original_gpus:
-            _fail(
-                "batch_size",
+            raise ConfigError.got(
+                "--batch_size",
                 self.batch_size,
                 f"with --original_gpus={self.original_gpus} the global batch must be a multiple of it",
             )
         for flag in ("image_size", "eval_every", "construction_steps", "final_steps", "seed"):
             value = getattr(self, flag)
             if value is not None and (not isinstance(value, int) or value < (0 if flag == "seed" else 1)):
-                _fail(
-                    flag,
+                raise ConfigError.got(
+                    f"--{flag}",
                     value,
                     "expected a positive integer" if flag != "seed" else "expected an integer >= 0",
                 )
@@ -233,15 +239,21 @@ class RunConfig:
             or isinstance(self.steps_per_loop, bool)
             or self.steps_per_loop < 1
         ):
-            _fail("steps_per_loop", self.steps_per_loop, "expected an integer >= 1 (unset: automatic)")
+            raise ConfigError.got(
+                "--steps_per_loop", self.steps_per_loop, "expected an integer >= 1 (unset: automatic)"
+            )
         for flag in ("intra_op_threads", "inter_op_threads"):
             value = getattr(self, flag)
             if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
-                _fail(flag, value, "expected an integer >= 0 (0: TensorFlow's default; unset: nac's choice)")
+                raise ConfigError.got(
+                    f"--{flag}",
+                    value,
+                    "expected an integer >= 0 (0: TensorFlow's default; unset: nac's choice)",
+                )
         for flag in ("construction_epochs", "final_epochs"):
             value = getattr(self, flag)
             if value is not None and not value > 0:
-                _fail(flag, value, "expected a positive number")
+                raise ConfigError.got(f"--{flag}", value, "expected a positive number")
         try:  # the training recipe's own checks, reported with the flag names
             self.train_config(1)
         except ConfigError as e:
@@ -258,8 +270,8 @@ class RunConfig:
             )
         facts = DATASETS[self.dataset]
         if self.validation_examples >= facts.train_examples and self.dataset != "synthetic":
-            _fail(
-                "validation_examples",
+            raise ConfigError.got(
+                "--validation_examples",
                 self.validation_examples,
                 f"must be smaller than the {facts.train_examples} training examples",
             )
@@ -277,32 +289,40 @@ class RunConfig:
         """The stability stop and weight inheritance (`nac.stopping`, `nac.inherit`)."""
         tau = self.stats_stop_tau
         if isinstance(tau, bool) or not isinstance(tau, (int, float)) or not 0 <= tau <= 1:
-            _fail("stats_stop_tau", tau, "expected a Kendall tau in (0, 1], or 0 to train fixed windows")
+            raise ConfigError.got(
+                "--stats_stop_tau", tau, "expected a Kendall tau in (0, 1], or 0 to train fixed windows"
+            )
         patience = self.stats_stop_patience
         if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1:
-            _fail("stats_stop_patience", patience, "expected an integer >= 1 (stable records in a row)")
+            raise ConfigError.got(
+                "--stats_stop_patience", patience, "expected an integer >= 1 (stable records in a row)"
+            )
         minimum = self.stats_stop_min_steps
         if minimum is not None and (isinstance(minimum, bool) or not isinstance(minimum, int) or minimum < 0):
-            _fail(
-                "stats_stop_min_steps", minimum, "expected an integer >= 0 (default: a quarter of the window)"
+            raise ConfigError.got(
+                "--stats_stop_min_steps",
+                minimum,
+                "expected an integer >= 0 (default: a quarter of the window)",
             )
         if tau > 0 and self.mode == "construct":
             if self.stats_every == 0:
-                _fail(
-                    "stats_stop_tau",
+                raise ConfigError.got(
+                    "--stats_stop_tau",
                     tau,
                     "the stop is checked at statistic records; give --stats_every > 0 or --stats_stop_tau=0",
                 )
             window = self.construction_budget()
             if (patience + 1) * self.stats_every > window:
-                _fail(
-                    "stats_stop_patience",
+                raise ConfigError.got(
+                    "--stats_stop_patience",
                     patience,
                     f"the stop needs {patience + 1} records of --stats_every={self.stats_every} steps, "
                     f"more than the {window}-step window; lower it or --stats_every",
                 )
         if self.inherit_final and not self.inherit_weights:
-            _fail("inherit_final", True, "needs --inherit_weights (the final network inherits only then)")
+            raise ConfigError.got(
+                "--inherit_final", True, "needs --inherit_weights (the final network inherits only then)"
+            )
 
     # -- derived values ----------------------------------------------------------------------
 
@@ -314,8 +334,9 @@ class RunConfig:
     def resolved_image_size(self) -> int:
         if self.image_size:
             return self.image_size
-        if self.downsample > 1 and self.dataset in RAW_SIZES:
-            return min(self.facts.image_size, RAW_SIZES[self.dataset] // self.downsample)
+        raw = self.facts.raw_size
+        if self.downsample > 1 and raw is not None:
+            return min(self.facts.image_size, raw // self.downsample)
         return self.facts.image_size
 
     def _validate_downsample(self):
@@ -323,17 +344,19 @@ class RunConfig:
         if d == 1:
             return
         if self.dataset == "imagenet2012":
-            _fail(
-                "downsample",
+            raise ConfigError.got(
+                "--downsample",
                 d,
                 "it is for the array datasets (cifar10, fashion_mnist, mnist, synthetic); use 1",
             )
-        raw = RAW_SIZES.get(self.dataset)
+        raw = self.facts.raw_size
         if raw is not None and raw % d:
-            _fail("downsample", d, f"{self.dataset}'s {raw}x{raw} images need a factor dividing {raw}")
+            raise ConfigError.got(
+                "--downsample", d, f"{self.dataset}'s {raw}x{raw} images need a factor dividing {raw}"
+            )
         if raw is not None and self.image_size and self.image_size > raw // d:
-            _fail(
-                "image_size",
+            raise ConfigError.got(
+                "--image_size",
                 self.image_size,
                 f"--downsample={d} leaves {raw // d}x{raw // d} images; use --image_size <= {raw // d}",
             )
@@ -413,26 +436,15 @@ class RunConfig:
             )
         return TrainConfig(
             steps=steps,
-            batch_size=self.batch_size,
             eval_every=eval_every,
             steps_per_loop=steps_per_loop,
             record_every=self.stats_every,
             eval_batch_size=eval_batch,
-            eval_examples=self.eval_examples,
-            learning_rate=self.learning_rate,
-            lr_schedule=self.lr_schedule,
             decay_epochs=decay_epochs,
-            decay_rate=self.decay_rate,
-            momentum=self.momentum,
-            weight_decay=self.weight_decay,
-            ema=self.ema,
-            bn_eval=self.bn_eval,
-            bn_recalibration_examples=self.bn_recalibration_examples,
             top5=self.dataset == "imagenet2012",
-            mixed_precision=self.mixed_precision,
-            jit_compile=self.jit_compile,
             validation=self.validation_examples > 0,
             log_every=max(1, min(50, steps // 20 or 1)),
+            **{name: getattr(self, name) for name in _RECIPE_FIELDS},
         )
 
     def role(self) -> str:
@@ -612,9 +624,10 @@ def load_network_file(path: str, stem: str, channels: int, num_classes: int) -> 
     """Reads a network from an original `network.json` list, nac's network JSON, or an
     original config's fixed `arch` / initial network."""
     data = load_json(path, ConfigError, "--arch file")
-    if isinstance(data, dict) and data.get("format") == "nac-network/1":
+    kind = network_file_kind(data)
+    if kind == "network":
         return arch_lib.Network.from_dict(data)
-    if isinstance(data, dict) and "parameters" in data:
+    if kind == "config":
         try:
             return OriginalConfig.from_original(data).initial_network(channels)
         except NacError as e:
@@ -670,14 +683,7 @@ def from_flags(values: dict, present: set) -> RunConfig:
             mapped.update(final_steps=p.steps)
         e = config.envelopenet
         if e is not None:
-            mapped.update(
-                maxlayersperstage=e.maxlayersperstage,
-                construction=e.construction,
-                parameterlimits=e.parameterlimits,
-                maxfilterprune=e.maxfilterprune,
-                worstcase=e.worstcase,
-                envelopecell=e.envelopecell,
-            )
+            mapped.update({name: getattr(e, name) for name in _ENVELOPE_FIELDS})
         if config.random is not None:
             mapped["config_random"] = config.random.to_original()
         budget_flags = {"construction_steps": "construction_epochs", "final_steps": "final_epochs"}

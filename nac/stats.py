@@ -65,10 +65,10 @@ import tensorflow as tf
 
 from nac import model as model_lib
 from nac import statsio
+from nac.choices import STATISTICS
 from nac.divergence import Diverged
 from nac.errors import StatsError
 from nac.jsonio import write_json
-from nac.ops import STATISTICS
 
 SERIES_FILE = "stats_series.json"
 SERIES_FORMAT = "nac-stats-series/1"

@@ -17,8 +17,9 @@ import math
 import re
 
 from nac import arch as arch_lib
+from nac.choices import STATISTICS
 from nac.errors import StatsError
-from nac.jsonio import write_atomic, write_json
+from nac.jsonio import parse_json, read_text, write_atomic, write_json
 
 LOG_TAGS = {"l2": "MeanSSS", "variance": "Variance"}
 _LINE_RE = re.compile(r"(MeanSSS|Variance):(Cell[0-9]+/Branch[0-9]+):\[([^\]]*)\]\s*$")
@@ -75,19 +76,9 @@ def read_stats(path, metric: str = "l2") -> dict[str, float]:
     """
     if metric not in LOG_TAGS:
         raise StatsError(f"metric: got {metric!r}; expected one of {sorted(LOG_TAGS)}")
-    try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except FileNotFoundError:
-        raise StatsError(f"statistics file {str(path)!r} does not exist; check the path") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise StatsError(f"cannot read statistics file {str(path)!r}: {e}") from None
+    text = read_text(path, StatsError, "statistics file", "a stats.json or res.log file")
     if text.lstrip().startswith(("{", "[")):  # JSON (a list is refused as the wrong shape)
-        try:
-            value = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise StatsError(f"{path}: not valid JSON: {e.msg} at line {e.lineno} column {e.colno}") from None
-        return parse_stats_json(value, str(path))
+        return parse_stats_json(parse_json(text, path, StatsError, "statistics file"), str(path))
     return parse_res_log(text, metric, str(path))
 
 
@@ -96,7 +87,7 @@ def format_res_log(values: dict[str, dict[str, float]]) -> str:
     lines = []
     branches = next(iter(values.values())).keys() if values else []
     for branch in branches:
-        for metric in ("l2", "variance"):
+        for metric in STATISTICS:
             if metric in values:
                 lines.append(f"{LOG_TAGS[metric]}:{branch}:[{float(values[metric][branch])!r}]")
     return "\n".join(lines) + "\n"

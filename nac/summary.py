@@ -24,7 +24,7 @@ import sys
 from nac import arch as arch_lib
 from nac import cli
 from nac import cost as cost_lib
-from nac.config import OriginalConfig
+from nac.config import OriginalConfig, network_file_kind
 from nac.errors import NacError, SpecError
 from nac.jsonio import load_json
 
@@ -96,7 +96,8 @@ def resolve(args) -> tuple[arch_lib.Network, int, int | None]:
     cell_size = None
     if os.path.exists(args.arg):
         data = load_json(args.arg, SpecError, "file")
-        if isinstance(data, dict) and "parameters" in data:
+        kind = network_file_kind(data)
+        if kind == "config":
             for flag in ("stem", "stem_width"):
                 if getattr(args, flag) is not None:
                     raise SpecError(
@@ -114,7 +115,7 @@ def resolve(args) -> tuple[arch_lib.Network, int, int | None]:
                 cell_size = len(config.envelopenet.envelopecell)
             image_size = image_size or config.parameters.image_size
             args.flops_batch = args.flops_batch or config.parameters.batchsize
-        elif isinstance(data, dict) and data.get("format") == "nac-network/1":
+        elif kind == "network":
             try:
                 network = arch_lib.Network.from_dict(data)
             except SpecError as e:
@@ -233,9 +234,7 @@ def main(argv) -> int:
     return 0
 
 
-def run(argv=None):
-    """Console entry point (`nac-summary`)."""
-    cli.entry_point(PROG, main, argv)
+run = cli.console_script(PROG, main)
 
 
 if __name__ == "__main__":

@@ -14,10 +14,10 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from helpers import arrays, synthetic_data
 
 from nac import arch, distribute
 from nac import train as T
-from nac.data import DataConfig, load
 from nac.divergence import Diverged
 from nac.errors import ConfigError
 from nac.model import BuildOptions, taps
@@ -106,20 +106,7 @@ def test_tf_config_parsed():
 @pytest.fixture(scope="module")
 def data():
     # 37 test images in evaluation batches of 16: 16, 16 and a partial 5 (3 + 2 per replica).
-    return load(
-        DataConfig(
-            dataset="synthetic",
-            image_size=IMAGE,
-            seed=0,
-            synthetic_train_examples=256,
-            synthetic_test_examples=37,
-        )
-    )
-
-
-def _arrays(dataset):
-    images, labels = zip(*[(x.numpy(), y.numpy()) for x, y in dataset])
-    return np.concatenate(images), np.concatenate(labels)
+    return synthetic_data(IMAGE, 256, 37)
 
 
 def _components(variable):
@@ -164,7 +151,7 @@ def test_mirrored_training_splits_the_global_batch(mirrored):
 def test_mirrored_accuracy_is_exact_with_a_partial_batch(mirrored, data):
     _, result, _ = mirrored
     assert [(h["step"], h["test_examples"]) for h in result.history] == [(3, 37), (6, 37)]
-    images, labels = _arrays(data.evaluation("test", 100))
+    images, labels = arrays(data.evaluation("test", 100))
     logits = result.model(images, training=False).numpy()  # outside the strategy
     assert np.sum(np.argmax(logits, -1) == labels) == round(result.final["test_accuracy"] * 37)
     assert np.mean(np.argmax(logits, -1) == labels) == result.final["test_accuracy"]
@@ -174,7 +161,7 @@ def test_mirrored_accuracy_is_exact_with_a_partial_batch(mirrored, data):
 
 def test_mirrored_recalibration_is_exact(mirrored, data):
     _, result, _ = mirrored
-    images, _ = _arrays(data.train(BATCH, augment=False).take(2))
+    images, _ = arrays(data.train(BATCH, augment=False).take(2))
     bn = next(layer for layer in result.model.layers if isinstance(layer, keras.layers.BatchNormalization))
     x = keras.Model(result.model.inputs[0], bn.input)(images).numpy().astype(np.float64)
     for mean in _components(bn.moving_mean):
@@ -220,7 +207,7 @@ def test_mirrored_moving_statistics_are_averaged(data):
     final = _components(bn.moving_mean)
     np.testing.assert_array_equal(final[0], final[1])
     np.testing.assert_allclose(final[0], (first + second) / 2, rtol=1e-6)
-    images, labels = _arrays(data.evaluation("test", 100))
+    images, labels = arrays(data.evaluation("test", 100))
     logits = result.model(images, training=False).numpy()
     assert np.mean(np.argmax(logits, -1) == labels) == result.final["test_accuracy"]
 

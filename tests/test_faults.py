@@ -14,6 +14,7 @@ import time
 import numpy as np
 import pytest
 from conftest import FIXTURES, _quiet_env
+from helpers import synthetic_data
 
 from nac import cli, construct, lock, report, restructure, summary
 from nac.errors import NacError
@@ -403,17 +404,7 @@ IMAGE, BATCH = 8, 32
 
 @pytest.fixture(scope="module")
 def tiny_data():
-    from nac.data import DataConfig, load
-
-    return load(
-        DataConfig(
-            dataset="synthetic",
-            image_size=IMAGE,
-            seed=0,
-            synthetic_train_examples=128,
-            synthetic_test_examples=64,
-        )
-    )
+    return synthetic_data(IMAGE, 128, 64)
 
 
 def test_divergence_checks():

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from test_arch import PAPER_PARAMS
+from helpers import PAPER_PARAMS
 
 from nac import arch, cost
 from nac import model as model_lib
@@ -125,6 +125,17 @@ def test_grayscale_input_channels():
     model = model_lib.build_model(net, 28)
     assert model.input_shape == (None, 28, 28, 1)
     assert trainable(model) == cost.count_params(net)
+
+
+def test_the_tensorflow_modules_take_their_choices_from_nac_choices():
+    from nac import choices, construct, data, distribute, ops, stats
+
+    assert model_lib.BRANCH_ORDERS is choices.BRANCH_ORDERS and model_lib.CELL_IMPLS is choices.CELL_IMPLS
+    assert ops.STATISTICS is stats.STATISTICS is model_lib.STATISTICS is choices.STATISTICS
+    assert distribute.STRATEGIES is choices.STRATEGIES
+    assert data.AUGMENTATIONS is choices.AUGMENTATIONS and data.DATASETS is choices.DATASETS
+    assert construct.FLAGS["cell_impl"].parser.enum_values == list(choices.CELL_IMPLS)
+    assert construct.FLAGS["augment"].parser.enum_values == list(choices.AUGMENTATIONS)
 
 
 def test_bad_build_options():

@@ -110,22 +110,18 @@ def test_original_vectors_cli_in_process(case, stats_file, tmp_path, capsys):
     assert sorted(p.name for p in out.parent.iterdir()) == ["next.json"]  # no temp files left
 
 
+def run_restructure(*argv):
+    """`python -m nac.restructure ARGV` in a subprocess."""
+    return subprocess.run(
+        [sys.executable, "-m", "nac.restructure", *argv], cwd=REPO, capture_output=True, text=True, timeout=60
+    )
+
+
 @pytest.mark.parametrize("case, stats_file", [("00", "stats.json"), ("05", "res.log")])
 def test_original_vectors_cli_subprocess(case, stats_file, tmp_path):
     d = FIXTURES / "restructure_cases" / case
     out = tmp_path / "next.json"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "nac.restructure",
-            *cli_argv(d / "config.json", d / "arch.json", d / stats_file, out),
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    proc = run_restructure(*cli_argv(d / "config.json", d / "arch.json", d / stats_file, out))
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == ""
     assert json.loads(out.read_text()) == json.loads((d / "expected.json").read_text())
@@ -661,29 +657,12 @@ def test_cli_subprocess_error_is_one_line(cli_files):
     files["stats"]["Cell1/Branch1"] = "x"
     paths = write(**files)
     out = tmp / "next.json"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "nac.restructure",
-            *cli_argv(paths["config"], paths["arch"], paths["stats"], out),
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    proc = run_restructure(*cli_argv(paths["config"], paths["arch"], paths["stats"], out))
     assert proc.returncode == 2
     assert proc.stdout == ""
     assert len(proc.stderr.splitlines()) == 1 and "Cell1/Branch1" in proc.stderr
     assert not out.exists()
-    proc = subprocess.run(
-        [sys.executable, "-m", "nac.restructure", "--metric", "l1"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    proc = run_restructure("--metric", "l1")
     assert proc.returncode == 2 and len(proc.stderr.splitlines()) == 1
 
 

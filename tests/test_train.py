@@ -11,10 +11,10 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from helpers import arrays, synthetic_data
 
 from nac import arch, distribute
 from nac import train as T
-from nac.data import DataConfig, load
 from nac.errors import ConfigError, RunError
 from nac.model import taps
 
@@ -24,20 +24,7 @@ BATCH = 32
 
 @pytest.fixture(scope="module")
 def data():
-    return load(
-        DataConfig(
-            dataset="synthetic",
-            image_size=IMAGE,
-            seed=0,
-            synthetic_train_examples=256,
-            synthetic_test_examples=100,
-        )
-    )
-
-
-def _arrays(dataset):
-    images, labels = zip(*[(x.numpy(), y.numpy()) for x, y in dataset])
-    return np.concatenate(images), np.concatenate(labels)
+    return synthetic_data(IMAGE, 256, 100)
 
 
 def _bn_layers(model):
@@ -264,7 +251,7 @@ def test_smoke_evaluates_ema_weights(smoke):
 def test_smoke_accuracy_is_exact(smoke, data):
     """The reported accuracy is that of the returned model on every test image."""
     _, result, _, _ = smoke
-    images, labels = _arrays(data.evaluation("test", 64))  # batches of 64 and 36
+    images, labels = arrays(data.evaluation("test", 64))  # batches of 64 and 36
     logits = result.model(images, training=False).numpy()
     assert np.mean(np.argmax(logits, -1) == labels) == result.final["test_accuracy"]
     losses = tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits).numpy()
@@ -276,7 +263,7 @@ def test_recalibration_sets_population_statistics(smoke, data):
     recalibration images (whole batches of the unaugmented training stream)."""
     _, result, _, _ = smoke
     batches = math.ceil(SMOKE.bn_recalibration_examples / BATCH)
-    images, _ = _arrays(data.train(BATCH, augment=False).take(batches))
+    images, _ = arrays(data.train(BATCH, augment=False).take(batches))
     assert len(images) == 128
     bn = _bn_layers(result.model)[0]
     probe = keras.Model(result.model.inputs[0], bn.input)
@@ -323,16 +310,7 @@ def _options_run(data):
 
 @pytest.fixture(scope="module")
 def validation_data():
-    return load(
-        DataConfig(
-            dataset="synthetic",
-            image_size=IMAGE,
-            seed=0,
-            validation_examples=40,
-            synthetic_train_examples=256,
-            synthetic_test_examples=100,
-        )
-    )
+    return synthetic_data(IMAGE, 256, 100, validation_examples=40)
 
 
 @pytest.fixture(scope="module")
@@ -358,7 +336,7 @@ def test_batch_stats_normalises_with_each_batch(options_runs, validation_data):
     (result, _), _ = options_runs
     model = result.model
     dropouts = [layer for layer in model.layers if isinstance(layer, keras.layers.Dropout)]
-    images, labels = _arrays(data.evaluation("test", BATCH))
+    images, labels = arrays(data.evaluation("test", BATCH))
     # The model in training mode with dropout and tap collection off, batch by batch as
     # the evaluation batches the test set (32, 32, 32, 4).
     correct, loss = 0, 0.0
