@@ -16,6 +16,7 @@ import os
 
 from nac import arch as arch_lib
 from nac import random_arch
+from nac import restructure as restructure_lib
 from nac.checks import lists_to_tuples
 from nac.choices import (
     AUGMENTATIONS,
@@ -455,7 +456,32 @@ class RunConfig:
         return "oneshot" if self.arch or self.config_network else "envelope"
 
     def initial_network(self) -> arch_lib.Network:
-        """The network the run starts from (construct, oneshot) or that random nets match."""
+        """The network the run starts from (construct, oneshot) or that random nets match.
+
+        Resolved once (an `--arch` file is read once) and kept: the configuration is frozen.
+        """
+        cached = self.__dict__.get("_initial_network")
+        if cached is None:
+            cached = self._resolve_network()
+            object.__setattr__(self, "_initial_network", cached)
+        return cached
+
+    def policy(self) -> restructure_lib.Policy:
+        """The restructure policy of the run, built from its settings (the same Policy as its
+        `config.json` gives through `Policy.from_config`, which a test checks)."""
+        network = self.initial_network()
+        lists = self.policy_lists()
+        return restructure_lib.Policy(
+            construction=tuple(lists["construction"]),
+            maxlayersperstage=tuple(lists["maxlayersperstage"]),
+            maxfilterprune=self.maxfilterprune,
+            worstcase=self.worstcase,
+            envelopecell=tuple(self.envelope_cell()),
+            parameterlimits=tuple(lists["parameterlimits"]),
+            skip=self.skip or any(c.inputs == "all" for _, c in network.cells()),
+        )
+
+    def _resolve_network(self) -> arch_lib.Network:
         facts = self.facts
         # The original's ImageNet stem comes with its 1001-class head (slim's background class).
         stem_classes = facts.num_classes

@@ -36,7 +36,6 @@ from nac import cost as cost_lib
 from nac import restructure as restructure_lib
 from nac import statsio
 from nac.artifacts import SUMMARY_STEP_FIELDS, RunDir
-from nac.config import OriginalConfig
 from nac.divergence import Diverged
 from nac.errors import FailedError, RunError, WriteError
 from nac.lock import RunLock, is_chief_from_env
@@ -173,9 +172,7 @@ class Runner:
             raise RunError(
                 f"--dataset {config.dataset}: loaded {info.channels} channels, expected {expected.channels}"
             )
-        self.policy = restructure_lib.Policy.from_config(
-            OriginalConfig.from_original(config.original_config())
-        )
+        self.policy = config.policy()
 
     def _write_run_files(self):
         config = self.config

@@ -535,3 +535,35 @@ def test_eval_examples_is_validated_recorded_and_reaches_the_recipe():
     assert config.differences(RunConfig(run_dir="x", dataset="synthetic")) == ["eval_examples"]
     with pytest.raises(ConfigError, match="--eval_examples: got -1; expected an integer >= 0"):
         RunConfig(run_dir="x", eval_examples=-1)
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"envelope": "8/2-1/6"},
+        {"envelope": "8/2-1/6", "worstcase": True, "maxfilterprune": 2, "construction": (False, True)},
+        {"envelope": "64/3-1-1/6", "parameterlimits": (True, False, False), "maxlayersperstage": (4, 3, 3)},
+        {"envelope": "8/2-1/4", "skip": True},
+    ],
+)
+def test_the_policy_is_built_directly_and_equals_the_config_json_replay(settings):
+    """RunConfig.policy() builds the restructure Policy from the run's settings; the run's
+    config.json (the original's schema) replays into the same Policy."""
+    from nac.config import OriginalConfig
+    from nac.runconfig import RunConfig
+
+    config = RunConfig(run_dir="x", dataset="synthetic", **settings)
+    replayed = restructure_lib.Policy.from_config(OriginalConfig.from_original(config.original_config()))
+    assert config.policy() == replayed
+    assert config.initial_network() is config.initial_network()  # resolved once
+
+
+def test_the_finished_runs_config_json_replays_into_its_policy(finished_run):
+    from nac.config import OriginalConfig
+    from nac.runconfig import RunConfig
+
+    saved = RunConfig.from_dict(json.loads((finished_run / "run_config.json").read_text()))
+    assert (
+        restructure_lib.Policy.from_config(OriginalConfig.load(finished_run / "config.json"))
+        == saved.policy()
+    )
