@@ -1,8 +1,9 @@
 """Input pipelines: CIFAR-10, ImageNet 2012, (Fashion-)MNIST and a synthetic smoke-test set.
 
-`load(DataConfig(...))` finds the data, checks it and returns a `Data` object whose
-`train()` and `evaluation()` methods build `tf.data` pipelines sized by the GLOBAL batch
-(the caller distributes them with `tf.distribute`).
+`load(DataConfig(...))` finds the data (`nac.datasources`), checks it and returns a `Data`
+object whose `train()` and `evaluation()` methods build `tf.data` pipelines sized by the
+GLOBAL batch (the caller distributes them with `tf.distribute`). The preprocessing ops,
+`eval_preprocess` among them, are in `nac.preprocess`.
 
 Where the data comes from (local files are always tried before any download):
 
@@ -67,18 +68,13 @@ import dataclasses
 import logging
 import os
 import random
-import re
-import socket
-import threading
-import time
 
 import numpy as np
 import tensorflow as tf
 
-from nac import datafiles, preprocess
+from nac import datafiles, datasources, preprocess
 from nac.checks import is_int
 from nac.choices import AUGMENTATIONS, DATASETS
-from nac.datafiles import DEBIAN_FASHION_MNIST
 from nac.errors import DataError
 
 __all__ = [
@@ -88,13 +84,10 @@ __all__ = [
     "DataConfig",
     "DataError",
     "DatasetInfo",
-    "eval_preprocess",
     "load",
 ]
 
 SPLITS = ("train", "validation", "test")
-
-ONLINE_HOSTS = (("www.cs.toronto.edu", 443), ("storage.googleapis.com", 443))
 
 _log = logging.getLogger(__name__)
 
@@ -204,37 +197,6 @@ def _seed_key(seed: int) -> tf.Tensor:
     return tf.constant([seed, 0], tf.int64)
 
 
-def eval_preprocess(images, dataset: str, image_size: int) -> tf.Tensor:
-    """Turns float pixels (0-255 scale) into the model's evaluation input.
-
-    Pure TF ops: usable inside a `tf.function` and inside exported SavedModels.
-
-    Args:
-      images: [N, H, W, C] (or [H, W, C]) pixels on the 0-255 scale; cast to float32.
-      dataset: The dataset name (one of `DATASETS`).
-      image_size: The model's input size.
-
-    Returns:
-      float32 images [N, image_size, image_size, C]: for ImageNet the central 87.5 %
-      resized to image_size and scaled to [-1, 1]; otherwise the central
-      image_size x image_size crop (none if already that size), standardised per image
-      (`tf.image.per_image_standardization`).
-
-    Raises:
-      DataError: Unknown dataset or image_size.
-    """
-    if dataset not in DATASETS:
-        raise DataError(
-            f"eval_preprocess: dataset={dataset!r} is not supported; use one of: {', '.join(DATASETS)}"
-        )
-    if not is_int(image_size) or image_size < 1:
-        raise DataError(f"eval_preprocess: image_size={image_size!r} must be >= 1")
-    images = tf.cast(images, tf.float32)
-    if dataset == "imagenet2012":
-        return preprocess.imagenet_eval(images, image_size)
-    return tf.image.per_image_standardization(preprocess.central_crop(images, image_size))
-
-
 def _with_options(dataset: tf.data.Dataset) -> tf.data.Dataset:
     options = tf.data.Options()
     options.deterministic = True
@@ -249,26 +211,6 @@ def _check_batch(global_batch_size) -> None:
 
 # --------------------------------------------------------------------------------------
 # Data.
-
-
-class _TfdsSource:
-    """A lazily read tfds dataset (ImageNet)."""
-
-    def __init__(self, builder, splits: dict[str, str]):
-        self.builder = builder
-        self.splits = splits  # nac split -> tfds split string
-
-    def read(self, split: str, *, shuffle_seed: int | None):
-        import tensorflow_datasets as tfds
-
-        read_config = tfds.ReadConfig(shuffle_seed=shuffle_seed, try_autocache=False, add_tfds_id=False)
-        return self.builder.as_dataset(
-            split=self.splits[split],
-            shuffle_files=shuffle_seed is not None,
-            decoders={"image": tfds.decode.SkipDecoding()},
-            read_config=read_config,
-            as_supervised=True,
-        )
 
 
 class Data:
@@ -287,7 +229,7 @@ class Data:
         seed: int,
         *,
         arrays: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
-        tfds_source: _TfdsSource | None = None,
+        tfds_source: datasources.TfdsSource | None = None,
     ):
         self.info = info
         self.config = config
@@ -421,7 +363,7 @@ class Data:
         def make_batch(step, index):
             batch_images = tf.gather(images, index)
             if mode == "none":
-                batch_images = eval_preprocess(batch_images, name, image_size)
+                batch_images = preprocess.eval_preprocess(batch_images, name, image_size)
             else:
                 seed = tf.random.experimental.stateless_fold_in(augment_key, step)
                 batch_images = preprocess.augment_batch(batch_images, mode, image_size, seed)
@@ -495,7 +437,7 @@ class Data:
             images, labels = self._split_tensors(split)
 
             def make_batch(index):
-                batch = eval_preprocess(tf.gather(images, index), name, image_size)
+                batch = preprocess.eval_preprocess(tf.gather(images, index), name, image_size)
                 return batch, tf.gather(labels, index)
 
             dataset = (
@@ -552,7 +494,7 @@ def load(config: DataConfig) -> Data:
                 "imagenet2012: augment='padded' is for the small datasets; use "
                 "'original' (the original's Inception pipeline), 'crop_flip' or 'none'"
             )
-        source, tfds_source, counts = _load_imagenet(config)
+        source, tfds_source, counts = datasources.load_imagenet(config)
         arrays = None
         raw_size = 0
     else:
@@ -561,11 +503,11 @@ def load(config: DataConfig) -> Data:
                 f"{name}: augment='crop_flip' is for imagenet2012; use 'original', 'padded' or 'none'"
             )
         if name == "synthetic":
-            (train, test), source = _synthetic(config, image_size * config.downsample), "synthetic"
+            (train, test), source = datasources.synthetic(config, image_size * config.downsample), "synthetic"
         elif name == "cifar10":
-            (train, test), source = _load_cifar10(config.data_dir)
+            (train, test), source = datasources.load_cifar10(config.data_dir)
         else:
-            (train, test), source = _load_idx(name, config.data_dir)
+            (train, test), source = datasources.load_idx(name, config.data_dir)
         if config.downsample > 1:
             train = (datafiles.downsample(train[0], config.downsample, name), train[1])
             test = (datafiles.downsample(test[0], config.downsample, name), test[1])
@@ -608,240 +550,3 @@ def load(config: DataConfig) -> Data:
     )
     _log.info("Loaded %s", info)
     return Data(info, config, seed, arrays=arrays, tfds_source=tfds_source)
-
-
-def is_pipeline_error(error: Exception) -> bool:
-    """True if a TensorFlow error was raised by reading or decoding the input data."""
-    if isinstance(error, tf.errors.DataLossError):
-        return True
-    message = getattr(error, "message", "") or str(error)
-    return isinstance(error, tf.errors.OpError) and "IteratorGetNext" in message
-
-
-def pipeline_error(error: Exception, name: str, source: str) -> DataError:
-    """One line for a TensorFlow error met while reading the data (at start-up or mid-epoch).
-
-    TensorFlow's record readers name the byte offset, not the file (`corrupted record at
-    10800`), so the line names the data's folder, and the file where TensorFlow names one.
-    """
-    message = getattr(error, "message", "") or str(error)
-    message = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", message)
-    lines = [" ".join(line.split()) for line in message.splitlines()]
-    # Graph execution errors start with "Graph execution error:", a "Detected at node"
-    # trace and File lines; the reader's own words follow (e.g. "corrupted record at 10800").
-    useful = [
-        line
-        for line in lines
-        if line
-        and not line.startswith(("Graph execution error", "Detected at node", "File ", "[[", "Stack trace"))
-        and not line.endswith(":")
-    ]
-    first = re.sub(r"\s*\[\[.*$|\s*\[Op:.*$", "", (useful or [type(error).__name__])[0])[:200]
-    return DataError(
-        f"{name}: a data file in {source} is corrupt or truncated (TensorFlow: {first}); "
-        "replace the files (download or prepare the dataset again)"
-    )
-
-
-def _synthetic(config: DataConfig, size: int) -> tuple[datafiles.Split, datafiles.Split]:
-    """Learnable synthetic images: class colour + class stripes + noise, fixed seed."""
-
-    def make(num: int, seed: int) -> datafiles.Split:
-        rng = np.random.default_rng(seed)
-        labels = rng.permutation(np.arange(num) % 10).astype(np.int32)
-        hue = 2 * np.pi * labels / 10
-        colour = np.stack([np.cos(hue), np.cos(hue - 2 * np.pi / 3), np.cos(hue + 2 * np.pi / 3)], -1)
-        grid = np.arange(size, dtype=np.float32) / size
-        rows, cols = np.meshgrid(grid, grid, indexing="ij")
-        coord = np.where((labels // 5 == 0)[:, None, None], rows, cols)
-        frequency = (1 + labels % 5)[:, None, None]
-        phase = rng.uniform(0, 2 * np.pi, size=(num, 1, 1))
-        stripes = np.sin(2 * np.pi * frequency * coord + phase)
-        images = (
-            128.0
-            + 60.0 * colour[:, None, None, :]
-            + 40.0 * stripes[..., None]
-            + rng.normal(0.0, 20.0, size=(num, size, size, 3))
-        )
-        return np.clip(np.rint(images), 0, 255).astype(np.uint8), labels
-
-    return make(config.synthetic_train_examples, 0), make(config.synthetic_test_examples, 1)
-
-
-def _tfds_default_dir() -> str:
-    return os.path.expanduser(os.environ.get("TFDS_DATA_DIR", "~/tensorflow_datasets"))
-
-
-def _online(hosts=ONLINE_HOSTS, timeout: float = 2.5) -> bool:
-    """Whether any of hosts accepts a TCP connection within about timeout seconds.
-
-    The attempts run in daemon threads, so a hanging DNS lookup (which the socket
-    timeout does not cover) cannot delay the answer beyond timeout.
-
-    Args:
-      hosts: (host, port) pairs tried in parallel.
-      timeout: Seconds to wait at most.
-
-    Returns:
-      True as soon as one connection succeeds; False when all failed or time ran out.
-    """
-    connected = threading.Event()
-
-    def attempt(host, port):
-        try:
-            with socket.create_connection((host, port), timeout=timeout):
-                connected.set()
-        except OSError:
-            pass
-
-    threads = [threading.Thread(target=attempt, args=hp, daemon=True) for hp in hosts]
-    for thread in threads:
-        thread.start()
-    deadline = time.monotonic() + timeout
-    while (
-        not connected.is_set()
-        and time.monotonic() < deadline
-        and any(thread.is_alive() for thread in threads)
-    ):
-        connected.wait(0.05)
-    return connected.is_set()
-
-
-def _load_small_tfds(
-    name: str, data_dir: str | None, looked: str, fix: str
-) -> tuple[tuple[datafiles.Split, datafiles.Split], str]:
-    """Loads a small tfds dataset into memory: prepared dirs first, then a download."""
-    import tensorflow_datasets as tfds
-
-    tfds_dirs = ([os.fspath(data_dir)] if data_dir else []) + [_tfds_default_dir()]
-    builder = None
-    for directory in tfds_dirs:
-        candidate = tfds.builder(name, data_dir=directory)
-        if candidate.is_prepared():
-            builder = candidate
-            break
-    if builder is None:
-        where = f"{looked}; no prepared tfds:{name} in {', '.join(tfds_dirs)}"
-        if not _online():
-            raise DataError(f"{name}: {where}; tfds cannot download (offline); {fix}")
-        builder = tfds.builder(name, data_dir=tfds_dirs[0])
-        _log.info("Downloading %s with tensorflow-datasets to %s", name, tfds_dirs[0])
-        try:
-            builder.download_and_prepare()
-        except Exception as error:
-            message = str(error).splitlines()[0] if str(error) else type(error).__name__
-            raise DataError(f"{name}: {where}; the tfds download failed ({message}); {fix}") from error
-
-    def split(split_name: str) -> datafiles.Split:
-        source = f"tfds:{name} ({builder.data_dir})"
-        dataset = builder.as_dataset(split=split_name, as_supervised=True, batch_size=10000)
-        images, labels = [], []
-        try:
-            for batch_images, batch_labels in tfds.as_numpy(dataset):
-                images.append(batch_images)
-                labels.append(batch_labels)
-        except tf.errors.OpError as error:
-            raise pipeline_error(error, name, source) from None
-        try:
-            expected = builder.info.splits[split_name].num_examples
-        except KeyError:  # no split metadata (tfds' mock data)
-            expected = None
-        got = sum(len(b) for b in labels)
-        if expected is not None and got != expected:  # a truncated last record reads as none
-            raise DataError(
-                f"{name}: the {split_name} record files in {builder.data_dir} hold {got} examples, "
-                f"its dataset_info.json says {expected}; they are truncated or corrupt: delete "
-                "the folder and prepare the dataset again"
-            )
-        return np.concatenate(images).astype(np.uint8), np.concatenate(labels).astype(np.int32)
-
-    return (split("train"), split("test")), f"tfds:{name} ({builder.data_dir})"
-
-
-def _load_imagenet(config: DataConfig):
-    """Prepares (if needed) and opens ImageNet through tfds."""
-    import tensorflow_datasets as tfds
-
-    files = ("ILSVRC2012_img_train.tar", "ILSVRC2012_img_val.tar")
-    tfds_dir = os.fspath(config.data_dir) if config.data_dir else _tfds_default_dir()
-    builder = tfds.builder("imagenet2012", data_dir=tfds_dir)
-    if not builder.is_prepared():
-        manual_dirs = [tfds_dir, os.path.join(tfds_dir, "downloads", "manual")]
-        found = [d for d in manual_dirs if all(os.path.isfile(os.path.join(d, f)) for f in files)]
-        if not found:
-            raise DataError(
-                f"imagenet2012: no prepared tfds dataset in {tfds_dir} and no "
-                f"{' + '.join(files)} in {' or '.join(manual_dirs)}; download both from "
-                f"https://image-net.org/download-images (registration required) into "
-                f"{manual_dirs[1]} and rerun with --data_dir={tfds_dir} (the first run "
-                "prepares them with tensorflow-datasets: hours, ~150 GB)"
-            )
-        _log.info(
-            "Preparing imagenet2012 from %s into %s (once; takes hours)",
-            found[0],
-            tfds_dir,
-        )
-        try:
-            builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=found[0]))
-        except Exception as error:
-            message = str(error).splitlines()[0] if str(error) else type(error).__name__
-            raise DataError(
-                f"imagenet2012: preparing {found[0]} with tensorflow-datasets failed "
-                f"({message}); check that both tar files are complete"
-            ) from error
-
-    def count(split: str) -> int:
-        return max(int(builder.as_dataset(split=split).cardinality()), 0)
-
-    validation = config.validation_examples
-    total = count("train")
-    if validation and validation >= total:
-        raise DataError(
-            f"imagenet2012: validation_examples={validation} leaves no training data "
-            f"(the training split has {total}); use fewer"
-        )
-    splits = {"train": "train", "validation": "train", "test": "validation"}
-    counts = {"train": total, "validation": 0, "test": count("validation")}
-    if validation:
-        splits["train"] = f"train[:-{validation}]"
-        splits["validation"] = f"train[-{validation}:]"
-        counts["train"], counts["validation"] = total - validation, validation
-    source = _TfdsSource(builder, splits)
-    return f"tfds:imagenet2012 ({builder.data_dir})", source, counts
-
-
-# Local files first, then tensorflow-datasets.
-
-
-def _load_cifar10(data_dir) -> tuple[tuple[datafiles.Split, datafiles.Split], str]:
-    if data_dir:
-        roots = [
-            os.fspath(data_dir),
-            os.path.join(os.fspath(data_dir), "downloads", "manual"),
-        ]
-    else:
-        roots = [os.path.join(_tfds_default_dir(), "downloads", "manual")]
-    found = datafiles.read_cifar10(roots)
-    if found is not None:
-        return found
-    looked = (
-        "no cifar-10-batches-bin/, cifar-10-binary.tar.gz, cifar-10-batches-py/ or "
-        f"cifar-10-python.tar.gz in {', '.join(roots)}"
-    )
-    return _load_small_tfds("cifar10", data_dir, looked, datafiles.CIFAR10_FIX)
-
-
-def _load_idx(name: str, data_dir) -> tuple[tuple[datafiles.Split, datafiles.Split], str]:
-    directories = []
-    if data_dir:
-        data_dir = os.fspath(data_dir)
-        directories += [data_dir, os.path.join(data_dir, name)]
-        if "_" in name:
-            directories.append(os.path.join(data_dir, name.replace("_", "-")))
-    if name == "fashion_mnist":
-        directories.append(DEBIAN_FASHION_MNIST)
-    found = datafiles.read_idx_files(name, directories)
-    if found is not None:
-        return found
-    looked = f"no IDX files in {', '.join(directories) or '(no --data_dir)'}"
-    return _load_small_tfds(name, data_dir, looked, datafiles.idx_fix(name))

@@ -16,7 +16,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from nac import data as data_lib
+from nac import preprocess
 
 ENDPOINT = "serving_default"
 
@@ -28,7 +28,7 @@ def serving_function(model: keras.Model, dataset: str, image_size: int, channels
         input_signature=[tf.TensorSpec([None, image_size, image_size, channels], tf.float32, name="pixels")]
     )
     def serve(pixels):
-        images = data_lib.eval_preprocess(pixels, dataset, image_size)
+        images = preprocess.eval_preprocess(pixels, dataset, image_size)
         return {"logits": model(images, training=False)}
 
     return serve

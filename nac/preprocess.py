@@ -20,6 +20,10 @@ import dataclasses
 
 import tensorflow as tf
 
+from nac.checks import is_int
+from nac.choices import DATASETS
+from nac.errors import DataError
+
 
 def central_crop(images: tf.Tensor, image_size: int) -> tf.Tensor:
     """Central crop of [..., H, W, C] images to image_size (offset (H - S) // 2)."""
@@ -171,3 +175,34 @@ def imagenet_train(encoded: tf.Tensor, image_size: int, seed: tf.Tensor, mode: s
     if params.colour:
         image = _distort_colour(image, thread % 2, seeds[3])
     return tf.clip_by_value((image - 0.5) * 2.0, -1.0, 1.0)
+
+
+def eval_preprocess(images, dataset: str, image_size: int) -> tf.Tensor:
+    """Turns float pixels (0-255 scale) into the model's evaluation input.
+
+    Pure TF ops: usable inside a `tf.function` and inside exported SavedModels.
+
+    Args:
+      images: [N, H, W, C] (or [H, W, C]) pixels on the 0-255 scale; cast to float32.
+      dataset: The dataset name (one of `DATASETS`).
+      image_size: The model's input size.
+
+    Returns:
+      float32 images [N, image_size, image_size, C]: for ImageNet the central 87.5 %
+      resized to image_size and scaled to [-1, 1]; otherwise the central
+      image_size x image_size crop (none if already that size), standardised per image
+      (`tf.image.per_image_standardization`).
+
+    Raises:
+      DataError: Unknown dataset or image_size.
+    """
+    if dataset not in DATASETS:
+        raise DataError(
+            f"eval_preprocess: dataset={dataset!r} is not supported; use one of: {', '.join(DATASETS)}"
+        )
+    if not is_int(image_size) or image_size < 1:
+        raise DataError(f"eval_preprocess: image_size={image_size!r} must be >= 1")
+    images = tf.cast(images, tf.float32)
+    if dataset == "imagenet2012":
+        return imagenet_eval(images, image_size)
+    return tf.image.per_image_standardization(central_crop(images, image_size))

@@ -379,7 +379,7 @@ class Runner:
         """Turns divergence and TensorFlow errors met while training step `name` into one line."""
         import tensorflow as tf
 
-        from nac import data as data_lib
+        from nac import datasources
 
         try:
             yield
@@ -387,8 +387,8 @@ class Runner:
             e.step_name, e.learning_rate = name, self.config.learning_rate
             raise
         except tf.errors.OpError as e:
-            if data_lib.is_pipeline_error(e):
-                raise data_lib.pipeline_error(e, self.config.dataset, self.data.info.source) from None
+            if datasources.is_pipeline_error(e):
+                raise datasources.pipeline_error(e, self.config.dataset, self.data.info.source) from None
             raise FailedError(f"{name}: TensorFlow failed while training: {_first_line(e)}") from None
 
     def _stability_stop(self, name, network):

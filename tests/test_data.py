@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from nac import data, datafiles, preprocess
+from nac import data, datafiles, datasources, preprocess
 from nac.data import DataConfig, DataError
 
 CIFAR_TRAIN_PER_FILE = 3  # 5 files -> 15 training records
@@ -153,7 +153,7 @@ def synthetic():
 @pytest.fixture
 def offline(monkeypatch, tmp_path):
     """No network and an empty default tfds folder."""
-    monkeypatch.setattr(data, "_online", lambda *args, **kwargs: False)
+    monkeypatch.setattr(datasources, "online", lambda *args, **kwargs: False)
     monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "tfds_default"))
 
 
@@ -242,7 +242,7 @@ def test_debian_fashion_mnist():
 def test_tfds_fallback_small_sets(tmp_path, monkeypatch, name, raw, channels):
     import tensorflow_datasets as tfds
 
-    monkeypatch.setattr(data, "_online", lambda *args, **kwargs: True)
+    monkeypatch.setattr(datasources, "online", lambda *args, **kwargs: True)
     with tfds.testing.mock_data(num_examples=12):
         loaded = data.load(DataConfig(name, data_dir=str(tmp_path), seed=1))
     assert loaded.info.source.startswith(f"tfds:{name}")
@@ -298,7 +298,7 @@ def test_missing_cifar10_offline_fails_fast_with_fix(tmp_path, offline):
 
 
 def test_missing_fashion_mnist_names_debian_package(tmp_path, offline, monkeypatch):
-    monkeypatch.setattr(data, "DEBIAN_FASHION_MNIST", str(tmp_path / "not-installed"))
+    monkeypatch.setattr(datasources, "DEBIAN_FASHION_MNIST", str(tmp_path / "not-installed"))
     with pytest.raises(DataError) as excinfo:
         data.load(DataConfig("fashion_mnist", data_dir=str(tmp_path)))
     text = error_text(excinfo)
@@ -325,7 +325,7 @@ def test_online_check_is_quick_when_unreachable():
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     start = time.monotonic()
-    assert not data._online(hosts=(("127.0.0.1", port),), timeout=1.0)
+    assert not datasources.online(hosts=(("127.0.0.1", port),), timeout=1.0)
     assert time.monotonic() - start < 1.5
 
 
@@ -481,29 +481,29 @@ def _standardise(images: np.ndarray) -> np.ndarray:
 def test_eval_preprocess_central_crop_and_standardisation():
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, size=(3, 32, 32, 3)).astype(np.float32)
-    result = data.eval_preprocess(images, "cifar10", 28).numpy()
+    result = preprocess.eval_preprocess(images, "cifar10", 28).numpy()
     np.testing.assert_allclose(result, _standardise(images[:, 2:30, 2:30, :]), rtol=1e-4, atol=1e-4)
-    same = data.eval_preprocess(images, "cifar10", 32).numpy()
+    same = preprocess.eval_preprocess(images, "cifar10", 32).numpy()
     np.testing.assert_allclose(same, _standardise(images), rtol=1e-4, atol=1e-4)
 
 
 def test_eval_preprocess_traces_in_tf_function():
     @tf.function(input_signature=[tf.TensorSpec([None, 32, 32, 3], tf.float32)])
     def serve(images):
-        return data.eval_preprocess(images, "cifar10", 26)
+        return preprocess.eval_preprocess(images, "cifar10", 26)
 
     out = serve(tf.random.uniform([2, 32, 32, 3], 0, 255))
     assert out.shape == (2, 26, 26, 3)
 
     @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])
     def serve_imagenet(images):
-        return data.eval_preprocess(images, "imagenet2012", 20)
+        return preprocess.eval_preprocess(images, "imagenet2012", 20)
 
     out = serve_imagenet(tf.fill([1, 50, 40, 3], 255.0))
     assert out.shape == (1, 20, 20, 3)
     np.testing.assert_allclose(out.numpy(), 1.0)
     with pytest.raises(DataError, match="dataset='svhn'"):
-        data.eval_preprocess(out, "svhn", 20)
+        preprocess.eval_preprocess(out, "svhn", 20)
 
 
 @pytest.mark.parametrize("augment", ["original", "padded", "none"])
@@ -519,7 +519,7 @@ def test_train_batches_are_standardised(cifar_root, augment):
 
 def test_augment_none_equals_eval_preprocessing(synthetic):
     train_images = synthetic.arrays("train")[0].astype(np.float32)
-    expected = data.eval_preprocess(train_images, "synthetic", 16).numpy()
+    expected = preprocess.eval_preprocess(train_images, "synthetic", 16).numpy()
     loaded = data.load(DataConfig("synthetic", augment="none", seed=7))
     images, _ = next(iter(loaded.train(16)))
     for image in images.numpy():
@@ -667,7 +667,7 @@ def test_synthetic_classes_are_separable(synthetic):
 
     def features(split):
         images, labels = synthetic.arrays(split)
-        standard = data.eval_preprocess(images, "synthetic", 16).numpy()
+        standard = preprocess.eval_preprocess(images, "synthetic", 16).numpy()
         return standard.reshape(len(labels), -1), labels
 
     train_x, train_y = features("train")

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from nac import arch, data, export
+from nac import arch, export, preprocess
 from nac import model as model_lib
 
 
@@ -15,7 +15,9 @@ def test_saved_model_matches_in_memory_model(tmp_path):
     path = str(tmp_path / "saved_model")
     export.export_saved_model(model, path, "fashion_mnist", 12, 1)
     pixels = np.random.RandomState(0).uniform(0, 255, (4, 12, 12, 1)).astype("float32")
-    expected = model(data.eval_preprocess(tf.constant(pixels), "fashion_mnist", 12), training=False).numpy()
+    expected = model(
+        preprocess.eval_preprocess(tf.constant(pixels), "fashion_mnist", 12), training=False
+    ).numpy()
 
     loaded = tf.saved_model.load(path)
     logits = loaded.signatures["serving_default"](pixels=tf.constant(pixels))["logits"].numpy()

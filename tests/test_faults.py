@@ -617,13 +617,13 @@ def test_a_short_record_set_at_start_up_is_one_line(tmp_path, monkeypatch):
 
     import tensorflow_datasets as tfds
 
-    from nac import data
+    from nac import data, datasources
     from nac.errors import DataError
 
     # tfds reads a truncated last record as no record: 12 examples where the metadata says 13.
     splits = {s: types.SimpleNamespace(num_examples=13, num_bytes=0, name=s) for s in ("train", "test")}
     monkeypatch.setattr(tfds.core.DatasetInfo, "splits", property(lambda self: splits))
-    monkeypatch.setattr(data, "_online", lambda *args, **kwargs: True)
+    monkeypatch.setattr(datasources, "online", lambda *args, **kwargs: True)
     with tfds.testing.mock_data(num_examples=12), pytest.raises(DataError) as info:
         data.load(data.DataConfig("mnist", data_dir=str(tmp_path), seed=1))
     text = str(info.value)
