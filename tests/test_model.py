@@ -251,3 +251,33 @@ def test_per_cell_layers_and_names():
         model.get_layer("cell1_branch1_bn")
     with pytest.raises(model_lib.SpecError, match="cell_impl"):
         model_lib.BuildOptions(cell_impl="fused")
+
+
+CUSTOM_OBJECTS = {"LocalResponseNormalization": LocalResponseNormalization, "FeaturemapTap": FeaturemapTap}
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: LocalResponseNormalization(depth_radius=2, bias=2.0, alpha=0.5, beta=0.5, name="lrn"),
+        lambda: FeaturemapTap("Cell2/Branch1", ("variance",), channels=(1, 4), name="tap"),
+    ],
+    ids=["lrn", "tap"],
+)
+def test_custom_layers_round_trip_through_their_config(make):
+    layer = make()
+    x = tf.random.stateless_normal((2, 3, 3, 5), seed=(1, 2))
+    expected = layer(x, training=True) if isinstance(layer, FeaturemapTap) else layer(x)
+    copy = keras.layers.deserialize(keras.layers.serialize(layer), custom_objects=CUSTOM_OBJECTS)
+    assert type(copy) is type(layer) and copy is not layer
+    assert copy.get_config() == layer.get_config()
+    if isinstance(layer, LocalResponseNormalization):
+        assert (copy.depth_radius, copy.bias, copy.alpha, copy.beta) == (2, 2.0, 0.5, 0.5)
+        np.testing.assert_array_equal(copy(x).numpy(), expected.numpy())
+        assert not np.allclose(expected.numpy(), x.numpy())  # the constants matter
+    else:
+        assert (copy.branch, copy.statistics, copy.channels) == ("Cell2/Branch1", ("l2", "variance"), (1, 4))
+        np.testing.assert_array_equal(copy(x, training=True).numpy(), x.numpy())
+        for a, b in zip(copy.accumulators(), layer.accumulators(), strict=True):
+            np.testing.assert_array_equal(a.numpy(), b.numpy())
+        assert copy.channel_sum.shape == (3,) and float(copy.images.numpy()) == 2.0

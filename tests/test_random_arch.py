@@ -7,7 +7,7 @@ import pytest
 from nac import arch as arch_lib
 from nac import random_arch
 from nac.config import OriginalConfig
-from nac.errors import SpecError
+from nac.errors import ConfigError, SpecError
 
 CONFIGS = pathlib.Path(__file__).parent / "fixtures" / "original_configs"
 ENVELOPE_OPS = {op for _, op in arch_lib.STANDARD_CELL}
@@ -169,3 +169,56 @@ def test_random_body_skip_limits_and_errors():
         random_arch.random_body([3], [2], ["3x3"], 64, seed=0)
     with pytest.raises(SpecError, match="random op pool"):
         random_arch.random_body([1], [1], [], 64, seed=0)
+
+
+# -- random runs of the driver (RunConfig, in process: no TensorFlow) ---------------------
+
+
+def test_random_pool_flag_draws_matched_networks_from_the_pool():
+    from nac import runconfig
+
+    arch_file = CONFIGS / "longruns" / "network.generated-topline-cifar10.json"
+    flags = {"run_dir": "r", "mode": "random", "arch": str(arch_file), "num_random": 3, "seed": 1}
+    config = runconfig.from_flags({**flags, "random_pool": ["3x3", "5x5sep"]}, {"random_pool"})
+    assert config.random_pool == ("3x3", "5x5sep")
+    nets = config.random_networks()
+    assert len(nets) == 3 and len({seed for seed, _ in nets}) == 3
+    assert len({net.fingerprint() for _, net in nets}) == 3
+    for _, net in nets:  # the --arch network's layers and branches per stage, ops from the pool
+        assert net.layers_per_stage() == [7, 7, 2] and net.branches_per_stage() == [18, 18, 12]
+        assert ops_of(net) == {"3x3", "5x5sep"}
+    assert config.original_config()["random"] == {
+        "stages": 3,
+        "layersperstage": [7, 7, 2],
+        "numblocksperstage": [18, 18, 12],
+        "parameterlimits": [False, False, False],
+        "blocks": ["3x3", "5x5sep"],
+        "skip": True,
+    }
+    again = runconfig.from_flags({**flags, "random_pool": ["3x3", "5x5sep"]}, {"random_pool"})
+    assert [(s, n.fingerprint()) for s, n in again.random_networks()] == [
+        (s, n.fingerprint()) for s, n in nets
+    ]
+    with pytest.raises(ConfigError, match="--random_pool"):
+        runconfig.from_flags({**flags, "random_pool": ["3x3", "2x2"]}, {"random_pool"})
+
+
+def test_random_config_runs_the_originals_generator():
+    from nac import runconfig
+
+    path = str(CONFIGS / "construction" / "network.cons-exp-3-rnd.json")
+    config = runconfig.from_flags({"run_dir": "r", "config": path}, set())
+    assert config.mode == "random" and config.num_random == 10  # the config's iterations
+    nets = config.random_networks()
+    assert len({net.fingerprint() for _, net in nets}) == 10
+    for _, net in nets:
+        assert net.layers_per_stage() == [15, 6, 4, 4] and net.branches_per_stage() == [60, 17, 15, 15]
+        assert ops_of(net) <= set(ORIGINAL_POOL)
+    assert set().union(*(ops_of(net) for _, net in nets)) == set(ORIGINAL_POOL)
+    # --random_pool replaces the config's blocks; --num_random its count.
+    pooled = runconfig.from_flags(
+        {"run_dir": "r", "config": path, "random_pool": ["3x3"], "num_random": 2},
+        {"random_pool", "num_random"},
+    )
+    assert [s for s, _ in pooled.random_networks()] == [s for s, _ in nets[:2]]
+    assert all(ops_of(net) == {"3x3"} for _, net in pooled.random_networks())
