@@ -10,6 +10,18 @@ def is_int(value) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
+def statistics_in_order(statistics, error=ValueError, where: str = "statistics") -> tuple[str, ...]:
+    """The featuremap statistics named in `statistics` (a name or names), in `STATISTICS`'
+    order; raises `error` naming `where` for an unknown or empty selection."""
+    from nac.choices import STATISTICS
+
+    names = (statistics,) if isinstance(statistics, str) else tuple(statistics)
+    unknown = sorted(set(names) - set(STATISTICS))
+    if unknown or not names:
+        raise error(f"{where}: got {list(names)}; expected a non-empty subset of {list(STATISTICS)}")
+    return tuple(s for s in STATISTICS if s in names)
+
+
 def lists_to_tuples(instance, names) -> None:
     """Replaces the list values of a frozen dataclass's fields `names` by tuples."""
     for name in names:

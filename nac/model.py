@@ -41,13 +41,15 @@ contain "/". The returned model carries its spec as `model.network` and the opti
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 
 import keras
 import numpy as np
 
 from nac import arch as arch_lib
-from nac.choices import BRANCH_ORDERS, CELL_IMPLS, STATISTICS
+from nac.checks import statistics_in_order
+from nac.choices import BRANCH_ORDERS, CELL_IMPLS
 from nac.errors import SpecError
 from nac.ops import FeaturemapTap, LocalResponseNormalization
 
@@ -82,9 +84,7 @@ class BuildOptions:
             raise SpecError(f"branch_order: got {self.branch_order!r}; expected one of {BRANCH_ORDERS}")
         if not 0 <= self.branch_dropout < 1:
             raise SpecError(f"branch_dropout: got {self.branch_dropout}; expected a rate in [0, 1)")
-        unknown = set(self.statistics) - set(STATISTICS)
-        if unknown:
-            raise SpecError(f"statistics: got {sorted(unknown)}; expected some of {list(STATISTICS)}")
+        statistics_in_order(self.statistics, SpecError)
         object.__setattr__(self, "statistics", tuple(self.statistics))
 
 
@@ -335,6 +335,26 @@ def transfer_weights(source: keras.Model, target: keras.Model):
 def taps(model: keras.Model) -> dict[str, FeaturemapTap]:
     """The featuremap taps of `model`, keyed by branch id (`Cell<k>/<BranchKey>`), in network order."""
     return {layer.branch: layer for layer in model.layers if isinstance(layer, FeaturemapTap)}
+
+
+@contextlib.contextmanager
+def collection_disabled(model: keras.Model):
+    """Turns the featuremap taps of `model` off (`tap.collect = False`) inside the block.
+
+    Use it around code that *traces* (or eagerly runs) batch-norm re-estimation or other
+    training-mode passes that must not count. `collect` is read at trace time: functions
+    traced inside the block never collect, functions traced before it keep collecting.
+    The previous flags are restored on exit.
+    """
+    tap_layers = list(taps(model).values())
+    previous = [tap.collect for tap in tap_layers]
+    for tap in tap_layers:
+        tap.collect = False
+    try:
+        yield
+    finally:
+        for tap, flag in zip(tap_layers, previous, strict=True):
+            tap.collect = flag
 
 
 def branch_outputs_model(model: keras.Model) -> keras.Model:

@@ -26,7 +26,7 @@ import keras
 import tensorflow as tf
 
 from nac import arch as arch_lib
-from nac.choices import STATISTICS
+from nac.checks import statistics_in_order
 
 
 class LocalResponseNormalization(keras.layers.Layer):
@@ -92,10 +92,7 @@ class FeaturemapTap(keras.layers.Layer):
         super().__init__(**kwargs)
         self.branch = branch
         self.channels = None if channels is None else (int(channels[0]), int(channels[1]))
-        unknown = set(statistics) - set(STATISTICS)
-        if unknown:
-            raise ValueError(f"statistics: unknown {sorted(unknown)}; expected {STATISTICS}")
-        self.statistics = tuple(s for s in STATISTICS if s in statistics or s == "l2")
+        self.statistics = statistics_in_order(("l2", *statistics_in_order(statistics)))
         self.collect = True
 
     def build(self, input_shape):

@@ -56,22 +56,17 @@ in `final`. This module uses no distribution API itself; the strategy is the cal
 
 from __future__ import annotations
 
-import contextlib
-import os
-
 import keras
 import numpy as np
 import tensorflow as tf
 
 from nac import model as model_lib
 from nac import statsio
-from nac.choices import STATISTICS
+from nac.checks import is_int, statistics_in_order
 from nac.divergence import Diverged
 from nac.errors import StatsError
-from nac.jsonio import write_json
-
-SERIES_FILE = "stats_series.json"
-SERIES_FORMAT = "nac-stats-series/1"
+from nac.model import collection_disabled  # noqa: F401  (re-exported)
+from nac.statsio import SERIES_FILE, SERIES_FORMAT, to_original_scale  # noqa: F401  (re-exported)
 
 # The accumulators each statistic needs, by attribute name on `FeaturemapTap`.
 _ACCUMULATORS = {
@@ -92,38 +87,8 @@ def variance_statistic(channel_sum, channel_sq_sum, positions: float) -> float:
     return float(np.mean(np.maximum(sq - s * s, 0.0)))
 
 
-def to_original_scale(
-    values: dict[str, dict[str, float]], global_batch_size: int
-) -> dict[str, dict[str, float]]:
-    """Multiplies every statistic by the global batch size (the original's log scale)."""
-    return {
-        metric: {b: global_batch_size * v for b, v in per_branch.items()}
-        for metric, per_branch in values.items()
-    }
-
-
-@contextlib.contextmanager
-def collection_disabled(model: keras.Model):
-    """Turns the featuremap taps of `model` off (`tap.collect = False`) inside the block.
-
-    Use it around code that *traces* (or eagerly runs) batch-norm re-estimation or other
-    training-mode passes that must not count. `collect` is read at trace time: functions
-    traced inside the block never collect, functions traced before it keep collecting.
-    The previous flags are restored on exit.
-    """
-    taps = list(model_lib.taps(model).values())
-    previous = [tap.collect for tap in taps]
-    for tap in taps:
-        tap.collect = False
-    try:
-        yield
-    finally:
-        for tap, flag in zip(taps, previous, strict=True):
-            tap.collect = flag
-
-
 def _int_at_least(name, value, minimum):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+    if not is_int(value):
         raise StatsError(f"{name}: got {value!r}; expected an integer >= {minimum}")
     if value < minimum:
         raise StatsError(f"{name}: got {value}; expected an integer >= {minimum}")
@@ -165,15 +130,7 @@ class FeaturemapStatistics(keras.callbacks.Callback):
         self.on_record = on_record
         self.global_batch_size = _int_at_least("global_batch_size", global_batch_size, 1)
         self.series_every = _int_at_least("series_every", series_every, 0)
-        if isinstance(statistics, str):
-            statistics = (statistics,)
-        statistics = tuple(statistics)
-        unknown = sorted(set(statistics) - set(STATISTICS))
-        if unknown or not statistics:
-            raise StatsError(
-                f"statistics: got {list(statistics)}; expected a non-empty subset of {list(STATISTICS)}"
-            )
-        self.statistics = tuple(s for s in STATISTICS if s in statistics)
+        self.statistics = statistics_in_order(statistics, StatsError)
         self._taps = model_lib.taps(model)
         if not self._taps:
             raise StatsError(
@@ -263,21 +220,17 @@ class FeaturemapStatistics(keras.callbacks.Callback):
         """`values` (default: `values()`) on the original's scale: global batch size x value."""
         if values is None:
             values = self.values()
-        return to_original_scale(values, self.global_batch_size)
+        return statsio.to_original_scale(values, self.global_batch_size)
 
     # -- series ------------------------------------------------------------------------------
 
     def _clear_series(self):
-        self._steps: list[int] = []
-        self._series = {s: {b: [] for b in self._taps} for s in self.statistics}
+        self._series = statsio.Series(self.statistics, self._taps)
 
     def record(self, step: int):
         """Appends the running values after `step` steps of the window to the series."""
         current = self.values()
-        self._steps.append(int(step))
-        for metric, per_branch in current.items():
-            for branch, value in per_branch.items():
-                self._series[metric][branch].append(value)
+        self._series.append(step, current)
         if self.on_record is not None and self.on_record(int(step), current):
             self.model.stop_training = True
 
@@ -286,13 +239,7 @@ class FeaturemapStatistics(keras.callbacks.Callback):
 
         `steps` counts the window's steps completed when each value was recorded.
         """
-        if metric not in self._series:
-            raise StatsError(f"metric: got {metric!r}; this callback collects {list(self.statistics)}")
-        k = self.global_batch_size
-        return {
-            "steps": list(self._steps),
-            "values": {b: [k * v for v in vs] for b, vs in self._series[metric].items()},
-        }
+        return self._series.of(metric, self.global_batch_size)
 
     @property
     def series(self) -> dict:
@@ -319,15 +266,9 @@ class FeaturemapStatistics(keras.callbacks.Callback):
     # -- files -------------------------------------------------------------------------------
 
     def write(self, directory, metric: str = "l2", values=None):
-        """Writes `stats.json`, `res.log` and `stats_series.json` into `directory`.
-
-        All three hold values on the original's scale (global batch size x statistic).
-        `stats.json` holds `metric`, the statistic that drives construction; `res.log`
-        every collected statistic (MeanSSS / Variance lines); `stats_series.json` is
-        `{"format", "metric", "scale", "batch_size", "statistics", "steps", "values",
-        "by_statistic"}` where `values` is the series of `metric` keyed by branch id and
-        `by_statistic` maps every collected statistic to its series. Reads nothing from the
-        model, so under several workers the chief alone may call it.
+        """Writes `stats.json`, `res.log` and `stats_series.json` into `directory`
+        (`statsio.write_step_statistics`). Reads nothing from the model, so under several
+        workers the chief alone may call it.
 
         Args:
           directory: the iteration's directory (created if missing).
@@ -338,27 +279,10 @@ class FeaturemapStatistics(keras.callbacks.Callback):
           StatsError: `metric` is not collected.
           RuntimeError: no `values` given and `on_train_end` has not run.
         """
-        if metric not in self.statistics:
-            raise StatsError(f"metric: got {metric!r}; this callback collects {list(self.statistics)}")
         if values is None:
             values = self.final
         if values is None:
             raise RuntimeError(
                 "FeaturemapStatistics.write: no final values; call on_train_end() first or pass values"
             )
-        directory = os.fspath(directory)
-        statsio.write_stats(directory, self.scaled(values), metric)
-        by_statistic = {s: self.series_of(s)["values"] for s in self.statistics}
-        write_json(
-            os.path.join(directory, SERIES_FILE),
-            {
-                "format": SERIES_FORMAT,
-                "metric": metric,
-                "scale": "global_batch_size x per-image statistic",
-                "batch_size": self.global_batch_size,
-                "statistics": list(self.statistics),
-                "steps": list(self._steps),
-                "values": by_statistic[metric],
-                "by_statistic": by_statistic,
-            },
-        )
+        statsio.write_step_statistics(directory, values, self._series, metric, self.global_batch_size)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 
 from nac import arch as arch_lib
@@ -103,3 +104,77 @@ def write_stats(directory, values: dict[str, dict[str, float]], metric: str = "l
     """
     write_json(f"{directory}/stats.json", values[metric])
     write_atomic(f"{directory}/res.log", format_res_log(values))
+
+
+# -- the series and the per-step files --------------------------------------------------------
+
+SERIES_FILE = "stats_series.json"
+SERIES_FORMAT = "nac-stats-series/1"
+
+
+def to_original_scale(
+    values: dict[str, dict[str, float]], global_batch_size: int
+) -> dict[str, dict[str, float]]:
+    """Multiplies every statistic by the global batch size (the original's log scale)."""
+    return {
+        metric: {b: global_batch_size * v for b, v in per_branch.items()}
+        for metric, per_branch in values.items()
+    }
+
+
+class Series:
+    """The running per-image values of the collected statistics, recorded during a window
+    (the series behind the paper's Figure 2): `append(step, {"l2": {branch: value}, ...})`."""
+
+    def __init__(self, statistics, branches):
+        self.statistics = tuple(statistics)
+        self.steps: list[int] = []
+        self._values = {s: {b: [] for b in branches} for s in self.statistics}
+
+    def append(self, step: int, values: dict[str, dict[str, float]]) -> None:
+        self.steps.append(int(step))
+        for metric, per_branch in values.items():
+            for branch, value in per_branch.items():
+                self._values[metric][branch].append(value)
+
+    def of(self, metric: str, scale: float = 1) -> dict:
+        """`{"steps": [...], "values": {branch: [...]}}` of `metric`, each value times `scale`."""
+        if metric not in self._values:
+            raise StatsError(f"metric: got {metric!r}; this callback collects {list(self.statistics)}")
+        return {
+            "steps": list(self.steps),
+            "values": {b: [scale * v for v in vs] for b, vs in self._values[metric].items()},
+        }
+
+
+def write_step_statistics(directory, values, series: Series, metric: str, global_batch_size: int) -> None:
+    """Writes `stats.json`, `res.log` and `stats_series.json` of one trained step.
+
+    All three hold values on the original's scale (global batch size x per-image statistic).
+    `stats.json` holds `metric`, the statistic that drives construction; `res.log` every
+    collected statistic (MeanSSS / Variance lines); `stats_series.json` is `{"format",
+    "metric", "scale", "batch_size", "statistics", "steps", "values", "by_statistic"}` where
+    `values` is the series of `metric` keyed by branch id and `by_statistic` maps every
+    collected statistic to its series.
+
+    Raises:
+      StatsError: `metric` is not collected.
+    """
+    if metric not in series.statistics:
+        raise StatsError(f"metric: got {metric!r}; this callback collects {list(series.statistics)}")
+    directory = os.fspath(directory)
+    write_stats(directory, to_original_scale(values, global_batch_size), metric)
+    by_statistic = {s: series.of(s, global_batch_size)["values"] for s in series.statistics}
+    write_json(
+        os.path.join(directory, SERIES_FILE),
+        {
+            "format": SERIES_FORMAT,
+            "metric": metric,
+            "scale": "global_batch_size x per-image statistic",
+            "batch_size": global_batch_size,
+            "statistics": list(series.statistics),
+            "steps": list(series.steps),
+            "values": by_statistic[metric],
+            "by_statistic": by_statistic,
+        },
+    )

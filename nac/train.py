@@ -97,7 +97,7 @@ import tensorflow as tf
 from nac import arch as arch_lib
 from nac import distribute, divergence
 from nac.errors import ConfigError, RunError
-from nac.model import BuildOptions, build_model, taps
+from nac.model import BuildOptions, build_model, collection_disabled
 from nac.recipe import (  # noqa: F401  (re-exported: the trainer's configuration)
     BN_EVAL_MODES,
     EMA_MAX_DECAY,
@@ -192,19 +192,14 @@ def _no_dropout_no_taps(model):
     """While tracing: dropout rates 0 and tap collection off (Keras reads both at trace time)."""
     dropouts = _dropout_layers(model)
     rates = [layer.rate for layer in dropouts]
-    tap_layers = list(taps(model).values())
-    collect = [tap.collect for tap in tap_layers]
     try:
         for layer in dropouts:
             layer.rate = 0.0
-        for tap in tap_layers:
-            tap.collect = False
-        yield
+        with collection_disabled(model):
+            yield
     finally:
         for layer, rate in zip(dropouts, rates):
             layer.rate = rate
-        for tap, value in zip(tap_layers, collect):
-            tap.collect = value
 
 
 @contextlib.contextmanager

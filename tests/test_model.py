@@ -131,7 +131,10 @@ def test_the_tensorflow_modules_take_their_choices_from_nac_choices():
     from nac import choices, construct, data, distribute, ops, stats
 
     assert model_lib.BRANCH_ORDERS is choices.BRANCH_ORDERS and model_lib.CELL_IMPLS is choices.CELL_IMPLS
-    assert ops.STATISTICS is stats.STATISTICS is model_lib.STATISTICS is choices.STATISTICS
+    # Statistic names are checked in one place (checks.statistics_in_order, on choices.STATISTICS).
+    assert not any(hasattr(m, "STATISTICS") for m in (ops, stats, model_lib))
+    with pytest.raises(ValueError, match=r"statistics: got \['l1'\]; expected a non-empty subset"):
+        ops.FeaturemapTap("Cell1/Branch1", ("l1",))
     assert distribute.STRATEGIES is choices.STRATEGIES
     assert data.AUGMENTATIONS is choices.AUGMENTATIONS and data.DATASETS is choices.DATASETS
     assert construct.FLAGS["cell_impl"].parser.enum_values == list(choices.CELL_IMPLS)
