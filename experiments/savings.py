@@ -162,6 +162,8 @@ def _study_rule(args) -> None:
         if os.path.exists(path):
             config = _load(path)
             args.tau, args.patience = config["stats_stop_tau"], config["stats_stop_patience"]
+            for name in ("envelope", "iterations", "construction_steps", "stats_every", "final_steps"):
+                setattr(args, name, config[name])
             return
 
 
@@ -183,6 +185,8 @@ def grid(args, rows) -> list[dict]:
                     "patience": patience,
                     "iterations": len(entries),
                     "identical": sum(e["identical"] for e in entries),
+                    "pruned_branches": sum(len(e["pruned_end"]) for e in entries),
+                    "pruned_branches_agreeing": sum(e["branches_agreeing"] for e in entries),
                     "steps_saved_fraction": 1 - trained / window,
                 }
             )
@@ -298,13 +302,15 @@ def markdown(result) -> str:
             "The fixed windows replayed under other rules (no training; the steps a stop would save and "
             "the iterations whose pruning decision stays the end-of-window one):",
             "",
-            "| tau | patience | Steps saved | Decisions identical |",
-            "|---|---|---|---|",
+            "| tau | patience | Steps saved | Iterations with identical decisions | Pruned branches identical |",
+            "|---|---|---|---|---|",
         ]
         for g in result["grid"]:
+            share = g["pruned_branches_agreeing"] / g["pruned_branches"] if g["pruned_branches"] else 1.0
             lines.append(
                 f"| {g['tau']} | {g['patience']} | {100 * g['steps_saved_fraction']:.0f}% | "
-                f"{g['identical']} of {g['iterations']} |"
+                f"{g['identical']} of {g['iterations']} | {g['pruned_branches_agreeing']} of "
+                f"{g['pruned_branches']} ({100 * share:.0f}%) |"
             )
     lines += [
         "",

@@ -275,4 +275,7 @@ def test_savings_reads_the_study_runs_and_replays_a_grid_of_rules(finished_run, 
     # Three records per 12-step window: patience 5 never stops, so nothing is saved or changed.
     assert grid[(0.9, 5)]["steps_saved_fraction"] == 0 and grid[(0.9, 5)]["identical"] == 2
     assert all(0 <= g["steps_saved_fraction"] < 1 for g in grid.values())
-    assert "| 0.9 | 5 | 0% | 2 of 2 |" in (out / "savings.md").read_text()
+    pruned = grid[(0.9, 5)]["pruned_branches"]
+    assert grid[(0.9, 5)]["pruned_branches_agreeing"] == pruned > 0
+    assert f"| 0.9 | 5 | 0% | 2 of 2 | {pruned} of {pruned} (100%) |" in (out / "savings.md").read_text()
+    assert result["settings"]["construction_steps"] == 12  # the study's own settings, not the defaults
