@@ -24,7 +24,7 @@
 #   bash experiments/study.sh                     # the study: runs/study, report in docs/study
 #   STUDY_SCALE=pilot bash experiments/study.sh   # the same design at a 10-minute scale:
 #                                                 # 1 seed, 1 random net, short trainings
-#                                                 # (runs/study_pilot, docs/study_pilot)
+#                                                 # (runs/study_pilot, report in runs/study_pilot/report)
 #
 # Resumable: every run is a nac.construct run directory; rerunning the script skips finished
 # runs (nac.construct returns at once for a complete run) and continues an interrupted one.
@@ -43,7 +43,7 @@ case "$SCALE" in
     OUT=${STUDY_DIR:-runs/study}; REPORT=${STUDY_REPORT:-docs/study} ;;
   pilot)
     SEEDS=(1); RANDOM_PER=1; FINAL_STEPS=100; EVAL_EVERY=25; CONSTRUCTION_STEPS=50
-    OUT=${STUDY_DIR:-runs/study_pilot}; REPORT=${STUDY_REPORT:-docs/study_pilot} ;;
+    OUT=${STUDY_DIR:-runs/study_pilot}; REPORT=${STUDY_REPORT:-runs/study_pilot/report} ;;
   *) echo "study.sh: STUDY_SCALE=$SCALE; expected full or pilot" >&2; exit 2 ;;
 esac
 PY=${PYTHON:-python}
