@@ -26,9 +26,12 @@ from nac.rundir import CONSTRUCTION_ROLES, ROLE_LABELS, ROLES, Run
 
 
 def mean_std(values) -> tuple[float, float]:
-    """Mean and sample standard deviation (ddof 1; 0 for a single value)."""
+    """Mean and sample standard deviation (ddof 1; 0 for a single value, and for values equal
+    up to float rounding: sums of the same epochs in another order differ in the last bit)."""
     a = np.asarray(values, np.float64)
-    return float(a.mean()), float(a.std(ddof=1)) if len(a) > 1 else 0.0
+    if len(a) < 2 or np.ptp(a) <= 1e-12 * max(1.0, float(np.abs(a).max())):
+        return float(a.mean()), 0.0
+    return float(a.mean()), float(a.std(ddof=1))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -170,3 +170,11 @@ def test_table1_keeps_construction_variants_apart():
         ("Constructed", 2),
         ("Constructed (stability stop, inherited weights)", 1),
     ]
+
+
+def test_table1_std_is_zero_for_values_equal_up_to_rounding():
+    from nac.table1 import mean_std
+
+    costs = [0.1 + 0.2, 0.3, 0.3]  # the same cost summed in two orders: 0.30000000000000004 and 0.3
+    assert costs[0] != costs[1] and mean_std(costs)[1] == 0.0
+    assert mean_std([1.0, 2.0, 3.0]) == (2.0, 1.0) and mean_std([4.0]) == (4.0, 0.0)
