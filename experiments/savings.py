@@ -156,15 +156,23 @@ def _network(run_config: dict, body) -> arch_lib.Network:
 
 
 def _study_rule(args) -> None:
-    """In study mode, the stop rule is the one the study's stopinherit runs used."""
-    for seed in args.seeds:
-        path = os.path.join(run_dir(args, "inherit", seed), "run_config.json")
-        if os.path.exists(path):
-            config = _load(path)
-            args.tau, args.patience = config["stats_stop_tau"], config["stats_stop_patience"]
-            for name in ("envelope", "iterations", "construction_steps", "stats_every", "final_steps"):
-                setattr(args, name, config[name])
-            return
+    """In study mode, the settings are the study's: the stop rule of its stopinherit runs, the
+    budgets of its fixed-window (constructed) runs."""
+    for variant, names in (
+        ("inherit", ("stats_stop_tau", "stats_stop_patience")),
+        ("fixed", ("envelope", "iterations", "construction_steps", "stats_every", "final_steps")),
+    ):
+        for seed in args.seeds:
+            path = os.path.join(run_dir(args, variant, seed), "run_config.json")
+            if os.path.exists(path):
+                config = _load(path)
+                for name in names:
+                    setattr(
+                        args,
+                        {"stats_stop_tau": "tau", "stats_stop_patience": "patience"}.get(name, name),
+                        config[name],
+                    )
+                break
 
 
 def grid(args, rows) -> list[dict]:
