@@ -18,7 +18,7 @@ setup(
         "absl-py",
         "matplotlib",
     ],
-    extras_require={"test": ["pytest", "ruff"]},
+    extras_require={"test": ["pytest", "pytest-xdist", "ruff"]},
     entry_points={
         "console_scripts": [
             "nac-construct=nac.construct:run",
