@@ -35,11 +35,11 @@ from nac import arch as arch_lib
 from nac import cost as cost_lib
 from nac import restructure as restructure_lib
 from nac import statsio
-from nac.artifacts import SUMMARY_STEP_FIELDS, RunDir
 from nac.divergence import Diverged
 from nac.errors import FailedError, RunError, WriteError
 from nac.lock import RunLock, is_chief_from_env
 from nac.runconfig import RunConfig, derive_seed
+from nac.rundir import SUMMARY_STEP_FIELDS, RunDir
 
 log = logging.getLogger("nac")
 
