@@ -113,8 +113,9 @@ def _load(path):
         return json.load(f)
 
 
-def replay_run(fixed_dir, rule_args) -> list[dict]:
-    """Every iteration of a fixed-window run: where the stop fires and its decision there."""
+def load_iterations(fixed_dir) -> list[dict]:
+    """What the replay needs of every iteration of a fixed-window run, read once: the network's
+    decisive stages, the recorded series, the window, the policy and the end-of-window pruning."""
     config = _load(os.path.join(fixed_dir, "config.json"))
     policy = restructure_lib.Policy.from_config(OriginalConfig.from_original(config))
     run_config = _load(os.path.join(fixed_dir, "run_config.json"))
@@ -122,21 +123,44 @@ def replay_run(fixed_dir, rule_args) -> list[dict]:
     i = 0
     while os.path.isdir(os.path.join(fixed_dir, f"iter_{i}")):
         step = os.path.join(fixed_dir, f"iter_{i}")
-        body = arch_lib.body_from_original(_load(os.path.join(step, "network.json")))
-        network = _network(run_config, body)
-        series = _load(os.path.join(step, "stats_series.json"))
-        end = _load(os.path.join(step, "stats.json"))
+        network = _network(run_config, arch_lib.body_from_original(_load(os.path.join(step, "network.json"))))
         metrics = _load(os.path.join(step, "metrics.json"))
-        window = metrics["steps_planned"] if "steps_planned" in metrics else metrics["steps"]
-        rule = stopping.StopRule(rule_args.tau, rule_args.patience, stopping.default_min_steps(window))
-        stages = stopping.decisive_stages(network, policy.construction, policy.maxlayersperstage)
-        stop_step, record = stopping.replay(rule, stages, series["steps"], series["values"])
-        entry = {"iteration": i, "window": window, "stop_step": stop_step, "tau": record.to_dict()["tau"]}
-        _, end_report = restructure_lib.restructure_with_report(network, end, policy)
-        entry["pruned_end"] = sorted(b.original for b in end_report.pruned)
+        _, end_report = restructure_lib.restructure_with_report(
+            network, _load(os.path.join(step, "stats.json")), policy
+        )
+        out.append(
+            {
+                "iteration": i,
+                "network": network,
+                "policy": policy,
+                "series": _load(os.path.join(step, "stats_series.json")),
+                "window": metrics["steps_planned"] if "steps_planned" in metrics else metrics["steps"],
+                "stages": stopping.decisive_stages(network, policy.construction, policy.maxlayersperstage),
+                "pruned_end": sorted(b.original for b in end_report.pruned),
+            }
+        )
+        i += 1
+    return out
+
+
+def replay(iterations, tau, patience) -> list[dict]:
+    """Every loaded iteration (`load_iterations`) replayed under the stop rule (tau, patience):
+    where the stop fires and its pruning decision there."""
+    out = []
+    for it in iterations:
+        series, window = it["series"], it["window"]
+        rule = stopping.StopRule(tau, patience, stopping.default_min_steps(window))
+        stop_step, record = stopping.replay(rule, it["stages"], series["steps"], series["values"])
+        entry = {
+            "iteration": it["iteration"],
+            "window": window,
+            "stop_step": stop_step,
+            "tau": record.to_dict()["tau"],
+            "pruned_end": it["pruned_end"],
+        }
         if stop_step is not None:
             at_stop = stopping.values_at(series["steps"], series["values"], stop_step)
-            _, stop_report = restructure_lib.restructure_with_report(network, at_stop, policy)
+            _, stop_report = restructure_lib.restructure_with_report(it["network"], at_stop, it["policy"])
             entry["pruned_stop"] = sorted(b.original for b in stop_report.pruned)
             entry["stats_at_stop"] = at_stop
         else:
@@ -144,8 +168,25 @@ def replay_run(fixed_dir, rule_args) -> list[dict]:
         entry["identical"] = entry["pruned_stop"] == entry["pruned_end"]
         entry["branches_agreeing"] = len(set(entry["pruned_stop"]) & set(entry["pruned_end"]))
         out.append(entry)
-        i += 1
     return out
+
+
+def replay_run(fixed_dir, rule_args) -> list[dict]:
+    """Every iteration of a fixed-window run: where the stop fires and its decision there."""
+    return replay(load_iterations(fixed_dir), rule_args.tau, rule_args.patience)
+
+
+def replay_totals(entries) -> dict:
+    """Replayed iterations summed: stops, steps, identical decisions, agreeing pruned branches."""
+    return {
+        "iterations": len(entries),
+        "iterations_identical": sum(e["identical"] for e in entries),
+        "pruned_branches": sum(len(e["pruned_end"]) for e in entries),
+        "pruned_branches_agreeing": sum(e["branches_agreeing"] for e in entries),
+        "stopped_iterations": sum(e["stop_step"] is not None for e in entries),
+        "replayed_steps": sum(e["stop_step"] or e["window"] for e in entries),
+        "window_steps": sum(e["window"] for e in entries),
+    }
 
 
 def _network(run_config: dict, body) -> arch_lib.Network:
@@ -155,47 +196,44 @@ def _network(run_config: dict, body) -> arch_lib.Network:
     return arch_lib.Network(body, base.stem, base.head, base.input_channels)
 
 
+def _first_run_config(args, variant) -> dict | None:
+    for seed in args.seeds:
+        path = os.path.join(run_dir(args, variant, seed), "run_config.json")
+        if os.path.exists(path):
+            return _load(path)
+    return None
+
+
 def _study_rule(args) -> None:
     """In study mode, the settings are the study's: the stop rule of its stopinherit runs, the
     budgets of its fixed-window (constructed) runs."""
-    for variant, names in (
-        ("inherit", ("stats_stop_tau", "stats_stop_patience")),
-        ("fixed", ("envelope", "iterations", "construction_steps", "stats_every", "final_steps")),
-    ):
-        for seed in args.seeds:
-            path = os.path.join(run_dir(args, variant, seed), "run_config.json")
-            if os.path.exists(path):
-                config = _load(path)
-                for name in names:
-                    setattr(
-                        args,
-                        {"stats_stop_tau": "tau", "stats_stop_patience": "patience"}.get(name, name),
-                        config[name],
-                    )
-                break
+    stop = _first_run_config(args, "inherit")
+    if stop is not None:
+        args.tau, args.patience = stop["stats_stop_tau"], stop["stats_stop_patience"]
+    fixed = _first_run_config(args, "fixed")
+    if fixed is not None:
+        for name in ("envelope", "iterations", "construction_steps", "stats_every", "final_steps"):
+            setattr(args, name, fixed[name])
 
 
 def grid(args, rows) -> list[dict]:
     """The fixed windows replayed under every rule of the grid: steps saved, decisions kept."""
+    loaded = [it for r in rows if "replay" in r for it in load_iterations(run_dir(args, "fixed", r["seed"]))]
+    if not loaded:
+        return []
     out = []
-    fixed = [run_dir(args, "fixed", r["seed"]) for r in rows if "replay" in r]
     for tau in GRID_TAUS:
         for patience in GRID_PATIENCES:
-            rule_args = argparse.Namespace(tau=tau, patience=patience)
-            entries = [e for d in fixed for e in replay_run(d, rule_args)]
-            if not entries:
-                continue
-            window = sum(e["window"] for e in entries)
-            trained = sum(e["stop_step"] or e["window"] for e in entries)
+            t = replay_totals(replay(loaded, tau, patience))
             out.append(
                 {
                     "tau": tau,
                     "patience": patience,
-                    "iterations": len(entries),
-                    "identical": sum(e["identical"] for e in entries),
-                    "pruned_branches": sum(len(e["pruned_end"]) for e in entries),
-                    "pruned_branches_agreeing": sum(e["branches_agreeing"] for e in entries),
-                    "steps_saved_fraction": 1 - trained / window,
+                    "iterations": t["iterations"],
+                    "identical": t["iterations_identical"],
+                    "pruned_branches": t["pruned_branches"],
+                    "pruned_branches_agreeing": t["pruned_branches_agreeing"],
+                    "steps_saved_fraction": 1 - t["replayed_steps"] / t["window_steps"],
                 }
             )
     return out
@@ -261,16 +299,7 @@ def _totals(rows, args) -> dict:
         }
     replays = [e for r in rows for e in r.get("replay", [])]
     if replays:
-        pruned = sum(len(e["pruned_end"]) for e in replays)
-        out["replay"] = {
-            "iterations": len(replays),
-            "iterations_identical": sum(e["identical"] for e in replays),
-            "pruned_branches": pruned,
-            "pruned_branches_agreeing": sum(e["branches_agreeing"] for e in replays),
-            "stopped_iterations": sum(e["stop_step"] is not None for e in replays),
-            "replayed_steps": sum(e["stop_step"] or e["window"] for e in replays),
-            "window_steps": sum(e["window"] for e in replays),
-        }
+        out["replay"] = replay_totals(replays)
     return out
 
 
