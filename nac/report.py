@@ -335,14 +335,15 @@ def _random_match(run: Run, runs: list[Run]) -> str | None:
     return None
 
 
-def study_statistics(runs: list[Run], stab: list[dict]) -> dict:
-    """report.json's "study" section (see `nac.studystats`) from the runs' trained networks."""
+def study_statistics(runs: list[Run], stab: list[dict], variants: dict) -> dict:
+    """report.json's "study" section (see `nac.studystats`) from the runs' trained networks;
+    `variants` maps construction runs' labels to `_variant`."""
     nets = []
     histories = {}
     for run in runs:
         if run.origin != "nac":
             continue
-        variant = _variant(run) if run.role in CONSTRUCTION_ROLES else ""
+        variant = variants.get(run.label, "")
         match = _random_match(run, runs) if run.role == "random" else None
         for step in run.steps.values():
             history = tuple((h["step"], h["test_accuracy"]) for h in step.metrics["history"] if "step" in h)
@@ -422,7 +423,7 @@ def build_report(
     widths = _figure4_section(out, active)
     arch_json = _architectures_section(out, active)
     stab = _stability_section(out, active, threshold)
-    study = study_statistics(active, stab)
+    study = study_statistics(active, stab, variants)
     out.md += ["## Study statistics", "", studystats.study_markdown(study)]
 
     out.md += ["## Notes", ""]
