@@ -10,14 +10,17 @@ def is_int(value) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
-def statistics_in_order(statistics, error=ValueError, where: str = "statistics") -> tuple[str, ...]:
+def statistics_in_order(
+    statistics, error=ValueError, where: str = "statistics", empty_ok: bool = False
+) -> tuple[str, ...]:
     """The featuremap statistics named in `statistics` (a name or names), in `STATISTICS`'
-    order; raises `error` naming `where` for an unknown or empty selection."""
+    order; raises `error` naming `where` for an unknown name, or an empty selection unless
+    `empty_ok`."""
     from nac.choices import STATISTICS
 
     names = (statistics,) if isinstance(statistics, str) else tuple(statistics)
     unknown = sorted(set(names) - set(STATISTICS))
-    if unknown or not names:
+    if unknown or not (names or empty_ok):
         raise error(f"{where}: got {list(names)}; expected a non-empty subset of {list(STATISTICS)}")
     return tuple(s for s in STATISTICS if s in names)
 

@@ -84,7 +84,7 @@ class BuildOptions:
             raise SpecError(f"branch_order: got {self.branch_order!r}; expected one of {BRANCH_ORDERS}")
         if not 0 <= self.branch_dropout < 1:
             raise SpecError(f"branch_dropout: got {self.branch_dropout}; expected a rate in [0, 1)")
-        statistics_in_order(self.statistics, SpecError)
+        statistics_in_order(self.statistics, SpecError, empty_ok=True)
         object.__setattr__(self, "statistics", tuple(self.statistics))
 
 

@@ -92,7 +92,8 @@ class FeaturemapTap(keras.layers.Layer):
         super().__init__(**kwargs)
         self.branch = branch
         self.channels = None if channels is None else (int(channels[0]), int(channels[1]))
-        self.statistics = statistics_in_order(("l2", *statistics_in_order(statistics)))
+        requested = statistics_in_order(statistics, empty_ok=True)  # checks the names
+        self.statistics = statistics_in_order(("l2", *requested))  # l2 always, in order
         self.collect = True
 
     def build(self, input_shape):
