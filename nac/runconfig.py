@@ -469,7 +469,6 @@ class RunConfig:
     def policy(self) -> restructure_lib.Policy:
         """The restructure policy of the run, built from its settings (the same Policy as its
         `config.json` gives through `Policy.from_config`, which a test checks)."""
-        network = self.initial_network()
         lists = self.policy_lists()
         return restructure_lib.Policy(
             construction=tuple(lists["construction"]),
@@ -478,8 +477,12 @@ class RunConfig:
             worstcase=self.worstcase,
             envelopecell=tuple(self.envelope_cell()),
             parameterlimits=tuple(lists["parameterlimits"]),
-            skip=self.skip or any(c.inputs == "all" for _, c in network.cells()),
+            skip=self.effective_skip(),
         )
+
+    def effective_skip(self) -> bool:
+        """Skip connections: `--skip`, or a starting network that already has them."""
+        return self.skip or any(c.inputs == "all" for _, c in self.initial_network().cells())
 
     def _resolve_network(self) -> arch_lib.Network:
         facts = self.facts
@@ -596,7 +599,7 @@ class RunConfig:
                 "parameterlimits": list(lists["parameterlimits"]),
                 "maxfilterprune": self.maxfilterprune,
                 "envelopecell": dict(self.envelope_cell()),
-                "skip": self.skip or any(c.inputs == "all" for _, c in network.cells()),
+                "skip": self.effective_skip(),
                 "worstcase": self.worstcase,
             },
         }
