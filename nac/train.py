@@ -639,12 +639,8 @@ class Trainer:
         splits = ["test"]
         if config.validation and data.info.validation_examples:
             splits.append("validation")
-        whole = {
-            split: strategy.experimental_distribute_dataset(
-                data.evaluation(split, config.global_eval_batch_size)
-            )
-            for split in splits
-        }
+        sources = {split: data.evaluation(split, config.global_eval_batch_size) for split in splits}
+        whole = {split: strategy.experimental_distribute_dataset(d) for split, d in sources.items()}
         # One trace per trainer whatever the batch sizes (a short last batch would retrace,
         # and TensorFlow warns about retracing when a run trains many small networks).
         self._eval_function = tf.function(self._eval_step, input_signature=list(whole["test"].element_spec))
@@ -653,10 +649,8 @@ class Trainer:
         if config.eval_examples:
             batches = math.ceil(config.eval_examples / config.global_eval_batch_size)
             partial = {
-                split: strategy.experimental_distribute_dataset(
-                    data.evaluation(split, config.global_eval_batch_size).take(batches)
-                )
-                for split in splits
+                split: strategy.experimental_distribute_dataset(d.take(batches))
+                for split, d in sources.items()
             }
         recalibration = None
         if self._recalibrates:
