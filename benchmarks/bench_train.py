@@ -17,8 +17,13 @@ prints each round's images/s and the median (min..max) over rounds of each ratio
 TensorFlow's thread pools are fixed at process start: `--threads=default` leaves TF's
 defaults, `--threads=1,2` sets intra-op 1 and inter-op 2 (what nac chooses on a 2-core CPU,
 see `nac.runtime`) for every side, `--threads=nac` applies nac's automatic choice.
+`--threads=shipped` compares each side as a user gets it: every run is a fresh process, nac's
+with nac's automatic thread choice (`nac.runtime.configure_threads()`, what the driver does),
+Keras' with TensorFlow's defaults (what `model.fit` does unless the user changes them); the
+rounds still interleave the two sides, and a run's speed excludes process start-up, data
+loading and the first (tracing) step, as in the other modes.
 
-    python -u benchmarks/bench_train.py [--rounds 5] [--steps 40] [--threads default]
+    python -u benchmarks/bench_train.py [--rounds 5] [--steps 40] [--threads default|nac|shipped|1,2]
 """
 
 import argparse
@@ -83,18 +88,80 @@ def keras_speed(network, data, steps):
     return (steps - 1) * BATCH / (timer.end - timer.start)
 
 
+def one_run(side, dataset, steps, threads):
+    """Trains one side once in this process (thread pools set first) and returns its images/s."""
+    from nac import runtime
+
+    if threads == "nac":
+        runtime.configure_threads()
+    import keras
+
+    loaded, network = _data_and_network(dataset)
+    if side == "keras":
+        speed = keras_speed(network, loaded, steps)
+    else:
+        speed = nac_speed(network, loaded, steps, "per_branch" if side == "nac_per_branch" else "per_cell")
+    keras.backend.clear_session()
+    return speed
+
+
+def _data_and_network(dataset):
+    from nac import arch, data
+
+    channels = 3 if dataset == "synthetic" else 1
+    loaded = data.load(
+        data.DataConfig(
+            dataset, image_size=SIZE, seed=0, synthetic_train_examples=2000, synthetic_test_examples=50
+        )
+    )
+    return loaded, arch.network_from_notation(NOTATION, input_channels=channels)
+
+
+def _subprocess_speed(side, dataset, steps):
+    """One run of `side` in a fresh process: nac's sides with nac's threads, Keras' with TF's defaults."""
+    import subprocess
+    import sys
+
+    threads = "default" if side == "keras" else "nac"
+    out = subprocess.run(
+        [
+            sys.executable,
+            __file__,
+            "--one",
+            side,
+            "--datasets",
+            dataset,
+            "--steps",
+            str(steps),
+            "--threads",
+            threads,
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return float(out.strip().splitlines()[-1])
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--steps", type=int, default=40, help="training steps per run")
-    parser.add_argument("--threads", default="nac", help="default | nac | INTRA,INTER")
+    parser.add_argument("--threads", default="nac", help="default | nac | shipped | INTRA,INTER")
     parser.add_argument("--per_branch", action="store_true", help="also nac's loop with per-branch layers")
     parser.add_argument("--datasets", default="synthetic,fashion_mnist")
+    parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: one run of this side, prints images/s
     args = parser.parse_args()
+    if args.one:
+        print(one_run(args.one, args.datasets, args.steps, args.threads))
+        return
 
     from nac import runtime
 
-    if args.threads == "nac":
+    shipped = args.threads == "shipped"
+    if shipped:
+        threads = ("nac: auto", "keras: TF default")
+    elif args.threads == "nac":
         threads = runtime.configure_threads()
     elif args.threads == "default":
         threads = (0, 0)
@@ -104,26 +171,25 @@ def main():
 
     import keras
 
-    from nac import arch, data
-
     sides = ["nac", "keras"] + (["nac_per_branch"] if args.per_branch else [])
     print(
         f"{NOTATION}, {SIZE}x{SIZE}, batch {BATCH}, {args.steps} steps per run, {args.rounds} rounds; "
-        f"threads intra/inter {threads[0] or 'TF default'}/{threads[1] or 'TF default'}"
+        + (
+            "each run a fresh process, nac with its automatic threads, Keras with TF's defaults"
+            if shipped
+            else f"threads intra/inter {threads[0] or 'TF default'}/{threads[1] or 'TF default'}"
+        )
     )
     for dataset in args.datasets.split(","):
-        channels = 3 if dataset == "synthetic" else 1
-        loaded = data.load(
-            data.DataConfig(
-                dataset, image_size=SIZE, seed=0, synthetic_train_examples=2000, synthetic_test_examples=50
-            )
-        )
-        network = arch.network_from_notation(NOTATION, input_channels=channels)
+        if not shipped:
+            loaded, network = _data_and_network(dataset)
         speeds = {side: [] for side in sides}
         for r in range(args.rounds):
             order = sides if r % 2 == 0 else sides[::-1]
             for side in order:
-                if side == "keras":
+                if shipped:
+                    speed = _subprocess_speed(side, dataset, args.steps)
+                elif side == "keras":
                     speed = keras_speed(network, loaded, args.steps)
                 else:
                     impl = "per_branch" if side == "nac_per_branch" else "per_cell"

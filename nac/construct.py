@@ -261,6 +261,13 @@ def _define_flags():
         "oneshot and random trainings; construction iterations only at their end).",
     )
     flags.DEFINE_integer(
+        "construction_eval_every",
+        None,
+        "[training] Steps between test evaluations within construction iterations (default: "
+        "--eval_every when given, else only at the end of each iteration). Lets a study read "
+        "dense curves inside the short construction windows and sparse ones in long trainings.",
+    )
+    flags.DEFINE_integer(
         "eval_examples",
         _DEFAULTS["eval_examples"],
         "[training] Test images of the evaluations before the last of every training (the "
@@ -443,6 +450,10 @@ def describe(config) -> str:
             + "; construction "
             + ",".join(str(v).lower() for v in lists["construction"])
             + f"; maxfilterprune {config.maxfilterprune}; worstcase {str(config.worstcase).lower()}"
+        )
+        every = config.train_config(config.construction_budget(), iteration=True).eval_every
+        lines.append(
+            f"iterations evaluated every {every} steps" if every else "iterations evaluated at their end"
         )
         if config.stats_stop_tau:
             rule = config.stop_rule()

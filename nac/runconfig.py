@@ -136,6 +136,7 @@ class RunConfig:
     final_steps: int | None = None
     final_epochs: float | None = None
     eval_every: int | None = None
+    construction_eval_every: int | None = None
     eval_examples: int = _RECIPE.eval_examples
     # the training recipe's defaults are nac.recipe.TrainConfig's
     batch_size: int = _RECIPE.batch_size
@@ -227,7 +228,14 @@ class RunConfig:
                 self.batch_size,
                 f"with --original_gpus={self.original_gpus} the global batch must be a multiple of it",
             )
-        for flag in ("image_size", "eval_every", "construction_steps", "final_steps", "seed"):
+        for flag in (
+            "image_size",
+            "eval_every",
+            "construction_eval_every",
+            "construction_steps",
+            "final_steps",
+            "seed",
+        ):
             value = getattr(self, flag)
             if value is not None and (not isinstance(value, int) or value < (0 if flag == "seed" else 1)):
                 raise ConfigError.got(
@@ -416,10 +424,13 @@ class RunConfig:
     def train_config(self, steps: int, iteration: bool = False, steps_per_loop: int = 1) -> TrainConfig:
         """The training recipe of one trained network of this run (`steps` training steps).
 
-        A construction iteration (`iteration=True`) is evaluated once, at the end of its
-        window, unless `--eval_every` was given (the study's curves need more).
+        A construction iteration (`iteration=True`) is evaluated every
+        `--construction_eval_every` steps when given, else every `--eval_every` steps when
+        that was given, else once, at the end of its window (the study's curves need more).
         """
-        if iteration and self.eval_every is None:
+        if iteration and self.construction_eval_every is not None:
+            eval_every = min(self.construction_eval_every, steps)
+        elif iteration and self.eval_every is None:
             eval_every = 0
         else:
             eval_every = min(self.eval_interval(), steps)

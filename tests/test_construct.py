@@ -1,5 +1,6 @@
 """End to end: `python -m nac.construct` on synthetic data, resume, modes, bad flags."""
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -523,6 +524,14 @@ def test_iterations_evaluate_once_unless_eval_every_is_given():
     assert config.train_config(100).eval_every == config.eval_interval() == 10  # 512 / 50
     given = RunConfig(run_dir="r", dataset="synthetic", envelope="8/1-1/6", eval_every=30)
     assert given.train_config(100, iteration=True).eval_steps() == (30, 60, 90, 100)
+    both = dataclasses.replace(given, construction_eval_every=40)
+    assert both.train_config(100, iteration=True).eval_steps() == (40, 80, 100)
+    assert both.train_config(100).eval_steps() == (30, 60, 90, 100)  # the final keeps --eval_every
+    only = RunConfig(run_dir="r", dataset="synthetic", envelope="8/1-1/6", construction_eval_every=25)
+    assert only.train_config(100, iteration=True).eval_steps() == (25, 50, 75, 100)
+    assert only.train_config(100).eval_every == 10
+    with pytest.raises(Exception, match="--construction_eval_every"):
+        RunConfig(run_dir="r", dataset="synthetic", construction_eval_every=0)
 
 
 def test_eval_examples_is_validated_recorded_and_reaches_the_recipe():
