@@ -158,9 +158,9 @@ def main():
 
     from nac import runtime
 
-    shipped = args.threads == "shipped"
+    shipped = args.threads == "shipped"  # the parent then never imports TensorFlow
     if shipped:
-        threads = ("nac: auto", "keras: TF default")
+        threads = None
     elif args.threads == "nac":
         threads = runtime.configure_threads()
     elif args.threads == "default":
@@ -168,8 +168,6 @@ def main():
     else:
         intra, inter = (int(v) for v in args.threads.split(","))
         threads = runtime.configure_threads(intra, inter)
-
-    import keras
 
     sides = ["nac", "keras"] + (["nac_per_branch"] if args.per_branch else [])
     print(
@@ -195,7 +193,10 @@ def main():
                     impl = "per_branch" if side == "nac_per_branch" else "per_cell"
                     speed = nac_speed(network, loaded, args.steps, impl)
                 speeds[side].append(speed)
-                keras.backend.clear_session()
+                if not shipped:
+                    import keras
+
+                    keras.backend.clear_session()
             print(f"{dataset} round {r + 1}: " + ", ".join(f"{s} {speeds[s][-1]:.0f} img/s" for s in sides))
         for side in sides:
             if side == "keras":

@@ -55,8 +55,7 @@ in-memory sets are permuted per epoch with ``stateless_shuffle(seed, epoch)`` an
 augmented per batch with stateless random ops seeded by ``(seed, batch index)`` (every
 image in a batch still draws its own crop, flip, brightness and contrast); ImageNet
 examples are shuffled with seeded tf.data ops and augmented per example with seeds
-``(seed, example index)``. ``Data.train(..., start_batch=k)`` resumes the stream at batch
-``k`` without recomputing the first ``k`` batches (in-memory sets).
+``(seed, example index)``.
 
 Every problem a user can cause raises `nac.errors.DataError` (re-exported here) with a
 one-line message.
@@ -297,67 +296,42 @@ class Data:
                 "one from the end of the training split"
             )
 
-    def train(
-        self,
-        global_batch_size: int,
-        *,
-        repeat: bool = True,
-        augment: bool = True,
-        start_batch: int = 0,
-    ) -> tf.data.Dataset:
-        """The training pipeline.
+    def train(self, global_batch_size: int, *, augment: bool = True) -> tf.data.Dataset:
+        """The training pipeline: repeats forever, each epoch reshuffled.
 
         Args:
           global_batch_size: Images per batch over all replicas.
-          repeat: Repeat forever (each epoch reshuffled); False gives one epoch.
           augment: Training augmentation (`DataConfig.augment`); False applies the
             evaluation preprocessing to the shuffled stream.
-          start_batch: Index of the first batch to yield: resuming a run at batch k
-            yields exactly the batches k, k+1, ... of an uninterrupted run.
 
         Returns:
           A deterministic (for a fixed seed) dataset of (float32 images [B, S, S, C],
           int32 labels [B]) with drop_remainder=True, prefetched.
 
         Raises:
-          DataError: Bad batch size or start_batch.
+          DataError: Bad batch size.
         """
         _check_batch(global_batch_size)
-        if not is_int(start_batch) or start_batch < 0:
-            raise DataError(f"start_batch={start_batch!r} must be an integer >= 0")
-        num = self.info.train_examples
-        if not repeat and (start_batch + 1) * global_batch_size > num:
-            raise DataError(
-                f"{self.info.name}: one epoch of {num} training examples has no batch "
-                f"{start_batch} of {global_batch_size}; use a smaller batch or repeat"
-            )
         mode = self.config.augment if augment else "none"
         if self._tfds is not None:
-            dataset = self._tfds_train(global_batch_size, repeat, mode, start_batch)
+            dataset = self._tfds_train(global_batch_size, mode)
         else:
-            dataset = self._array_train(global_batch_size, repeat, mode, start_batch)
+            dataset = self._array_train(global_batch_size, mode)
         return _with_options(dataset.prefetch(tf.data.AUTOTUNE))
 
-    def _array_train(self, batch: int, repeat: bool, mode: str, start_batch: int):
+    def _array_train(self, batch: int, mode: str):
         images, labels = self._split_tensors("train")
         num = self.info.train_examples
         key = _seed_key(self.seed)
         permute_key = tf.random.experimental.stateless_fold_in(key, 0)
         augment_key = tf.random.experimental.stateless_fold_in(key, 1)
-        first_epoch, skip = divmod(start_batch * batch, num)
-        if repeat:
-            epochs = tf.data.Dataset.counter(first_epoch)
-        else:
-            epochs = tf.data.Dataset.from_tensors(tf.constant(0, tf.int64))
 
         def permutation(epoch):
             seed = tf.random.experimental.stateless_fold_in(permute_key, epoch)
             return tf.random.experimental.stateless_shuffle(tf.range(num), seed)
 
-        indices = epochs.map(permutation).unbatch()
-        if skip:
-            indices = indices.skip(skip)
-        indices = indices.batch(batch, drop_remainder=True).enumerate(start_batch)
+        indices = tf.data.Dataset.counter().map(permutation).unbatch()
+        indices = indices.batch(batch, drop_remainder=True).enumerate()
         image_size, name = self.info.image_size, self.info.name
 
         def make_batch(step, index):
@@ -371,17 +345,13 @@ class Data:
 
         return indices.map(make_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
-    def _tfds_train(self, batch: int, repeat: bool, mode: str, start_batch: int):
+    def _tfds_train(self, batch: int, mode: str):
         seed = self.seed
         dataset = self._tfds.read("train", shuffle_seed=seed % 2**31)
         if self.config.cache:
             dataset = dataset.cache()
         dataset = dataset.shuffle(self.config.shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-        if repeat:
-            dataset = dataset.repeat()
-        first = start_batch * batch
-        if first:
-            dataset = dataset.skip(first)
+        dataset = dataset.repeat()
         augment_key = tf.random.experimental.stateless_fold_in(_seed_key(seed), 1)
         image_size, offset = self.info.image_size, self.config.label_offset
 
@@ -397,9 +367,7 @@ class Data:
                 image = preprocess.imagenet_train(encoded, image_size, seed, mode)
             return image, tf.cast(label, tf.int32) + offset
 
-        dataset = dataset.enumerate(first).map(
-            prepare, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
-        )
+        dataset = dataset.enumerate().map(prepare, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         return dataset.batch(batch, drop_remainder=True)
 
     def evaluation(self, split: str, global_batch_size: int) -> tf.data.Dataset:
@@ -446,23 +414,6 @@ class Data:
                 .map(make_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
             )
         return _with_options(dataset.prefetch(tf.data.AUTOTUNE))
-
-    def take_train_images(self, n: int) -> np.ndarray:
-        """The first n training images (stored order) with evaluation preprocessing.
-
-        Args:
-          n: How many (at most the number of training examples).
-
-        Returns:
-          float32 array [n, S, S, C].
-
-        Raises:
-          DataError: n out of range.
-        """
-        if not is_int(n) or not 1 <= n <= self.info.train_examples:
-            raise DataError(f"take_train_images: n={n!r} must be in [1, {self.info.train_examples}]")
-        images, _ = next(iter(self.evaluation("train", n)))
-        return images.numpy()
 
 
 # --------------------------------------------------------------------------------------

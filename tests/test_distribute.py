@@ -274,7 +274,7 @@ class HalfInfiniteData:
         test_examples=8,
     )
 
-    def train(self, global_batch_size, *, repeat=True, augment=True):
+    def train(self, global_batch_size, *, augment=True):
         images = np.random.RandomState(0).randn(global_batch_size, IMAGE, IMAGE, 3).astype(np.float32)
         images[global_batch_size // 2 :] = np.inf
         labels = np.arange(global_batch_size, dtype=np.int32) % 10
