@@ -30,7 +30,7 @@ from nac.choices import (
     STRATEGIES,
     DatasetFacts,
 )
-from nac.config import OriginalConfig, network_file_kind
+from nac.config import OriginalConfig, RandomParams, network_file_kind
 from nac.errors import ConfigError, NacError, SpecError
 from nac.jsonio import load_json
 from nac.recipe import TrainConfig
@@ -170,7 +170,7 @@ class RunConfig:
     # resolved from --config (an original v2.0 file), not flags of their own
     config_network: dict | None = None
     envelopecell: tuple[tuple[str, str], ...] | None = None
-    config_random: dict | None = None
+    config_random: RandomParams | None = None  # run_config.json keeps the original's dict
 
     def __post_init__(self):
         object.__setattr__(self, "dataset", DATASET_ALIASES.get(self.dataset, self.dataset))
@@ -178,6 +178,8 @@ class RunConfig:
         if self.envelopecell is not None:
             cell = self.envelopecell.items() if isinstance(self.envelopecell, dict) else self.envelopecell
             object.__setattr__(self, "envelopecell", tuple(sorted(tuple(b) for b in cell)))
+        if isinstance(self.config_random, dict):  # read back from run_config.json
+            object.__setattr__(self, "config_random", RandomParams.from_original(self.config_random))
         self._validate()
 
     # -- validation --------------------------------------------------------------------------
@@ -562,7 +564,10 @@ class RunConfig:
     # -- serialisation -----------------------------------------------------------------------
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        out = dataclasses.asdict(self)
+        if self.config_random is not None:
+            out["config_random"] = self.config_random.to_original()
+        return out
 
     @classmethod
     def from_dict(cls, value: dict) -> RunConfig:
@@ -636,13 +641,13 @@ class RunConfig:
             if self.config_random is not None and self.random_pool is None:
                 r = self.config_random  # the original's generator, with the config's blocks
                 body = random_arch.random_body(
-                    r["layersperstage"],
-                    r["numblocksperstage"],
-                    r["blocks"],
+                    r.layersperstage,
+                    r.numblocksperstage,
+                    r.blocks,
                     base.stem.base_width(),
                     seed,
-                    r["parameterlimits"],
-                    r["skip"],
+                    r.parameterlimits,
+                    r.skip,
                 )
                 network = arch_lib.Network(body, base.stem, base.head, base.input_channels)
             else:
@@ -725,7 +730,7 @@ def from_flags(values: dict, present: set) -> RunConfig:
         if e is not None:
             mapped.update({name: getattr(e, name) for name in _ENVELOPE_FIELDS})
         if config.random is not None:
-            mapped["config_random"] = config.random.to_original()
+            mapped["config_random"] = config.random
         budget_flags = {"construction_steps": "construction_epochs", "final_steps": "final_epochs"}
         for key, value in mapped.items():
             if key in present or budget_flags.get(key) in present:

@@ -1,5 +1,6 @@
 """Tests of nac.random_arch: random baselines matched to a network or drawn from a config."""
 
+import json
 import pathlib
 
 import pytest
@@ -215,6 +216,13 @@ def test_random_config_runs_the_originals_generator():
         assert net.layers_per_stage() == [15, 6, 4, 4] and net.branches_per_stage() == [60, 17, 15, 15]
         assert ops_of(net) <= set(ORIGINAL_POOL)
     assert set().union(*(ops_of(net) for _, net in nets)) == set(ORIGINAL_POOL)
+    # run_config.json keeps the config's random section as the original's dict and reads it back
+    saved = json.loads(json.dumps(config.to_dict()))
+    assert saved["config_random"]["numblocksperstage"] == [60, 17, 15, 15]
+    again = runconfig.RunConfig.from_dict(saved)
+    assert again == config and [n.fingerprint() for _, n in again.random_networks()] == [
+        n.fingerprint() for _, n in nets
+    ]
     # --random_pool replaces the config's blocks; --num_random its count.
     pooled = runconfig.from_flags(
         {"run_dir": "r", "config": path, "random_pool": ["3x3"], "num_random": 2},
