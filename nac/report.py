@@ -220,7 +220,7 @@ def width_profiles(runs: list[Run], notes: list[str]) -> list[dict]:
 def statistic_panels(run: Run, step: Step) -> dict:
     """Figure 2 data: per layer of `step`'s network, per branch, the per-image statistic."""
     where = f"{step.path}/stats_series.json"
-    steps, values, batch, metric = series_values(step, where)
+    steps, values, batch, statistic = series_values(step, where)
     layers = []
     for s, stage in enumerate(arch_lib.body_stages(step.body())):
         for pos, (k, cell) in enumerate(stage):
@@ -236,7 +236,7 @@ def statistic_panels(run: Run, step: Step) -> dict:
         "step": step.name,
         "notation": step.row["notation"],
         "dataset": run.dataset,
-        "metric": metric,
+        "metric": statistic,  # report.json's key, as before
         "batch_size": batch,
         "steps": steps,
         "layers": layers,

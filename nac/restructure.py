@@ -37,7 +37,7 @@ is restructured is a `StatsError`. Branches of stages that are copied unchanged 
 value. The step is deterministic: equal inputs give equal outputs.
 
 Command line (argparse): `python -m nac.restructure --config CONFIG.json --arch ARCH.json
---stats STATS --out NEXT.json [--metric l2|variance]` reads an original v2.0 construction
+--stats STATS --out NEXT.json [--statistic l2|variance]` reads an original v2.0 construction
 config, the original's `network.json` list and a `stats.json` or original `res.log`, and writes
 the next `network.json` (indent 4, sorted keys) atomically. Any error is one line on stderr,
 exit status 2, and no output file.
@@ -439,10 +439,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--stats", required=True, help="stats.json or the original's res.log")
     parser.add_argument("--out", required=True, help="where to write the next network.json")
     parser.add_argument(
-        "--metric",
+        "--statistic",
+        "--metric",  # the name before issue 10; kept so that existing commands still run
+        dest="statistic",
         choices=sorted(statsio.LOG_TAGS),
         default="l2",
-        help="statistic read from a res.log: l2 (MeanSSS lines) or variance",
+        help="statistic read from a res.log: l2 (MeanSSS lines) or variance (--metric: the same)",
     )
     return parser
 
@@ -458,7 +460,7 @@ def main(argv) -> int:
     except SpecError as e:
         raise SpecError(f"{args.arch}: {e}") from None
     network = config.network(body)
-    stats = statsio.read_stats(args.stats, args.metric)
+    stats = statsio.read_stats(args.stats, args.statistic)
     new, report = restructure_with_report(network, stats, policy)
     try:
         write_json(args.out, new.arch_json(), original_format=True)

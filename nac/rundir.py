@@ -394,7 +394,8 @@ def load_runs(paths) -> tuple[list[Run], list[str]]:
 
 
 def series_values(step: Step, where: str):
-    """(steps, {branch: values}, batch_size, metric) of a step's stats_series.json."""
+    """(steps, {branch: values}, batch_size, statistic) of a step's stats_series.json (the
+    file's key for the statistic's name is "metric")."""
     s = step.series
     steps = _require(s, "steps", where, list)
     values = _require(s, "values", where, dict)

@@ -143,17 +143,19 @@ def test_vector_report_and_frozen_stage_with_skip():
     assert set(inputs_of(new)) == {"all"}
 
 
-def test_variance_metric_reads_variance_lines(tmp_path):
+def test_variance_statistic_reads_variance_lines(tmp_path):
     d, config, network = case_inputs("01")
     l2 = statsio.read_stats(d / "res.log", "l2")
     variance = statsio.read_stats(d / "res.log", "variance")
     assert l2 != variance
     expected = rs.restructure(network, variance, rs.Policy.from_config(config)).arch_json()
     out = tmp_path / "next.json"
-    assert (
-        rs.main(cli_argv(d / "config.json", d / "arch.json", d / "res.log", out, "--metric", "variance")) == 0
-    )
-    assert json.loads(out.read_text()) == expected
+    for flag in ("--statistic", "--metric"):  # --metric: the flag's name before issue 10
+        assert (
+            rs.main(cli_argv(d / "config.json", d / "arch.json", d / "res.log", out, flag, "variance")) == 0
+        )
+        assert json.loads(out.read_text()) == expected
+        out.unlink()
 
 
 # -- the paper's trace of cons-exp-3.bc ---------------------------------------------------
