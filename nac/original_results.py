@@ -203,7 +203,9 @@ def _load_archname(archname, folders, config, label) -> Run:
             "test_error": 1.0 - accuracy,
             "wall_time_s": (walls[-1] - walls[0]) if walls else 0.0,
         }
-        step = Step(name, folder, {**row, "history": history, "original_folder": folder}, row, arch=raw)
+        step = Step(
+            name, folder, {**row, "history": history, "original_folder": folder}, row, network_list=raw
+        )
         log = os.path.join(folder, "res.log")
         if os.path.isfile(log):
             try:

@@ -140,7 +140,7 @@ def replay_iterations(run: Run, notes: list[str]) -> list[dict]:
     else:
         notes.append(f"{run.label}: no config.json; pruned branches are not marked")
     for i, step in run.iteration_steps():
-        if step.arch is None:
+        if step.network_list is None:
             notes.append(f"{run.label} iter_{i}: no network.json; no architecture picture")
             continue
         body = step.body()
@@ -154,7 +154,7 @@ def replay_iterations(run: Run, notes: list[str]) -> list[dict]:
                 entry["envelopecell"] = policy.envelopecell
                 entry["next_notation"] = new.notation(run.cell_size())
                 nxt = _next_step(run, i)
-                if nxt is not None and nxt.arch is not None:
+                if nxt is not None and nxt.network_list is not None:
                     entry["matches_next"] = new.body == nxt.body()
                     if not entry["matches_next"]:
                         message = (
@@ -181,7 +181,7 @@ def width_profiles(runs: list[Run], notes: list[str]) -> list[dict]:
         if run.role != "constructed":
             continue
         final = run.steps.get("final")
-        if final is None or final.arch is None:
+        if final is None or final.network_list is None:
             continue
         initial = (run.summary or {}).get("initial_notation") or (
             run.iteration_steps()[0][1].row["notation"] if run.iteration_steps() else "?"
@@ -558,7 +558,7 @@ def _figure2_section(out: _Writer, active, iteration: int, originals: bool):
             for run in active
             if run.origin == "nac" and run.role == role
             for step in [run.steps.get(f"iter_{iteration}")]
-            if step is not None and step.arch
+            if step is not None and step.network_list
         ),
         out.notes,
     )

@@ -158,13 +158,15 @@ class Step:
     path: str
     metrics: dict
     row: dict  # the summary.json step row, else the metrics' Table 1 fields
-    arch: list | None = None  # network.json (original list format)
+    network_list: list | None = None  # network.json (the original's list format)
     stats: dict | None = None
     series: dict | None = None
 
     def body(self):
         return (
-            None if self.arch is None else arch_lib.body_from_original(self.arch, f"{self.path}/network.json")
+            None
+            if self.network_list is None
+            else arch_lib.body_from_original(self.network_list, f"{self.path}/network.json")
         )
 
 
@@ -346,7 +348,11 @@ def _read_step(path: str, name: str, row: dict | None, has_summary: bool, notes:
                 f"{step_dir}/metrics.json: history entry {h!r} lacks a numeric step or test_accuracy"
             )
     step = Step(name, step_dir, metrics, row)
-    for attr, file in (("arch", "network.json"), ("stats", "stats.json"), ("series", "stats_series.json")):
+    for attr, file in (
+        ("network_list", "network.json"),
+        ("stats", "stats.json"),
+        ("series", "stats_series.json"),
+    ):
         if os.path.isfile(os.path.join(step_dir, file)):
             setattr(step, attr, _load(os.path.join(step_dir, file), file))
     if step.stats is not None:

@@ -127,7 +127,7 @@ def stability(runs: list[Run], threshold: float, notes: list[str]) -> list[dict]
             continue
         iterations = []
         for i, step in run.iteration_steps():
-            if step.series is None or step.arch is None:
+            if step.series is None or step.network_list is None:
                 notes.append(f"{run.label} iter_{i}: no stats_series.json or network.json; no stability")
                 continue
             try:
