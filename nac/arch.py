@@ -146,6 +146,17 @@ class Cell:
     def __post_init__(self):
         object.__setattr__(self, "branches", tuple(sorted(tuple(b) for b in self.branches)))
         lists_to_tuples(self, ("inputs",))
+        # The cell validates its branches once and keeps them parsed (not a field: equality,
+        # hashing and the JSON forms stay the op strings).
+        parsed = []
+        for key, op in self.branches:
+            branch_number(key, "cell branch key")
+            parsed.append((key, Op.parse(op, f"cell branch {key}")))
+        object.__setattr__(self, "_branch_ops", tuple(parsed))
+
+    def branch_ops(self) -> tuple[tuple[str, Op], ...]:
+        """(key, `Op`) of every branch, in sorted key order."""
+        return self._branch_ops
 
     @property
     def num_branches(self) -> int:
@@ -162,7 +173,7 @@ class Cell:
         return self.branch_width * len(self.branches)
 
     def ops(self) -> tuple[Op, ...]:
-        return tuple(Op.parse(op) for _, op in self.branches)
+        return tuple(op for _, op in self._branch_ops)
 
     def to_original(self) -> dict:
         entry = {"filters": dict(self.branches), "outputs": self.outputs}

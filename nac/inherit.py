@@ -260,12 +260,12 @@ def inherit(
         if ko is not None:
             old_cell = old_network.body[ko - 1]
             old_keys = dict(old_cell.branches)
-            for key, op in entry.branches:
+            for key, op in entry.branch_ops():
                 if key not in old_keys:
                     raise ValueError(f"inherit: Cell{k}/{key} has no branch {key} in the old Cell{ko}")
                 new_id, old_id = arch_lib.BranchId(k, key), arch_lib.BranchId(ko, key)
                 n, o = new_id.keras, old_id.keras
-                if arch_lib.Op.parse(op).separable:
+                if op.separable:
                     c.depthwise(
                         f"{n}_conv/depthwise_kernel", x, old_branch_inputs[ko], f"{o}_conv/depthwise_kernel"
                     )
@@ -289,14 +289,14 @@ def inherit(
                 out_betas += [float(b) for b in c.out[f"{n}_bn/beta"]]
         else:
             w = entry.branch_width
-            for b, (key, op) in enumerate(entry.branches):
+            for b, (key, op) in enumerate(entry.branch_ops()):
                 n = arch_lib.BranchId(k, key).keras
                 if appended != "identity":
                     labels += [(None, 1.0)] * w
                     out_betas += [0.0] * w
                     fresh.append(n)
                     continue
-                separable = arch_lib.Op.parse(op).separable
+                separable = op.separable
                 kernel_path = f"{n}_conv/pointwise_kernel" if separable else f"{n}_conv/kernel"
                 kernel = c.out[kernel_path]
                 if separable:

@@ -181,8 +181,8 @@ def apply_cell(x, k: int, cell: arch_lib.Cell, options: BuildOptions):
     if options.cell_impl == "per_cell":
         return apply_cell_per_cell(x, k, cell, options)
     outs = [
-        apply_branch(x, arch_lib.Op.parse(op), cell.branch_width, arch_lib.BranchId(k, key), options)
-        for key, op in cell.branches
+        apply_branch(x, op, cell.branch_width, arch_lib.BranchId(k, key), options)
+        for key, op in cell.branch_ops()
     ]
     return _concat(outs, f"cell{k}_concat")
 
@@ -191,10 +191,7 @@ def apply_cell_per_cell(x, k: int, cell: arch_lib.Cell, options: BuildOptions):
     """The per-cell form: branch convolutions, concatenated, then one batch norm, ReLU and
     dropout over the cell; one tap per branch reads its channel slice of the post-ReLU tensor."""
     width = cell.branch_width
-    convs = [
-        _branch_conv(arch_lib.Op.parse(op), width, arch_lib.BranchId(k, key).keras)(x)
-        for key, op in cell.branches
-    ]
+    convs = [_branch_conv(op, width, arch_lib.BranchId(k, key).keras)(x) for key, op in cell.branch_ops()]
     y = _bn_relu(_concat(convs, f"cell{k}_concat"), f"cell{k}", options)
     for j, (key, _) in enumerate(cell.branches):
         branch = arch_lib.BranchId(k, key)

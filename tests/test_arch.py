@@ -348,3 +348,14 @@ def test_pure_python_modules_do_not_import_tensorflow():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
+
+
+def test_a_cell_validates_itself_and_holds_parsed_ops():
+    cell = arch.Cell((("Branch2", "5x5sep"), ("Branch0", "1x1")), 12)
+    assert cell.branches == (("Branch0", "1x1"), ("Branch2", "5x5sep"))  # the JSON form: strings
+    assert cell.branch_ops() == (("Branch0", arch.Op(1, False)), ("Branch2", arch.Op(5, True)))
+    assert cell == arch.Cell((("Branch0", "1x1"), ("Branch2", "5x5sep")), 12)  # ops are not a field
+    with pytest.raises(SpecError, match="cell branch Branch1: got '4x4'"):
+        arch.Cell((("Branch1", "4x4"),), 8)
+    with pytest.raises(SpecError, match="cell branch key: got 'B1'"):
+        arch.Cell((("B1", "3x3"),), 8)
