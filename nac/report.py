@@ -335,19 +335,39 @@ def _random_match(run: Run, runs: list[Run]) -> str | None:
     return None
 
 
+def _end_on_subset(history: list) -> tuple | None:
+    """(accuracy, images) of the last evaluation on the shortened evaluations' images, if recorded."""
+    last = history[-1] if history else {}
+    if "test_subset_accuracy" in last and "test_subset_examples" in last:
+        return (last["test_subset_accuracy"], last["test_subset_examples"])
+    return None
+
+
+def _same_images_curve(entries: list) -> tuple:
+    """((step, test accuracy), ...) for question 2: when the earlier evaluations read a subset
+    (--eval_examples) and the last one recorded its accuracy on that subset, the last point is
+    that accuracy, so the whole curve reads the same images."""
+    curve = [(h["step"], h["test_accuracy"]) for h in entries]
+    end = _end_on_subset(entries)
+    if len(curve) > 1 and end is not None and all(h.get("test_examples") == end[1] for h in entries[:-1]):
+        curve[-1] = (curve[-1][0], end[0])
+    return tuple(curve)
+
+
 def study_statistics(runs: list[Run], stab: list[dict], variants: dict) -> dict:
     """report.json's "study" section (see `nac.studystats`) from the runs' trained networks;
     `variants` maps construction runs' labels to `_variant`."""
     nets = []
-    histories = {}
+    histories, curves = {}, {}
     for run in runs:
         if run.origin != "nac":
             continue
         variant = variants.get(run.label, "")
         match = _random_match(run, runs) if run.role == "random" else None
         for step in run.steps.values():
-            history = tuple((h["step"], h["test_accuracy"]) for h in step.metrics["history"] if "step" in h)
-            histories[(run.label, step.name)] = history
+            entries = [h for h in step.metrics["history"] if "step" in h]
+            histories[(run.label, step.name)] = tuple((h["step"], h["test_accuracy"]) for h in entries)
+            curves[(run.label, step.name)] = _same_images_curve(entries)
         for step in run.trained_nets():
             nets.append(
                 studystats.StudyNet(
@@ -362,9 +382,10 @@ def study_statistics(runs: list[Run], stab: list[dict], variants: dict) -> dict:
                     history=histories[(run.label, step.name)],
                     steps=step.row.get("steps"),
                     examples=tuple(h.get("test_examples") for h in step.metrics["history"] if "step" in h),
+                    end_on_subset=_end_on_subset(step.metrics["history"]),
                 )
             )
-    return studystats.study(nets, stab, histories)
+    return studystats.study(nets, stab, curves)
 
 
 def _json_safe(value):

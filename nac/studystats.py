@@ -52,6 +52,9 @@ class StudyNet:
     history: tuple = ()  # ((step, test_accuracy in [0, 1]), ...)
     steps: int | None = None  # steps trained
     examples: tuple = ()  # test images of each history entry (--eval_examples); () unknown
+    # The last evaluation's accuracy on the images of the shortened ones, (accuracy, images)
+    # (metrics.json's test_subset_accuracy / test_subset_examples); None for older runs.
+    end_on_subset: tuple | None = None
 
     @property
     def group(self) -> str:
@@ -193,6 +196,7 @@ def convergence_check(
     fraction: float = LAST_FRACTION,
     points: float = CONVERGED_POINTS,
     examples=(),
+    end_on_subset=None,
 ) -> dict:
     """Accuracy gained over the last `fraction` of training: final accuracy minus the accuracy of
     the last evaluation at or before (1 - fraction) x total steps. `flattened` is None when no
@@ -201,9 +205,10 @@ def convergence_check(
     With `examples` (test images per evaluation) showing that the earlier evaluations read a
     subset (`--eval_examples`) and the last one the whole test set, the two differ by the
     subset's sampling error as well as by training. Then `same_images_gain_points` is the gain
-    from that evaluation to the last one on the same images (`same_images_to_step`), and
-    `flattened` is decided by it: it leaves out the steps after that evaluation, but compares
-    like with like.
+    on the same images and `flattened` is decided by it: to the end of training when the last
+    evaluation also reported its accuracy on those images (`end_on_subset`, runs since this
+    was added), else to the last evaluation that read them (`same_images_to_step`; it leaves
+    out the steps after it, but compares like with like).
     """
     total = total_steps if total_steps is not None else (steps[-1] if len(steps) else 0)
     cut = (1.0 - fraction) * total
@@ -215,7 +220,15 @@ def convergence_check(
     out = {"from_step": steps[i], "gain_points": gain, "flattened": gain < points}
     if len(examples) == len(steps) and examples[i] != examples[-1]:
         same = [j for j in range(i + 1, len(steps)) if examples[j] == examples[i]]
-        if same:
+        if end_on_subset is not None and end_on_subset[1] == examples[i]:
+            same_gain = 100.0 * (end_on_subset[0] - accuracy[i])
+            out.update(
+                same_images_to_step=steps[-1],
+                same_images_gain_points=same_gain,
+                same_images=examples[i],
+                flattened=same_gain < points,
+            )
+        elif same:
             same_gain = 100.0 * (accuracy[same[-1]] - accuracy[i])
             out.update(
                 same_images_to_step=steps[same[-1]],
@@ -231,7 +244,9 @@ def convergence_table(nets: list[StudyNet], **kw) -> list[dict]:
     for n in nets:
         steps = [s for s, _ in n.history]
         acc = [a for _, a in n.history]
-        check = convergence_check(steps, acc, n.steps, examples=n.examples, **kw)
+        check = convergence_check(
+            steps, acc, n.steps, examples=n.examples, end_on_subset=n.end_on_subset, **kw
+        )
         out.append({"net": n.id, "group": n.group, "steps": n.steps, "evaluations": len(steps), **check})
     return out
 
@@ -356,8 +371,9 @@ def study_markdown(s: dict) -> str:
         f"evaluation at or before {100 * (1 - s['last_fraction']):.0f}% of the steps); flattened when < "
         f"{s['converged_points']:g} points. n/a: no evaluation that early (set --eval_every). When the "
         "earlier evaluations read a subset of the test images (--eval_examples) and the last one all "
-        "of them, the same-images gain (from that evaluation to the last one on the same subset) "
-        "decides instead: it compares like with like.",
+        "of them, the same-images gain (from that evaluation to the end of training on the same "
+        "subset, which the last evaluation also reports; in runs made before it did, to the last "
+        "evaluation that read the subset) decides instead: it compares like with like.",
         "",
         "| Network | Group | Steps | Evaluations | From step | Gain (points) | Same-images gain | Flattened |",
         "|---|---|---|---|---|---|---|---|",

@@ -37,7 +37,9 @@ The recipe (the original's unless configured otherwise):
   mode, dropout and tap collection off, moving statistics restored afterwards). Evaluation
   never touches the featuremap taps' accumulators or the dropout random stream.
 * evaluations before the last of a training read only the first `eval_examples` images of
-  each split when it is set (cheaper curves); the last one always reads the whole split.
+  each split when it is set (cheaper curves); the last one always reads the whole split
+  and also reports the accuracy on those first images (`test_subset_accuracy`), so a curve's
+  end compares with its earlier points on the same images.
 * metrics: per-replica sums of correct predictions, losses and example counts, reduced
   with `strategy.reduce(SUM)`: exact for any batch split and for partial final batches.
 * mixed precision: the model is built under the `mixed_float16` policy (the global policy
@@ -471,22 +473,35 @@ class Trainer:
                 divergence.float32_or_raise(variance, f"batch-norm variance of {layer.name}")
             )
 
-    def _evaluate_split(self, dataset) -> dict:
+    def _evaluate_split(self, dataset, subset_batches: int | None = None) -> dict:
+        """Loss, accuracy, top-5 and examples of one split; with `subset_batches`, also the
+        accuracy of its first that many batches (the images of the shortened evaluations)."""
         totals = np.zeros(4, np.float64)
-        for images, labels in dataset:
+        subset = None
+        for b, (images, labels) in enumerate(dataset):
+            if b == subset_batches:
+                subset = totals.copy()
             totals += self._eval_function(images, labels).numpy()
         loss_sum, correct, top5, count = totals
         if not count:
             raise RunError("evaluation: the split has no examples")
-        return {
+        out = {
             "accuracy": float(correct / count),
             "loss": float(loss_sum / count),
             "top5": float(top5 / count),
             "examples": int(count),
         }
+        if subset is not None and subset[3]:
+            out["subset_accuracy"] = float(subset[1] / subset[3])
+            out["subset_examples"] = int(subset[3])
+        return out
 
-    def _evaluate(self, datasets: dict, recal_dataset) -> dict:
-        """Evaluates with the evaluation weights and leaves them in place."""
+    def _evaluate(self, datasets: dict, recal_dataset, subset_batches: int | None = None) -> dict:
+        """Evaluates with the evaluation weights and leaves them in place. With
+        `subset_batches` (the last evaluation of a training with `eval_examples`) each split
+        also reports the accuracy on the images the earlier, shortened evaluations read
+        (`<split>_subset_accuracy`, `<split>_subset_examples`), so that a curve can be compared
+        with its end on the same images."""
         if self.replicas > 1 and self._bn_stats and self.config.bn_eval != "recalibrate":
             self._sync_bn_function()
         if self.config.ema:
@@ -498,12 +513,15 @@ class Trainer:
             self._recalibrate(recal_dataset)
         metrics = {}
         for split, dataset in datasets.items():
-            result = self._evaluate_split(dataset)
+            result = self._evaluate_split(dataset, subset_batches)
             metrics[f"{split}_accuracy"] = result["accuracy"]
             metrics[f"{split}_loss"] = result["loss"]
             if self.config.top5:
                 metrics[f"{split}_top5"] = result["top5"]
             metrics[f"{split}_examples"] = result["examples"]
+            if "subset_accuracy" in result:
+                metrics[f"{split}_subset_accuracy"] = result["subset_accuracy"]
+                metrics[f"{split}_subset_examples"] = result["subset_examples"]
         if self.config.bn_eval == "batch_stats" and self._bn_backup:
             # Training-mode BN updated the moving statistics; undo that.
             self._copy("_bn_stats", "_bn_backup")
@@ -645,11 +663,11 @@ class Trainer:
         # and TensorFlow warns about retracing when a run trains many small networks).
         self._eval_function = tf.function(self._eval_step, input_signature=list(whole["test"].element_spec))
         # The evaluations before the last may read only the first `eval_examples` images.
-        partial = whole
+        partial, partial_batches = whole, None
         if config.eval_examples:
-            batches = math.ceil(config.eval_examples / config.global_eval_batch_size)
+            partial_batches = math.ceil(config.eval_examples / config.global_eval_batch_size)
             partial = {
-                split: strategy.experimental_distribute_dataset(d.take(batches))
+                split: strategy.experimental_distribute_dataset(d.take(partial_batches))
                 for split, d in sources.items()
             }
         recalibration = None
@@ -658,7 +676,7 @@ class Trainer:
             recalibration = strategy.experimental_distribute_dataset(
                 data.train(config.batch_size, augment=False).take(batches)
             )
-        return _EvaluationInputs(whole, partial, recalibration)
+        return _EvaluationInputs(whole, partial, recalibration, partial_batches)
 
     def _evaluate_at(self, step, final, evaluation, callback_list, run, start) -> None:
         """Evaluates after `step` (the whole splits when `final`), records the history entry
@@ -666,7 +684,8 @@ class Trainer:
         t0 = time.perf_counter()
         callback_list.on_test_begin()
         datasets = evaluation.whole if final else evaluation.partial
-        metrics = divergence.checked_metrics(step, self._evaluate, datasets, evaluation.recalibration)
+        subset = evaluation.partial_batches if final else None
+        metrics = divergence.checked_metrics(step, self._evaluate, datasets, evaluation.recalibration, subset)
         if not final:
             self._restore_training_weights()
         run.eval_time += time.perf_counter() - t0
@@ -680,6 +699,7 @@ class _EvaluationInputs:
     whole: dict
     partial: dict
     recalibration: object
+    partial_batches: int | None = None  # batches of the shortened evaluations (eval_examples)
 
 
 @dataclasses.dataclass

@@ -560,3 +560,20 @@ def test_original_results_without_config_and_a_differing_replay(fixtures_dir, tm
     with pytest.raises(SystemExit):
         report.run(["--original", str(tmp_path / "nope"), "--out", str(tmp_path / "o")])
     assert "--original" in capsys.readouterr().err
+
+
+def test_question_2_reads_a_curve_on_the_same_images():
+    """The last evaluation's accuracy on the shortened evaluations' images ends the curve when
+    recorded (runs since it is); otherwise the curve is the history as it is."""
+    from nac.report import _same_images_curve
+
+    entries = [
+        {"step": 20, "test_accuracy": 0.5, "test_examples": 2000},
+        {"step": 40, "test_accuracy": 0.6, "test_examples": 2000},
+        {"step": 60, "test_accuracy": 0.64, "test_examples": 10000},
+    ]
+    assert _same_images_curve(entries) == ((20, 0.5), (40, 0.6), (60, 0.64))
+    entries[-1] |= {"test_subset_accuracy": 0.62, "test_subset_examples": 2000}
+    assert _same_images_curve(entries) == ((20, 0.5), (40, 0.6), (60, 0.62))
+    entries[-1]["test_subset_examples"] = 1000  # other images than the curve's: left as it is
+    assert _same_images_curve(entries)[-1] == (60, 0.64)

@@ -1,8 +1,10 @@
 """nac.studystats on hand-written numbers (pure Python, fast)."""
 
+import dataclasses
 import math
 
 import numpy as np
+
 import pytest
 
 from nac import studystats as ss
@@ -111,6 +113,15 @@ def test_convergence_check_compares_subset_evaluations_with_each_other():
     )
     assert ss.convergence_table([n])[0]["flattened"] is True
     assert "| 1.80 | 0.30 (to step 900, 1,000 images) | yes |" in ss.study_markdown(ss.study([n]))
+    # The last evaluation's accuracy on the same 1,000 images (runs since it is recorded): the
+    # gain is read to the end of training, from step 800.
+    ended = ss.convergence_check(steps, acc, 1000, examples=examples, end_on_subset=(0.858, 1000))
+    assert ended["same_images_to_step"] == 1000 and ended["same_images_gain_points"] == pytest.approx(0.8)
+    assert ended["flattened"] is False
+    other = ss.convergence_check(steps, acc, 1000, examples=examples, end_on_subset=(0.858, 2000))
+    assert other["same_images_to_step"] == 900  # recorded on other images: not comparable
+    n_end = dataclasses.replace(n, end_on_subset=(0.858, 1000))
+    assert "| 1.80 | 0.80 (to step 1000, 1,000 images) | **no** |" in ss.study_markdown(ss.study([n_end]))
 
 
 def test_study_pairs_compares_and_renders():

@@ -526,9 +526,20 @@ def test_eval_examples_shortens_every_evaluation_but_the_last(validation_data):
     (whole evaluation batches); the last one, the reported result, reads every image."""
     config = dataclasses.replace(OPTIONS, eval_examples=20, eval_batch_size=16, eval_every=1, steps=3)
     keras.utils.set_random_seed(1)
-    result = T.Trainer(arch.network_from_notation("4/1/2"), IMAGE, config).train(validation_data)
+    trainer = T.Trainer(arch.network_from_notation("4/1/2"), IMAGE, config)
+    result = trainer.train(validation_data)
     examples = [(h["test_examples"], h["validation_examples"]) for h in result.history]
     assert examples == [(32, 32), (32, 32), (100, 40)]  # ceil(20 / 16) = 2 batches of 16
     assert result.final["test_examples"] == 100
+    # The last evaluation also reads its first 32 images' accuracy (the curve's images); the
+    # model keeps the evaluation weights after it, so recompute that accuracy by hand.
+    assert [("test_subset_accuracy" in h) for h in result.history] == [False, False, True]
+    assert result.final["test_subset_examples"] == 32 and result.final["validation_subset_examples"] == 32
+    correct = 0
+    with T._no_dropout_no_taps(trainer.model):
+        for images, labels in validation_data.evaluation("test", 16).take(2):
+            predicted = np.argmax(trainer.model(images, training=False).numpy(), -1)
+            correct += int(np.sum(predicted == labels.numpy()))
+    assert result.final["test_subset_accuracy"] == pytest.approx(correct / 32)
     with pytest.raises(ConfigError, match="eval_examples: got -1"):
         T.TrainConfig(steps=1, eval_examples=-1)
