@@ -4,7 +4,6 @@ import dataclasses
 import math
 
 import numpy as np
-
 import pytest
 
 from nac import studystats as ss
