@@ -393,7 +393,7 @@ def study_markdown(s: dict) -> str:
         "",
         f"Stable from: as in the stability section. Converged from: the first evaluation after which test "
         f"accuracy gains less than {s['converged_points']:g} points to the end of the iteration (needs "
-        "evaluations within iterations: --eval_every < --construction_steps).",
+        "evaluations within iterations: --construction_eval_every or --eval_every < --construction_steps).",
         "",
         "| Run | Iteration | Steps | Evaluations | Stable from step | Converged from step | Stable first |",
         "|---|---|---|---|---|---|---|",
