@@ -97,12 +97,16 @@ def one_run(side, dataset, steps, threads):
     import keras
 
     loaded, network = _data_and_network(dataset)
-    if side == "keras":
-        speed = keras_speed(network, loaded, steps)
-    else:
-        speed = nac_speed(network, loaded, steps, "per_branch" if side == "nac_per_branch" else "per_cell")
+    speed = side_speed(side, network, loaded, steps)
     keras.backend.clear_session()
     return speed
+
+
+def side_speed(side, network, data, steps):
+    """Images/s of one side (`nac`, `nac_per_branch` or `keras`) trained in this process."""
+    if side == "keras":
+        return keras_speed(network, data, steps)
+    return nac_speed(network, data, steps, "per_branch" if side == "nac_per_branch" else "per_cell")
 
 
 def _data_and_network(dataset):
@@ -187,11 +191,8 @@ def main():
             for side in order:
                 if shipped:
                     speed = _subprocess_speed(side, dataset, args.steps)
-                elif side == "keras":
-                    speed = keras_speed(network, loaded, args.steps)
                 else:
-                    impl = "per_branch" if side == "nac_per_branch" else "per_cell"
-                    speed = nac_speed(network, loaded, args.steps, impl)
+                    speed = side_speed(side, network, loaded, args.steps)
                 speeds[side].append(speed)
                 if not shipped:
                     import keras

@@ -220,18 +220,15 @@ def convergence_check(
     out = {"from_step": steps[i], "gain_points": gain, "flattened": gain < points}
     if len(examples) == len(steps) and examples[i] != examples[-1]:
         same = [j for j in range(i + 1, len(steps)) if examples[j] == examples[i]]
+        end = None  # (step, accuracy) of the curve's end on the same images
         if end_on_subset is not None and end_on_subset[1] == examples[i]:
-            same_gain = 100.0 * (end_on_subset[0] - accuracy[i])
-            out.update(
-                same_images_to_step=steps[-1],
-                same_images_gain_points=same_gain,
-                same_images=examples[i],
-                flattened=same_gain < points,
-            )
+            end = (steps[-1], end_on_subset[0])
         elif same:
-            same_gain = 100.0 * (accuracy[same[-1]] - accuracy[i])
+            end = (steps[same[-1]], accuracy[same[-1]])
+        if end is not None:
+            same_gain = 100.0 * (end[1] - accuracy[i])
             out.update(
-                same_images_to_step=steps[same[-1]],
+                same_images_to_step=end[0],
                 same_images_gain_points=same_gain,
                 same_images=examples[i],
                 flattened=same_gain < points,

@@ -530,7 +530,7 @@ def test_iterations_evaluate_once_unless_eval_every_is_given():
     only = RunConfig(run_dir="r", dataset="synthetic", envelope="8/1-1/6", construction_eval_every=25)
     assert only.train_config(100, iteration=True).eval_steps() == (25, 50, 75, 100)
     assert only.train_config(100).eval_every == 10
-    with pytest.raises(Exception, match="--construction_eval_every"):
+    with pytest.raises(ConfigError, match="--construction_eval_every"):
         RunConfig(run_dir="r", dataset="synthetic", construction_eval_every=0)
 
 
