@@ -5,6 +5,7 @@ so the runs are shared through module-scoped fixtures.
 """
 
 import dataclasses
+import logging
 import math
 
 import keras
@@ -435,6 +436,25 @@ def test_callback_stop_training_ends_early(data):
     )
     assert result.stopped_early and result.steps == 2
     assert [h["step"] for h in result.history] == [2] and result.loss_curve[-1][0] == 2
+
+
+def test_one_trainer_per_iteration_is_no_retracing_warning(data):
+    """A construction builds one trainer per iteration; each traces its functions once. From
+    the fifth trainer of a process on, TensorFlow warned "N out of the last N calls ...
+    triggered tf.function retracing" (the paper's 5 iterations and the final network), because
+    it keys the warning by the method's code object that all trainers share."""
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger = logging.getLogger("tensorflow")
+    logger.addHandler(handler)
+    config = T.TrainConfig(steps=2, batch_size=BATCH, lr_schedule="constant", bn_recalibration_examples=BATCH)
+    try:
+        for _ in range(6):
+            T.Trainer(arch.network_from_notation("4/1/2"), IMAGE, config).train(data)
+    finally:
+        logger.removeHandler(handler)
+    assert not [r.getMessage() for r in records if "retracing" in r.getMessage()]
 
 
 def test_data_must_fit_the_model(data):
