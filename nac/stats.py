@@ -61,7 +61,7 @@ import numpy as np
 import tensorflow as tf
 
 from nac import model as model_lib
-from nac import statsio
+from nac import statsio, tracing
 from nac.checks import is_int, statistics_in_order
 from nac.divergence import Diverged
 from nac.errors import StatsError
@@ -145,8 +145,8 @@ class FeaturemapStatistics(keras.callbacks.Callback):
                     f"BuildOptions(statistics={self.statistics})"
                 )
         self._names = tuple(dict.fromkeys(n for s in self.statistics for n in _ACCUMULATORS[s]))
-        self._read_fn = tf.function(self._read_graph, autograph=False)
-        self._reset_fn = tf.function(self._reset_graph, autograph=False)
+        self._read_fn = tracing.own_function(self._read_graph, autograph=False)
+        self._reset_fn = tracing.own_function(self._reset_graph, autograph=False)
         self.set_model(model)
         self.final = None
         self._clear_series()

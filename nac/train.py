@@ -88,7 +88,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import functools
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -98,7 +97,7 @@ import numpy as np
 import tensorflow as tf
 
 from nac import arch as arch_lib
-from nac import distribute, divergence
+from nac import distribute, divergence, tracing
 from nac.errors import ConfigError, RunError
 from nac.model import BuildOptions, build_model, collection_disabled
 from nac.recipe import (  # noqa: F401  (re-exported: the trainer's configuration)
@@ -307,16 +306,16 @@ class Trainer:
                 self._bn_probe = keras.Model(
                     model.inputs[0], [layer.input for layer in bns], name=f"{model.name}_bn_inputs"
                 )
-        self._train_function = _own_function(self._train_step)
-        self._loop_function = _own_function(self._train_loop)
+        self._train_function = tracing.own_function(self._train_step)
+        self._loop_function = tracing.own_function(self._train_loop)
         forward = (
-            _own_function(self._forward_backward, jit_compile=True)
+            tracing.own_function(self._forward_backward, jit_compile=True)
             if config.jit_compile
             else self._forward_backward
         )
         self._forward_backward_fn = forward
-        self._recal_function = _own_function(self._recal_step)
-        self._sync_bn_function = _own_function(self._sync_bn_stats)
+        self._recal_function = tracing.own_function(self._recal_step)
+        self._sync_bn_function = tracing.own_function(self._sync_bn_stats)
 
     # ----------------------------------------------------------------------------------
     # Traced functions.
@@ -662,7 +661,9 @@ class Trainer:
         whole = {split: strategy.experimental_distribute_dataset(d) for split, d in sources.items()}
         # One trace per trainer whatever the batch sizes (a short last batch would retrace,
         # and TensorFlow warns about retracing when a run trains many small networks).
-        self._eval_function = _own_function(self._eval_step, input_signature=list(whole["test"].element_spec))
+        self._eval_function = tracing.own_function(
+            self._eval_step, input_signature=list(whole["test"].element_spec)
+        )
         # The evaluations before the last may read only the first `eval_examples` images.
         partial, partial_batches = whole, None
         if config.eval_examples:
@@ -734,21 +735,6 @@ class _RunLog:
                 }
             )
         self.window[:] = 0
-
-
-def _own_function(method, **kwargs):
-    """`tf.function(method, **kwargs)`, counted apart from other trainers' by TensorFlow's
-    retracing detector.
-
-    Every Trainer traces its functions once, for its own model and variables: that is not
-    retracing. But TensorFlow keys its "N out of the last M calls triggered tf.function
-    retracing" warning by the method's code object, which all trainers share, and a
-    construction builds one trainer per iteration: from the fifth on (the paper's five
-    iterations and the final network) every first call of an evaluation looked like a retrace.
-    A `functools.partial` has no code object, so the detector keys on this trainer's own
-    function; a real retrace inside one trainer (say, a new input shape every call) still warns.
-    """
-    return tf.function(functools.partial(method), **kwargs)
 
 
 def _throughput(step_times: list[tuple[int, float]], batch_size: int) -> float:

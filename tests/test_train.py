@@ -18,6 +18,7 @@ from nac import arch, distribute
 from nac import train as T
 from nac.errors import ConfigError, RunError
 from nac.model import taps
+from nac.stats import FeaturemapStatistics
 
 IMAGE = 8
 BATCH = 32
@@ -439,7 +440,8 @@ def test_callback_stop_training_ends_early(data):
 
 
 def test_one_trainer_per_iteration_is_no_retracing_warning(data):
-    """A construction builds one trainer per iteration; each traces its functions once. From
+    """A construction builds one trainer and one statistics callback per iteration; each
+    traces its functions once (nac.tracing). From
     the fifth trainer of a process on, TensorFlow warned "N out of the last N calls ...
     triggered tf.function retracing" (the paper's 5 iterations and the final network), because
     it keys the warning by the method's code object that all trainers share."""
@@ -451,7 +453,8 @@ def test_one_trainer_per_iteration_is_no_retracing_warning(data):
     config = T.TrainConfig(steps=2, batch_size=BATCH, lr_schedule="constant", bn_recalibration_examples=BATCH)
     try:
         for _ in range(6):
-            T.Trainer(arch.network_from_notation("4/1/2"), IMAGE, config).train(data)
+            trainer = T.Trainer(arch.network_from_notation("4/1/2"), IMAGE, config)
+            trainer.train(data, callbacks=[FeaturemapStatistics(trainer.model, BATCH)])
     finally:
         logger.removeHandler(handler)
     assert not [r.getMessage() for r in records if "retracing" in r.getMessage()]
@@ -502,7 +505,6 @@ def test_steps_per_loop_gives_the_same_run(data):
     give the statistic series, losses, evaluations and the next architecture of 1 per call."""
     from nac import restructure
     from nac.config import OriginalConfig
-    from nac.stats import FeaturemapStatistics
 
     network = arch.network_from_notation("8/2-1/6")
     runs = {}
