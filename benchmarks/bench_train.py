@@ -18,12 +18,18 @@ TensorFlow's thread pools are fixed at process start: `--threads=default` leaves
 defaults, `--threads=1,2` sets intra-op 1 and inter-op 2 (what nac chooses on a 2-core CPU,
 see `nac.runtime`) for every side, `--threads=nac` applies nac's automatic choice.
 `--threads=shipped` compares each side as a user gets it: every run is a fresh process, nac's
-with nac's automatic thread choice (`nac.runtime.configure_threads()`, what the driver does),
-Keras' with TensorFlow's defaults (what `model.fit` does unless the user changes them); the
+with nac's automatic thread choice and oneDNN setting (`nac.runtime.configure_threads()` and
+`enable_onednn()`, what the driver does), Keras' with TensorFlow's defaults (what `model.fit`
+does unless the user changes them); the
 rounds still interleave the two sides, and a run's speed excludes process start-up, data
 loading and the first (tracing) step, as in the other modes.
 
+`--onednn=on|off` sets `TF_ENABLE_ONEDNN_OPTS` for every side (both sides then differ only in
+the graph and the loop); `auto` (the default) applies `nac.runtime.enable_onednn()` to both
+sides in one process, and to nac's side only with `--threads=shipped`.
+
     python -u benchmarks/bench_train.py [--rounds 5] [--steps 40] [--threads default|nac|shipped|1,2]
+        [--onednn auto|on|off]
 """
 
 import argparse
@@ -93,6 +99,7 @@ def one_run(side, dataset, steps, threads):
     from nac import runtime
 
     if threads == "nac":
+        runtime.enable_onednn()
         runtime.configure_threads()
     import keras
 
@@ -121,12 +128,18 @@ def _data_and_network(dataset):
     return loaded, arch.network_from_notation(NOTATION, input_channels=channels)
 
 
-def _subprocess_speed(side, dataset, steps):
-    """One run of `side` in a fresh process: nac's sides with nac's threads, Keras' with TF's defaults."""
+def _subprocess_speed(side, dataset, steps, onednn):
+    """One run of `side` in a fresh process: nac's sides with nac's threads and oneDNN setting,
+    Keras' with TF's defaults (with `onednn` auto; on/off is in the environment for both)."""
     import subprocess
     import sys
 
+    from nac import runtime
+
     threads = "default" if side == "keras" else "nac"
+    env = dict(os.environ)
+    if side == "keras" and onednn == "auto":
+        env.pop(runtime.ONEDNN_ENV, None)
     out = subprocess.run(
         [
             sys.executable,
@@ -143,6 +156,7 @@ def _subprocess_speed(side, dataset, steps):
         check=True,
         capture_output=True,
         text=True,
+        env=env,
     ).stdout
     return float(out.strip().splitlines()[-1])
 
@@ -154,6 +168,7 @@ def main():
     parser.add_argument("--threads", default="nac", help="default | nac | shipped | INTRA,INTER")
     parser.add_argument("--per_branch", action="store_true", help="also nac's loop with per-branch layers")
     parser.add_argument("--datasets", default="synthetic,fashion_mnist")
+    parser.add_argument("--onednn", default="auto", choices=("auto", "on", "off"))
     parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: one run of this side, prints images/s
     args = parser.parse_args()
     if args.one:
@@ -162,7 +177,11 @@ def main():
 
     from nac import runtime
 
+    if args.onednn != "auto":
+        os.environ[runtime.ONEDNN_ENV] = "1" if args.onednn == "on" else "0"
     shipped = args.threads == "shipped"  # the parent then never imports TensorFlow
+    if not shipped:
+        runtime.enable_onednn()  # before TensorFlow loads; both sides share the process
     if shipped:
         threads = None
     elif args.threads == "nac":
@@ -181,6 +200,12 @@ def main():
             if shipped
             else f"threads intra/inter {threads[0] or 'TF default'}/{threads[1] or 'TF default'}"
         )
+        + f"; {runtime.ONEDNN_ENV}="
+        + (
+            os.environ.get(runtime.ONEDNN_ENV, "unset")
+            if not shipped or args.onednn != "auto"
+            else "set by enable_onednn() for nac, unset for Keras"
+        )
     )
     for dataset in args.datasets.split(","):
         if not shipped:
@@ -190,7 +215,7 @@ def main():
             order = sides if r % 2 == 0 else sides[::-1]
             for side in order:
                 if shipped:
-                    speed = _subprocess_speed(side, dataset, args.steps)
+                    speed = _subprocess_speed(side, dataset, args.steps, args.onednn)
                 else:
                     speed = side_speed(side, network, loaded, args.steps)
                 speeds[side].append(speed)

@@ -18,6 +18,15 @@ renaming, "Assets written") are held back by a WARNING-level filter on the `absl
 warnings and TensorFlow's own warnings and errors still show. `NAC_TF_LOGS=1` in the
 environment (or the driver's `--verbosity=1`) leaves all of TensorFlow's logging as it is.
 
+oneDNN. TensorFlow's oneDNN kernels (`TF_ENABLE_ONEDNN_OPTS`) are switched on by TensorFlow
+itself only on CPUs with AVX-512 neural-network features (VNNI, BF16, AMX); on this
+workplace's AMD EPYC machines (AVX2, no AVX-512) they stay off, and these networks train
+2.5-3x slower for it (16/3-1-1/6 at 28x28, batch 50: a training step of 0.31-0.38 s with
+oneDNN against 1.0-1.2 s without, BUILD_NOTES "oneDNN"). `enable_onednn()` sets
+`TF_ENABLE_ONEDNN_OPTS=1` before TensorFlow loads on x86-64 unless the user set the variable
+(`TF_ENABLE_ONEDNN_OPTS=0` keeps TensorFlow's plain kernels). The same functions, computed by
+other kernels: results differ in float round-off, not in meaning.
+
 Thread pools. `None` picks nac's automatic choice, `0` leaves TensorFlow's default (as many
 threads as cores in each pool), a positive number is used as it is. The automatic choice is
 intra-op 1 / inter-op 2 on a machine with at most 2 cores (measured there 1.10-1.16x faster
@@ -31,12 +40,15 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import platform
 import re
 import sys
 import tempfile
 
 AUTO_THREADS_MAX_CORES = 2
 TF_LOGS_ENV = "NAC_TF_LOGS"
+ONEDNN_ENV = "TF_ENABLE_ONEDNN_OPTS"
+ONEDNN_MACHINES = ("x86_64", "amd64")
 
 # Native stderr lines of a normal start-up that carry no information for a user.
 NOISE = re.compile(
@@ -53,6 +65,18 @@ NOISE = re.compile(
 
 _quiet = False
 _shown = False
+
+
+def enable_onednn(machine: str | None = None) -> str | None:
+    """Sets `TF_ENABLE_ONEDNN_OPTS=1` on x86-64 unless the user set it; returns its value.
+
+    Call before TensorFlow is first imported (TensorFlow reads the variable once). None: the
+    variable is unset and TensorFlow decides (other machines).
+    """
+    machine = (platform.machine() if machine is None else machine).lower()
+    if machine in ONEDNN_MACHINES:
+        os.environ.setdefault(ONEDNN_ENV, "1")
+    return os.environ.get(ONEDNN_ENV)
 
 
 def tf_logs_wanted(verbosity: int = 0) -> bool:

@@ -13,6 +13,11 @@ import subprocess  # noqa: E402
 import sys  # noqa: E402
 
 import pytest  # noqa: E402
+
+from nac import runtime  # noqa: E402
+
+runtime.enable_onednn()  # what the driver does: oneDNN's kernels on x86-64 (nac.runtime)
+
 import tensorflow as tf  # noqa: E402
 
 _cpus = tf.config.list_physical_devices("CPU")
