@@ -101,6 +101,8 @@ def one_run(side, dataset, steps, threads):
     if threads == "nac":
         runtime.enable_onednn()
         runtime.configure_threads()
+    elif "," in threads:  # INTRA,INTER, the oneDNN variable as the environment has it
+        runtime.configure_threads(*(int(v) for v in threads.split(",")))
     import keras
 
     loaded, network = _data_and_network(dataset)
