@@ -8,7 +8,7 @@ first, tracing, step left out); the three settings alternate in order from round
 Prints each round's images/s and the median (min..max) over rounds of on / off and
 on / unset.
 
-    python -u benchmarks/bench_onednn.py [--rounds 3] [--steps 40] [--datasets synthetic,fashion_mnist]
+    PYTHONPATH=. python -u benchmarks/bench_onednn.py [--rounds 3] [--steps 40] [--datasets synthetic,fashion_mnist]
 """
 
 import argparse
@@ -17,14 +17,16 @@ import statistics
 import subprocess
 import sys
 
+from nac.runtime import ONEDNN_ENV  # nac.runtime does not import TensorFlow
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 SETTINGS = {"on": "1", "off": "0", "unset": None}
 
 
 def run(setting, dataset, steps):
-    env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
+    env = {k: v for k, v in os.environ.items() if k != ONEDNN_ENV}
     if SETTINGS[setting] is not None:
-        env["TF_ENABLE_ONEDNN_OPTS"] = SETTINGS[setting]
+        env[ONEDNN_ENV] = SETTINGS[setting]
     # --threads=1,2 (nac's automatic choice on 2 cores, set here for any machine) rather
     # than "nac", which would also call enable_onednn() and turn "unset" into "on".
     command = [sys.executable, os.path.join(HERE, "bench_train.py"), "--one", "nac"]

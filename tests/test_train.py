@@ -441,10 +441,10 @@ def test_callback_stop_training_ends_early(data):
 
 def test_one_trainer_per_iteration_is_no_retracing_warning(data):
     """A construction builds one trainer and one statistics callback per iteration; each
-    traces its functions once (nac.tracing). From
-    the fifth trainer of a process on, TensorFlow warned "N out of the last N calls ...
-    triggered tf.function retracing" (the paper's 5 iterations and the final network), because
-    it keys the warning by the method's code object that all trainers share."""
+    traces its functions once (nac.tracing). From the fifth trainer of a process on,
+    TensorFlow warned "N out of the last N calls ... triggered tf.function retracing" (the
+    paper's 5 iterations and the final network), because it keys the warning by the method's
+    code object that all trainers share."""
     records = []
     handler = logging.Handler()
     handler.emit = records.append
