@@ -105,6 +105,9 @@ if [ "$failed" != 0 ]; then
   echo "study.sh: a run failed; see $OUT/*.log, then rerun this script to resume" >&2
   exit 1
 fi
-$PY -m nac.report "$OUT"/envelope_s1 "$OUT"/constructed_s* "$OUT"/worstcase_s* "$OUT"/random_s* \
-  "$OUT"/stopinherit_s* --out "$REPORT"
+runs=("$OUT/envelope_s1")  # the run directories by role (a glob would also catch the NAME.log files)
+for role in constructed worstcase random stopinherit; do
+  for seed in "${SEEDS[@]}"; do runs+=("$OUT/${role}_s$seed"); done
+done
+$PY -m nac.report "${runs[@]}" --out "$REPORT"
 echo "study ($SCALE) finished in $(( $(date +%s) - start )) s; report in $REPORT/report.md"
