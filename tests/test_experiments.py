@@ -44,3 +44,43 @@ def test_flags_txt_replays_as_a_flagfile(finished_run):
     assert direct.returncode == 0, direct.stderr
     assert replay.stdout == direct.stdout
     assert "seed 3" in replay.stdout and "2 iterations of 12 steps" in replay.stdout
+
+
+def test_study_script_runs_every_role_and_reports_only_run_directories(tmp_path):
+    """experiments/study.sh with a stand-in Python that records its calls: one nac.construct
+    run per role and seed, then nac.report over exactly those run directories (its globs once
+    also passed the NAME.log files it writes beside them, and the report step failed)."""
+    import os
+    import subprocess
+
+    calls = tmp_path / "calls.txt"
+    fake = tmp_path / "python"
+    fake.write_text(
+        "#!/usr/bin/env bash\n"
+        f'echo "$*" >> {calls}\n'
+        'for a in "$@"; do case "$a" in --run_dir=*) mkdir -p "${a#--run_dir=}";; esac; done\n'
+    )
+    fake.chmod(0o755)
+    out_dir, report = tmp_path / "study", tmp_path / "report"
+    env = dict(os.environ, PYTHON=str(fake), STUDY_DIR=str(out_dir), STUDY_REPORT=str(report), JOBS="2")
+    done = subprocess.run(
+        ["bash", str(EXPERIMENTS / "study.sh")], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    lines = calls.read_text().splitlines()
+    runs = {
+        a.split("=", 1)[1]
+        for line in lines
+        if "nac.construct" in line
+        for a in line.split()
+        if "--run_dir=" in a
+    }
+    names = {"envelope_s1"} | {
+        f"{r}_s{s}" for r in ("constructed", "worstcase", "random", "stopinherit") for s in (1, 2, 3)
+    }
+    assert runs == {str(out_dir / n) for n in names}
+    (report_line,) = [line for line in lines if "nac.report" in line]
+    args = report_line.split()
+    reported = args[args.index("nac.report") + 1 : args.index("--out")]
+    assert sorted(reported) == sorted(runs) and all(pathlib.Path(p).is_dir() for p in reported)
+    assert any(p.name.endswith(".log") for p in out_dir.iterdir())  # the logs the globs caught
