@@ -3,7 +3,9 @@
 These runs validate and describe without importing TensorFlow, so each takes well under a second.
 """
 
+import os
 import pathlib
+import subprocess
 
 import pytest
 from conftest import RUN_FLAGS, construct
@@ -50,9 +52,6 @@ def test_study_script_runs_every_role_and_reports_only_run_directories(tmp_path)
     """experiments/study.sh with a stand-in Python that records its calls: one nac.construct
     run per role and seed, then nac.report over exactly those run directories (its globs once
     also passed the NAME.log files it writes beside them, and the report step failed)."""
-    import os
-    import subprocess
-
     calls = tmp_path / "calls.txt"
     fake = tmp_path / "python"
     fake.write_text(
