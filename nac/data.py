@@ -196,9 +196,15 @@ def _seed_key(seed: int) -> tf.Tensor:
     return tf.constant([seed, 0], tf.int64)
 
 
-def _with_options(dataset: tf.data.Dataset) -> tf.data.Dataset:
+# The array datasets' training pipeline: batches prepared in parallel and kept ready.
+ARRAY_MAP_CALLS = 2
+ARRAY_PREFETCH = 4
+
+
+def _with_options(dataset: tf.data.Dataset, autotune: bool = True) -> tf.data.Dataset:
     options = tf.data.Options()
     options.deterministic = True
+    options.autotune.enabled = autotune
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return dataset.with_options(options)
 
@@ -315,9 +321,13 @@ class Data:
         mode = self.config.augment if augment else "none"
         if self._tfds is not None:
             dataset = self._tfds_train(global_batch_size, mode)
-        else:
-            dataset = self._array_train(global_batch_size, mode)
-        return _with_options(dataset.prefetch(tf.data.AUTOTUNE))
+            return _with_options(dataset.prefetch(tf.data.AUTOTUNE))
+        # The array datasets' batches are a gather and a few element-wise ops: fixed
+        # parallelism is enough, and without tf.data's autotuning no optimisation thread
+        # outlives the training (deleting a long-running autotuned iterator waited up to
+        # about 60 s for that thread, once per trained network; BUILD_NOTES, "The quickstart").
+        dataset = self._array_train(global_batch_size, mode).prefetch(ARRAY_PREFETCH)
+        return _with_options(dataset, autotune=False)
 
     def _array_train(self, batch: int, mode: str):
         images, labels = self._split_tensors("train")
@@ -343,7 +353,7 @@ class Data:
                 batch_images = preprocess.augment_batch(batch_images, mode, image_size, seed)
             return batch_images, tf.gather(labels, index)
 
-        return indices.map(make_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        return indices.map(make_batch, num_parallel_calls=ARRAY_MAP_CALLS, deterministic=True)
 
     def _tfds_train(self, batch: int, mode: str):
         seed = self.seed

@@ -164,3 +164,26 @@ def num_workers(strategy: tf.distribute.Strategy) -> int:
         return 1
     spec = resolver.cluster_spec().as_dict()
     return len(spec.get("worker", [])) + len(spec.get("chief", []))
+
+
+def distribute_dataset(strategy: tf.distribute.Strategy, dataset: tf.data.Dataset):
+    """`dataset` as the strategy's replicas read it.
+
+    A single-process strategy with one CPU replica reads `dataset` itself: there is no device
+    to fetch to and no batch to split, and `experimental_distribute_dataset` would wrap it in a
+    multi-device iterator whose own autotuned per-device pipeline outlives a long training
+    (deleting it after the quickstart's final training waited 35-55 s for tf.data's
+    optimisation thread; BUILD_NOTES, "The quickstart at 14x14"). Every other strategy (GPUs,
+    several replicas or workers) gets `strategy.experimental_distribute_dataset`.
+    """
+    try:
+        devices = strategy.extended.worker_devices
+    except RuntimeError:  # the default (no) strategy: it reads the dataset itself
+        return strategy.experimental_distribute_dataset(dataset)
+    if (
+        num_workers(strategy) == 1
+        and len(devices) == 1
+        and tf.DeviceSpec.from_string(devices[0]).device_type == "CPU"
+    ):
+        return dataset
+    return strategy.experimental_distribute_dataset(dataset)

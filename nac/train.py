@@ -583,7 +583,7 @@ class Trainer:
         self._setup(info.train_examples)
         multi_worker = distribute.num_workers(strategy) > 1
 
-        train_iterator = iter(strategy.experimental_distribute_dataset(data.train(config.batch_size)))
+        train_iterator = iter(distribute.distribute_dataset(strategy, data.train(config.batch_size)))
         evaluation = self._evaluation_inputs(data)
         callback_list = keras.callbacks.CallbackList(list(callbacks), model=self.model)
         self.model.stop_training = False
@@ -658,7 +658,7 @@ class Trainer:
         if config.validation and data.info.validation_examples:
             splits.append("validation")
         sources = {split: data.evaluation(split, config.global_eval_batch_size) for split in splits}
-        whole = {split: strategy.experimental_distribute_dataset(d) for split, d in sources.items()}
+        whole = {split: distribute.distribute_dataset(strategy, d) for split, d in sources.items()}
         # One trace per trainer whatever the batch sizes (a short last batch would retrace,
         # and TensorFlow warns about retracing when a run trains many small networks).
         self._eval_function = tracing.own_function(
@@ -669,14 +669,14 @@ class Trainer:
         if config.eval_examples:
             partial_batches = math.ceil(config.eval_examples / config.global_eval_batch_size)
             partial = {
-                split: strategy.experimental_distribute_dataset(d.take(partial_batches))
+                split: distribute.distribute_dataset(strategy, d.take(partial_batches))
                 for split, d in sources.items()
             }
         recalibration = None
         if self._recalibrates:
             batches = math.ceil(config.bn_recalibration_examples / config.batch_size)
-            recalibration = strategy.experimental_distribute_dataset(
-                data.train(config.batch_size, augment=False).take(batches)
+            recalibration = distribute.distribute_dataset(
+                strategy, data.train(config.batch_size, augment=False).take(batches)
             )
         return _EvaluationInputs(whole, partial, recalibration, partial_batches)
 

@@ -603,6 +603,15 @@ def test_epochs_are_permutations_each_reshuffled(synthetic):
     np.testing.assert_array_equal(np.sort(odd[:512]), np.sort(labels))
 
 
+def test_array_training_pipeline_is_not_autotuned(synthetic):
+    """The array datasets' training pipeline runs with fixed parallelism and tf.data's
+    autotuning off: deleting a long-running autotuned iterator waited for a pipeline thread
+    (35-55 s after the quickstart's final training, BUILD_NOTES "The quickstart at 14x14");
+    the evaluation pipelines, read to their end, keep the defaults."""
+    assert synthetic.train(64).options().autotune.enabled is False
+    assert synthetic.evaluation("test", 64).options().autotune.enabled is not False
+
+
 def test_validation_split_is_carved_from_the_end(cifar_root):
     loaded = data.load(DataConfig("cifar10", data_dir=str(cifar_root / "bin"), validation_examples=4))
     info = loaded.info

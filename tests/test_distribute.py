@@ -60,6 +60,15 @@ def test_mirrored_uses_the_logical_cpus():
     assert distribute.is_chief(tf.distribute.get_strategy())
 
 
+def test_one_cpu_replica_reads_the_dataset_itself():
+    """No multi-device iterator for one CPU replica (its autotuned per-device pipeline stalled
+    the deletion after a long training); several replicas get the strategy's own."""
+    dataset = tf.data.Dataset.range(4).batch(2)
+    assert distribute.distribute_dataset(distribute.make_strategy("one_device"), dataset) is dataset
+    mirrored = distribute.distribute_dataset(distribute.make_strategy("mirrored"), dataset)
+    assert isinstance(mirrored, tf.distribute.DistributedDataset)
+
+
 def test_bad_strategy_name():
     with pytest.raises(ConfigError, match=r"^strategy: got 'tpu'; expected one of auto, "):
         distribute.make_strategy("tpu")
