@@ -40,8 +40,8 @@
 # $OUT/NAME.log. Environment: PYTHON (default python), NAC_DATA_DIR (default: Debian's
 # dataset-fashion-mnist), STUDY_DIR and STUDY_REPORT (the output folders), ENVELOPE,
 # ITERATIONS, EVAL_EXAMPLES, JOBS; at full scale FINAL_STEPS, EVAL_EVERY, DECAY_EPOCHS,
-# CONSTRUCTION_STEPS and CONSTRUCTION_EVAL_EVERY override the budget (nac.construct refuses to resume a run with
-# other values: use a new STUDY_DIR). Cost arithmetic: BUILD_NOTES.md, "The study, converged".
+# CONSTRUCTION_STEPS and CONSTRUCTION_EVAL_EVERY override the budget (nac.construct refuses to
+# resume a run with other values: use a new STUDY_DIR). Cost arithmetic: BUILD_NOTES.md, "The study, converged".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SCALE=${STUDY_SCALE:-full}
