@@ -18,7 +18,7 @@ setup(
         "absl-py",
         "matplotlib",
     ],
-    extras_require={"test": ["pytest", "pytest-xdist", "ruff"]},
+    extras_require={"test": ["pytest", "pytest-xdist", "ruff", "import-linter"]},
     entry_points={
         "console_scripts": [
             "nac-construct=nac.construct:run",

@@ -17,8 +17,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 
-from nac import arch, data  # noqa: E402
-from nac.train import TrainConfig, Trainer  # noqa: E402
+from nac.data import pipelines as data  # noqa: E402
+from nac.spec import arch  # noqa: E402
+from nac.training.train import TrainConfig, Trainer  # noqa: E402
 
 
 def write_cifar_binary(directory, records=10_000, seed=0):

@@ -20,15 +20,16 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from nac import runtime  # noqa: E402
+from nac.training import runtime  # noqa: E402
 
 runtime.quiet_tensorflow()
 runtime.configure_threads()
 
 import tensorflow as tf  # noqa: E402
 
-from nac import arch, export  # noqa: E402
-from nac import model as model_lib  # noqa: E402
+from nac.net import export  # noqa: E402
+from nac.net import model as model_lib  # noqa: E402
+from nac.spec import arch  # noqa: E402
 
 
 def plain_module(model, path, dataset, image_size, channels):

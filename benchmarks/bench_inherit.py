@@ -2,7 +2,7 @@
 
 For each construction iteration i of a run made with `--inherit_weights` (its
 `iter_<i>/weights.npz`), builds the restructured network i+1 and measures its test accuracy
-in inference mode right after inheriting, for every initialisation choice of `nac.inherit`:
+in inference mode right after inheriting, for every initialisation choice of `nac.search.inherit`:
 
   appended  identity (default) | fresh     the cell appended at each stage's tail
   new_inputs zero (default)    | fresh     rows of inherited kernels that read new channels
@@ -32,13 +32,13 @@ def main(argv=None):
     import keras
     import numpy as np
 
-    from nac import arch as arch_lib
-    from nac import data as data_lib
-    from nac import inherit, statsio
-    from nac import restructure as restructure_lib
-    from nac.config import OriginalConfig
-    from nac.model import BuildOptions, build_model
-    from nac.runconfig import RunConfig
+    from nac.data import pipelines as data_lib
+    from nac.net.model import BuildOptions, build_model
+    from nac.run.runconfig import RunConfig
+    from nac.search import inherit, statsio
+    from nac.search import restructure as restructure_lib
+    from nac.spec import arch as arch_lib
+    from nac.spec.config import OriginalConfig
 
     run = args.run
     with open(os.path.join(run, "run_config.json")) as f:

@@ -1,7 +1,7 @@
 """Per-step host overhead: steps/s at 1 and at 20 training steps per device call, interleaved.
 
 A network so small that compute is negligible (6/1-1/6 at 8x8, batch 50, synthetic data),
-trained by `nac.train.Trainer` with `steps_per_loop` 1 and 20 alternately; speed = its
+trained by `nac.training.train.Trainer` with `steps_per_loop` 1 and 20 alternately; speed = its
 `images_per_sec` (the first, tracing, call left out) / 50. The CPU stand-in for the time a
 GPU idles between steps while the host calls the step function and reads its results.
 
@@ -21,14 +21,15 @@ def main():
     parser.add_argument("--steps", type=int, default=400)
     args = parser.parse_args()
 
-    from nac import runtime
+    from nac.training import runtime
 
     threads = runtime.configure_threads()
     import keras
 
-    from nac import arch, data
-    from nac.stats import FeaturemapStatistics
-    from nac.train import TrainConfig, Trainer
+    from nac.data import pipelines as data
+    from nac.net.stats import FeaturemapStatistics
+    from nac.spec import arch
+    from nac.training.train import TrainConfig, Trainer
 
     loaded = data.load(data.DataConfig("synthetic", image_size=8, seed=0, synthetic_test_examples=50))
     network = arch.network_from_notation("6/1-1/6")

@@ -1,6 +1,6 @@
 """nac's training speed with TensorFlow's oneDNN kernels on, against off and TF's own choice.
 
-`nac.runtime.enable_onednn()` sets `TF_ENABLE_ONEDNN_OPTS=1` on x86-64 (TensorFlow turns
+`nac.training.runtime.enable_onednn()` sets `TF_ENABLE_ONEDNN_OPTS=1` on x86-64 (TensorFlow turns
 oneDNN on by itself only on CPUs with AVX-512 neural-network features). TensorFlow reads the
 variable once, at import, so every run is a fresh process (`bench_train.py --one nac`: nac's
 trainer as the driver runs it, its automatic threads, the per-cell form, taps and EMA, the
@@ -17,7 +17,7 @@ import statistics
 import subprocess
 import sys
 
-from nac.runtime import ONEDNN_ENV  # nac.runtime does not import TensorFlow
+from nac.training.runtime import ONEDNN_ENV  # nac.training.runtime does not import TensorFlow
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SETTINGS = {"on": "1", "off": "0", "unset": None}

@@ -23,9 +23,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras  # noqa: E402
 
-from nac import arch, data  # noqa: E402
-from nac.stats import FeaturemapStatistics, collection_disabled  # noqa: E402
-from nac.train import TrainConfig, Trainer  # noqa: E402
+from nac.data import pipelines as data  # noqa: E402
+from nac.net.stats import FeaturemapStatistics, collection_disabled  # noqa: E402
+from nac.spec import arch  # noqa: E402
+from nac.training.train import TrainConfig, Trainer  # noqa: E402
 
 # (notation, steps per block, blocks per run)
 CASES = [("16/2-1-1/6", 10, 9), ("32/3-1-1/6", 10, 7), ("128/10-1-1-1/6", 2, 4)]

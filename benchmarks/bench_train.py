@@ -3,7 +3,7 @@
 For each data set (synthetic 28x28x3 and Fashion-MNIST 28x28x1; batch 50, network
 16/3-1-1/6), every round trains fresh models on the same augmented training stream:
 
-* ``nac``: `nac.train.Trainer` as the driver runs it (default `cell_impl`, featuremap taps
+* ``nac``: `nac.training.train.Trainer` as the driver runs it (default `cell_impl`, featuremap taps
   collecting, EMA), speed = its `images_per_sec` (training steps only, the first, tracing,
   step left out);
 * ``keras``: the same network built with Keras' own batch norm, ReLU and dropout per branch
@@ -16,16 +16,16 @@ Sides alternate in order from round to round, so machine drift hits them alike; 
 prints each round's images/s and the median (min..max) over rounds of each ratio to Keras.
 TensorFlow's thread pools are fixed at process start: `--threads=default` leaves TF's
 defaults, `--threads=1,2` sets intra-op 1 and inter-op 2 (what nac chooses on a 2-core CPU,
-see `nac.runtime`) for every side, `--threads=nac` applies nac's automatic choice.
+see `nac.training.runtime`) for every side, `--threads=nac` applies nac's automatic choice.
 `--threads=shipped` compares each side as a user gets it: every run is a fresh process, nac's
-with nac's automatic thread choice and oneDNN setting (`nac.runtime.configure_threads()` and
+with nac's automatic thread choice and oneDNN setting (`nac.training.runtime.configure_threads()` and
 `enable_onednn()`, what the driver does), Keras' with TensorFlow's defaults (what `model.fit`
 does unless the user changes them); the
 rounds still interleave the two sides, and a run's speed excludes process start-up, data
 loading and the first (tracing) step, as in the other modes.
 
 `--onednn=on|off` sets `TF_ENABLE_ONEDNN_OPTS` for every side (both sides then differ only in
-the graph and the loop); `auto` (the default) applies `nac.runtime.enable_onednn()` to both
+the graph and the loop); `auto` (the default) applies `nac.training.runtime.enable_onednn()` to both
 sides in one process, and to nac's side only with `--threads=shipped`.
 
     python -u benchmarks/bench_train.py [--rounds 5] [--steps 40] [--threads default|nac|shipped|1,2]
@@ -59,9 +59,9 @@ class _SmallEval:
 
 
 def nac_speed(network, data, steps, cell_impl):
-    from nac.model import BuildOptions
-    from nac.stats import FeaturemapStatistics
-    from nac.train import TrainConfig, Trainer
+    from nac.net.model import BuildOptions
+    from nac.net.stats import FeaturemapStatistics
+    from nac.training.train import TrainConfig, Trainer
 
     config = TrainConfig(steps=steps, batch_size=BATCH, bn_eval="moving", log_every=steps)
     trainer = Trainer(network, SIZE, config, build_options=BuildOptions(cell_impl=cell_impl))
@@ -72,8 +72,8 @@ def nac_speed(network, data, steps, cell_impl):
 def keras_speed(network, data, steps):
     import keras
 
-    from nac.model import BuildOptions, build_model
-    from nac.stats import collection_disabled
+    from nac.net.model import BuildOptions, build_model
+    from nac.net.stats import collection_disabled
 
     class Timer(keras.callbacks.Callback):
         def on_train_batch_end(self, batch, logs=None):
@@ -96,7 +96,7 @@ def keras_speed(network, data, steps):
 
 def one_run(side, dataset, steps, threads):
     """Trains one side once in this process (thread pools set first) and returns its images/s."""
-    from nac import runtime
+    from nac.training import runtime
 
     if threads == "nac":
         runtime.enable_onednn()
@@ -119,7 +119,8 @@ def side_speed(side, network, data, steps):
 
 
 def _data_and_network(dataset):
-    from nac import arch, data
+    from nac.data import pipelines as data
+    from nac.spec import arch
 
     channels = 3 if dataset == "synthetic" else 1
     loaded = data.load(
@@ -136,7 +137,7 @@ def _subprocess_speed(side, dataset, steps, onednn):
     import subprocess
     import sys
 
-    from nac import runtime
+    from nac.training import runtime
 
     threads = "default" if side == "keras" else "nac"
     env = dict(os.environ)
@@ -177,7 +178,7 @@ def main():
         print(one_run(args.one, args.datasets, args.steps, args.threads))
         return
 
-    from nac import runtime
+    from nac.training import runtime
 
     if args.onednn != "auto":
         os.environ[runtime.ONEDNN_ENV] = "1" if args.onednn == "on" else "0"

@@ -6,7 +6,7 @@
 
 Throughput: Envelope A (128/10-1-1-1/6) at 28x28 on synthetic 28x28x3 images (nac's synthetic
 set is generated at the input size; the issue's 28x28 crops of 32x32 images give the network
-the same shape), batch 50, trained by nac's loop (`nac.train.Trainer`, per-cell default, taps
+the same shape), batch 50, trained by nac's loop (`nac.training.train.Trainer`, per-cell default, taps
 collecting) in float32, with mixed precision (`mixed_float16`) and with XLA (`jit_compile`);
 images/s excludes the first (tracing) call and evaluation; each at one step per device call and at the automatic setting with a GPU (20
 steps per call). `--dry_run`: 8/1-1/6 at 8x8, 4 steps, on the CPU.
@@ -50,9 +50,10 @@ def one_variant(variant, dry_run, steps_per_loop=1):
     """Trains one variant (the trainer sets and restores the mixed precision policy)."""
     import keras
 
-    from nac import arch, data
-    from nac.stats import FeaturemapStatistics
-    from nac.train import TrainConfig, Trainer
+    from nac.data import pipelines as data
+    from nac.net.stats import FeaturemapStatistics
+    from nac.spec import arch
+    from nac.training.train import TrainConfig, Trainer
 
     notation, size, steps = ("8/1-1/6", 8, 4) if dry_run else ("128/10-1-1-1/6", 28, 100)
     flags = VARIANTS[variant]
@@ -95,7 +96,7 @@ def one_variant(variant, dry_run, steps_per_loop=1):
 
 def throughput(out, dry_run):
     rows = []
-    from nac.runconfig import AUTO_STEPS_PER_LOOP_GPU
+    from nac.run.runconfig import AUTO_STEPS_PER_LOOP_GPU
 
     for variant in VARIANTS:
         # One step per call and the automatic setting with a GPU (the dry run: float32 only).

@@ -6,7 +6,7 @@
 #
 # Writes OUT_DIR/results.json and OUT_DIR/results.md (and the parts: facts.json, tests.json,
 # tests.log, throughput.json, construction.json, construction/):
-#  1. the device tests (tests/test_distribute.py, tests/test_stats.py) on the GPU, with the
+#  1. the device tests (tests/training/test_distribute.py, tests/net/test_stats.py) on the GPU, with the
 #     one physical GPU split into two logical GPUs (NAC_TEST_LOGICAL_GPUS=2, see
 #     tests/conftest.py): MirroredStrategy over two GPUs, and the two-replica statistic equal
 #     to one device's as in the CPU tests;
@@ -31,9 +31,9 @@ DRY_FLAG=""
 
 # 1. Device tests (the dry run only checks that they are collected).
 if [ -n "$DRY_FLAG" ]; then
-  TEST_CMD=("$PY" -m pytest -q --collect-only tests/test_distribute.py tests/test_stats.py)
+  TEST_CMD=("$PY" -m pytest -q --collect-only tests/training/test_distribute.py tests/net/test_stats.py)
 else
-  TEST_CMD=(env NAC_TEST_LOGICAL_GPUS=2 "$PY" -m pytest -q tests/test_distribute.py tests/test_stats.py)
+  TEST_CMD=(env NAC_TEST_LOGICAL_GPUS=2 "$PY" -m pytest -q tests/training/test_distribute.py tests/net/test_stats.py)
 fi
 "${TEST_CMD[@]}" > "$OUT/tests.log" 2>&1
 CODE=$?

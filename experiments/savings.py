@@ -44,10 +44,10 @@ import sys
 
 import numpy as np
 
-from nac import arch as arch_lib
-from nac import restructure as restructure_lib
-from nac import stopping
-from nac.config import OriginalConfig
+from nac.search import restructure as restructure_lib
+from nac.search import stopping
+from nac.spec import arch as arch_lib
+from nac.spec.config import OriginalConfig
 
 VARIANTS = ("fixed", "stop", "inherit")
 
@@ -190,7 +190,7 @@ def replay_totals(entries) -> dict:
 
 
 def _network(run_config: dict, body) -> arch_lib.Network:
-    from nac.runconfig import RunConfig
+    from nac.run.runconfig import RunConfig
 
     base = RunConfig.from_dict(run_config).initial_network()
     return arch_lib.Network(body, base.stem, base.head, base.input_channels)

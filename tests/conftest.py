@@ -14,9 +14,9 @@ import sys  # noqa: E402
 
 import pytest  # noqa: E402
 
-from nac import runtime  # noqa: E402
+from nac.training import runtime  # noqa: E402
 
-runtime.enable_onednn()  # what the driver does: oneDNN's kernels on x86-64 (nac.runtime)
+runtime.enable_onednn()  # what the driver does: oneDNN's kernels on x86-64 (nac.training.runtime)
 
 import tensorflow as tf  # noqa: E402
 

@@ -14,7 +14,7 @@ PAPER_PARAMS = {
 
 def synthetic_data(image_size: int, train_examples: int, test_examples: int, validation_examples: int = 0):
     """The seeded synthetic data set at `image_size` (imports TensorFlow)."""
-    from nac.data import DataConfig, load
+    from nac.data.pipelines import DataConfig, load
 
     config = DataConfig(
         dataset="synthetic",

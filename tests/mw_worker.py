@@ -1,4 +1,4 @@
-"""One worker of the two-process MultiWorkerMirroredStrategy test (tests/test_distribute.py).
+"""One worker of the two-process MultiWorkerMirroredStrategy test (tests/training/test_distribute.py).
 
 Usage: python tests/mw_worker.py OUT_DIR STOP_AFTER, with TF_CONFIG set by the test. It
 trains a tiny network on synthetic data, then trains a second one that worker 0 alone asks
@@ -14,7 +14,7 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
-from nac import distribute  # noqa: E402
+from nac.training import distribute  # noqa: E402
 
 STEPS = 6
 BATCH = 16  # global: 8 per worker
@@ -25,10 +25,11 @@ def main(out_dir: str, stop_after: int) -> None:
     import keras
     import numpy as np
 
-    from nac import arch, train
-    from nac import model as model_lib
-    from nac.data import DataConfig, load
-    from nac.stats import FeaturemapStatistics
+    from nac.data.pipelines import DataConfig, load
+    from nac.net import model as model_lib
+    from nac.net.stats import FeaturemapStatistics
+    from nac.spec import arch
+    from nac.training import train
 
     task_type, task_id = distribute.task(strategy)
     keras.utils.set_random_seed(0)

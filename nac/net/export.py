@@ -1,0 +1,42 @@
+"""SavedModel export for serving.
+
+The exported signature `serving_default` takes float32 pixels `[N, image_size, image_size,
+channels]` on the 0-255 scale, applies the evaluation preprocessing of the dataset inside the
+graph (per-image standardisation; for ImageNet, scaling to [-1, 1]) and returns float32
+logits under the output key `logits`. It holds whatever weights the model has when exported;
+nac exports after training, when the model carries its evaluation weights (the exponential
+moving average, with re-estimated batch-norm statistics).
+
+Load it with `tf.saved_model.load(path).signatures["serving_default"]` or
+`keras.layers.TFSMLayer(path, call_endpoint="serving_default")`.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from nac.data import preprocess
+
+ENDPOINT = "serving_default"
+
+
+def serving_function(model: keras.Model, dataset: str, image_size: int, channels: int):
+    """A tf.function mapping 0-255 pixels to logits with the evaluation preprocessing."""
+
+    @tf.function(
+        input_signature=[tf.TensorSpec([None, image_size, image_size, channels], tf.float32, name="pixels")]
+    )
+    def serve(pixels):
+        images = preprocess.eval_preprocess(pixels, dataset, image_size)
+        return {"logits": model(images, training=False)}
+
+    return serve
+
+
+def export_saved_model(model: keras.Model, path: str, dataset: str, image_size: int, channels: int):
+    """Writes `model` as a SavedModel with the `serving_default` signature to `path`."""
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint(ENDPOINT, serving_function(model, dataset, image_size, channels))
+    archive.write_out(path, verbose=False)

@@ -1,0 +1,144 @@
+"""Custom Keras layers of EnvelopeNets: local response normalisation and the featuremap tap.
+
+`FeaturemapTap` is an identity layer placed on each branch (after the ReLU by default). In
+training mode it accumulates the branch's featuremap statistics into non-trainable variables
+created with `synchronization="on_read"` and `aggregation="sum"`: every replica adds to its own
+copy, and a read in cross-replica context (a callback) returns the exact sum over replicas.
+(Keras' usual on-write `add_weight(aggregation="sum")` over-counts under MirroredStrategy; see
+BUILD_NOTES.md.) The variables are not trainable, never reach the optimizer and are not
+counted as parameters. Sums are kept in float64 so that long windows do not lose precision.
+
+A tap may watch a channel slice of its input (`channels=(start, stop)`): a cell built with
+one batch norm, ReLU and dropout over its concatenated branches (`BuildOptions.cell_impl=
+"per_cell"`) chains one tap per branch on the cell's tensor, each accumulating its branch's
+channels and passing the whole tensor through unchanged.
+
+Accumulators (per tap):
+  `l2_sum`  sum over images of the per-image mean over H, W, C of x**2;
+  `images`  number of images seen;
+  and with the variance statistic, per channel, `channel_sum` and `channel_sq_sum` of x and
+  x**2 over images and positions, and `positions` (images x H x W).
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from nac.spec import arch as arch_lib
+from nac.spec.checks import statistics_in_order
+
+
+class LocalResponseNormalization(keras.layers.Layer):
+    """`tf.nn.local_response_normalization` with the original stem's constants."""
+
+    def __init__(
+        self,
+        depth_radius=arch_lib.LRN_DEPTH_RADIUS,
+        bias=arch_lib.LRN_BIAS,
+        alpha=arch_lib.LRN_ALPHA,
+        beta=arch_lib.LRN_BETA,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.depth_radius = depth_radius
+        self.bias = bias
+        self.alpha = alpha
+        self.beta = beta
+
+    def call(self, x):
+        y = tf.nn.local_response_normalization(
+            tf.cast(x, tf.float32), self.depth_radius, self.bias, self.alpha, self.beta
+        )
+        return tf.cast(y, x.dtype)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "depth_radius": self.depth_radius,
+            "bias": self.bias,
+            "alpha": self.alpha,
+            "beta": self.beta,
+        }
+
+
+def _accumulator(shape, name):
+    return keras.Variable(
+        tf.zeros(shape, tf.float64),
+        dtype="float64",
+        trainable=False,
+        name=name,
+        aggregation="sum",
+        synchronization="on_read",
+        autocast=False,
+    )
+
+
+class FeaturemapTap(keras.layers.Layer):
+    """Identity layer that accumulates a branch's featuremap statistics in training mode.
+
+    Args:
+      branch: the branch id in the original's form, e.g. `Cell12/Branch3`.
+      statistics: which accumulators to keep: `l2` (always) and optionally `variance`.
+      channels: None (the whole input is the branch's featuremap) or `(start, stop)`: the
+        branch's channels within the input, which passes through whole.
+
+    The Python attribute `collect` (default True) is read when the calling function is traced:
+    functions traced with `collect = False` (for example batch-norm re-estimation passes, which
+    run in training mode) leave the accumulators alone.
+    """
+
+    def __init__(self, branch: str, statistics=("l2",), channels=None, **kwargs):
+        super().__init__(**kwargs)
+        self.branch = branch
+        self.channels = None if channels is None else (int(channels[0]), int(channels[1]))
+        requested = statistics_in_order(statistics, empty_ok=True)  # checks the names
+        self.statistics = statistics_in_order(("l2", *requested))  # l2 always, in order
+        self.collect = True
+
+    def build(self, input_shape):
+        channels = input_shape[-1] if self.channels is None else self.channels[1] - self.channels[0]
+        self.l2_sum = _accumulator((), "l2_sum")
+        self.images = _accumulator((), "images")
+        if "variance" in self.statistics:
+            self.channel_sum = _accumulator((channels,), "channel_sum")
+            self.channel_sq_sum = _accumulator((channels,), "channel_sq_sum")
+            self.positions = _accumulator((), "positions")
+
+    def accumulators(self):
+        """The accumulator variables of this tap."""
+        out = [self.l2_sum, self.images]
+        if "variance" in self.statistics:
+            out += [self.channel_sum, self.channel_sq_sum, self.positions]
+        return out
+
+    def call(self, x, training=None):
+        if training and self.collect:
+            y = x if self.channels is None else x[..., self.channels[0] : self.channels[1]]
+            x32 = tf.cast(y, tf.float32)
+            squares = tf.square(x32)
+            batch = tf.cast(tf.shape(x32)[0], tf.float64)
+            per_image = tf.reduce_mean(squares, axis=[1, 2, 3])
+            self.l2_sum.assign_add(tf.cast(tf.reduce_sum(per_image), tf.float64))
+            self.images.assign_add(batch)
+            if "variance" in self.statistics:
+                self.channel_sum.assign_add(tf.cast(tf.reduce_sum(x32, axis=[0, 1, 2]), tf.float64))
+                self.channel_sq_sum.assign_add(tf.cast(tf.reduce_sum(squares, axis=[0, 1, 2]), tf.float64))
+                hw = tf.cast(tf.shape(x32)[1] * tf.shape(x32)[2], tf.float64)
+                self.positions.assign_add(batch * hw)
+        return x
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "branch": self.branch,
+            "statistics": list(self.statistics),
+            "channels": None if self.channels is None else list(self.channels),
+        }
+
+    def featuremap(self, x):
+        """The branch's featuremap within this tap's input `x` (a tensor or a KerasTensor)."""
+        return x if self.channels is None else x[..., self.channels[0] : self.channels[1]]
