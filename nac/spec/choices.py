@@ -31,6 +31,17 @@ class DatasetFacts:
     image_size: int  # the default input size of the network
     train_examples: int
     raw_size: int | None = None  # stored size of the array datasets (--downsample divides it)
+    # --- data sources --- (filled in by the sources of nac.spec.datasets; built-ins keep defaults)
+    kind: str = "builtin"  # the source that loads it: builtin, tfds, folder, or a registered one
+    test_examples: int | None = None
+    class_names: tuple[str, ...] | None = None
+    location: str = ""  # where the data was found (a folder, a prepared tfds directory)
+    splits: tuple[tuple[str, int], ...] = ()  # every split found there and its examples
+    details: tuple[tuple[str, str], ...] = ()  # what the source's loader needs (feature keys, ...)
+
+    def detail(self, key: str, default: str | None = None) -> str | None:
+        """A value of `details` by key."""
+        return dict(self.details).get(key, default)
 
 
 DATASETS = {

@@ -1,0 +1,1 @@
+"""Loads an image folder (PNG/JPEG, `PATH/<split>/<class>/*`) into memory."""

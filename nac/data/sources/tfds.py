@@ -1,0 +1,1 @@
+"""Loads a prepared tensorflow-datasets image classification set into memory."""
