@@ -88,11 +88,13 @@ def _define_flags():
         "force", _DEFAULTS["force"], "[output] Resume even if the flags change the construction."
     )
     # -- data -----------------------------------------------------------------------------------
-    flags.DEFINE_enum(
+    flags.DEFINE_string(
         "dataset",
         _DEFAULTS["dataset"],
-        [*DATASETS, *DATASET_ALIASES],
-        "[data] Dataset (synthetic: smoke tests only).",
+        f"[data] Dataset: {', '.join([*DATASETS, *DATASET_ALIASES])} (synthetic: smoke tests "
+        "only), tfds:NAME[/CONFIG] (a prepared tensorflow-datasets image classification set in "
+        "--data_dir or ~/tensorflow_datasets) or folder:PATH (PATH/train/<class>/*.png|jpg and "
+        "PATH/test/<class>/*).",
     )
     flags.DEFINE_string("data_dir", None, "[data] Where the dataset's files are (see README).")
     flags.DEFINE_integer(
@@ -365,6 +367,23 @@ def _define_flags():
         "[runtime] Seed; with it, CPU runs are repeatable (op determinism). "
         "Without it one is drawn and saved, so a resumed run still repeats its steps.",
     )
+    # --- data sources ---
+    flags.DEFINE_string(
+        "train_split",
+        _DEFAULTS["train_split"],
+        "[data] The split trained on (tfds: and folder: datasets; a folder's subfolder).",
+    )
+    flags.DEFINE_string(
+        "test_split",
+        _DEFAULTS["test_split"],
+        "[data] The split evaluated on (tfds: and folder: datasets; a folder's subfolder).",
+    )
+    flags.DEFINE_float(
+        "validation_fraction",
+        _DEFAULTS["validation_fraction"],
+        "[data] Without a test split (tfds: and folder: datasets), hold out this fraction of "
+        "the training split, drawn with the seed, as the test split (0: require a test split).",
+    )
 
 
 _before = set(FLAGS)
@@ -476,7 +495,26 @@ def describe(config) -> str:
         f"epochs), evaluation every {config.eval_interval()} steps"
     )
     lines.append(f"artefacts in {os.path.abspath(config.run_dir)}")
+    lines[1:1] = _describe_data(config)
     return "\n".join(lines)
+
+
+def _describe_data(config) -> list[str]:
+    """The dataset's facts, for --dry_run (tfds: and folder: datasets; found without TensorFlow)."""
+    facts = config.facts
+    if facts.kind == "builtin":
+        return []
+    names = facts.class_names or ()
+    shown = ", ".join(names[:10]) + (f", ... ({len(names)})" if len(names) > 10 else "")
+    size = config.resolved_image_size
+    return [
+        f"data {facts.location}: {facts.num_classes} classes" + (f" ({shown})" if names else ""),
+        f"images {size}x{size}x{facts.channels}; examples: train {facts.train_examples}, "
+        f"test {facts.test_examples}"
+        + (f" (held out from {config.train_split})" if facts.detail("test_split") == "" else "")
+        + "; splits there: "
+        + ", ".join(f"{k} {v}" for k, v in facts.splits),
+    ]
 
 
 def nac_flags_text() -> str:

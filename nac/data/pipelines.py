@@ -71,10 +71,11 @@ import random
 import numpy as np
 import tensorflow as tf
 
-from nac.data import datafiles, datasources, preprocess
+from nac.data import datafiles, datasources, preprocess, sources
+from nac.spec import datasets
 from nac.spec.checks import is_int
-from nac.spec.choices import AUGMENTATIONS, DATASETS
-from nac.spec.errors import DataError
+from nac.spec.choices import AUGMENTATIONS, DATASETS, DatasetFacts
+from nac.spec.errors import ConfigError, DataError
 
 __all__ = [
     "AUGMENTATIONS",
@@ -117,6 +118,11 @@ class DataConfig:
       label_offset: Added to every label (ImageNet nets with 1001 classes use 1).
       downsample: Average-pool the stored images of the array datasets by this factor
         once at load time (`datafiles.downsample`); 1 keeps them as stored.
+      train_split: The split trained on (tfds and folder sources).
+      test_split: The split evaluated on (tfds and folder sources).
+      validation_fraction: Without a test split, the fraction of the training split held
+        out (with the seed) as the test split.
+      facts: The dataset's facts (`nac.spec.datasets.resolve`); None resolves them here.
     """
 
     dataset: str
@@ -131,12 +137,26 @@ class DataConfig:
     shuffle_buffer: int = 10000
     label_offset: int = 0
     downsample: int = 1
+    # --- data sources ---
+    train_split: str = datasets.TRAIN_SPLIT
+    test_split: str = datasets.TEST_SPLIT
+    validation_fraction: float = 0.0
+    facts: DatasetFacts | None = None
 
     def __post_init__(self):
-        if self.dataset not in DATASETS:
-            raise DataError(
-                f"DataConfig.dataset={self.dataset!r} is not supported; use one of: {', '.join(DATASETS)}"
+        if self.facts is None:
+            request = datasets.DataRequest(
+                data_dir=self.data_dir,
+                train_split=self.train_split,
+                test_split=self.test_split,
+                validation_fraction=self.validation_fraction,
+                seed=self.seed,
+                image_size=self.image_size,
             )
+            try:
+                object.__setattr__(self, "facts", datasets.resolve(self.dataset, request))
+            except ConfigError as e:
+                raise DataError(str(e).replace("--dataset", "DataConfig.dataset", 1)) from None
         if self.data_dir is not None and not isinstance(self.data_dir, (str, os.PathLike)):
             raise DataError(f"DataConfig.data_dir={self.data_dir!r} is not valid; use a folder path or None")
         if self.image_size is not None:
@@ -175,6 +195,7 @@ class DatasetInfo:
       validation_examples: Validation examples.
       test_examples: Test examples.
       source: Where the data came from: a path, "tfds:<name> (<dir>)" or "synthetic".
+      class_names: The classes' names in label order, where the source has them.
     """
 
     name: str
@@ -186,6 +207,7 @@ class DatasetInfo:
     validation_examples: int
     test_examples: int
     source: str
+    class_names: tuple[str, ...] | None = None
 
 
 # --------------------------------------------------------------------------------------
@@ -444,7 +466,7 @@ def load(config: DataConfig) -> Data:
         or image_size/validation_examples incompatible with the data.
     """
     name = config.dataset
-    spec = DATASETS[name]
+    spec = config.facts
     image_size = config.image_size or spec.image_size
     seed = config.seed if config.seed is not None else random.SystemRandom().randrange(2**31)
     if name == "imagenet2012":
@@ -463,7 +485,10 @@ def load(config: DataConfig) -> Data:
             raise DataError(
                 f"{name}: augment='crop_flip' is for imagenet2012; use 'original', 'padded' or 'none'"
             )
-        if name == "synthetic":
+        if spec.kind != "builtin":
+            loaded = sources.loader(spec.kind)(spec, config)
+            (train, test), source = (loaded.train, loaded.test), loaded.source
+        elif name == "synthetic":
             (train, test), source = datasources.synthetic(config, image_size * config.downsample), "synthetic"
         elif name == "cifar10":
             (train, test), source = datasources.load_cifar10(config.data_dir)
@@ -508,6 +533,7 @@ def load(config: DataConfig) -> Data:
         validation_examples=counts["validation"],
         test_examples=counts["test"],
         source=source,
+        class_names=spec.class_names,
     )
     _log.info("Loaded %s", info)
     return Data(info, config, seed, arrays=arrays, tfds_source=tfds_source)

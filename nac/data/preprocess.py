@@ -20,8 +20,8 @@ import dataclasses
 
 import tensorflow as tf
 
+from nac.spec import datasets
 from nac.spec.checks import is_int
-from nac.spec.choices import DATASETS
 from nac.spec.errors import DataError
 
 
@@ -184,7 +184,8 @@ def eval_preprocess(images, dataset: str, image_size: int) -> tf.Tensor:
 
     Args:
       images: [N, H, W, C] (or [H, W, C]) pixels on the 0-255 scale; cast to float32.
-      dataset: The dataset name (one of `DATASETS`).
+      dataset: The `--dataset` value (a built-in name, `tfds:...`, `folder:...`; every
+        source but imagenet2012 gets the small datasets' preprocessing).
       image_size: The model's input size.
 
     Returns:
@@ -196,10 +197,8 @@ def eval_preprocess(images, dataset: str, image_size: int) -> tf.Tensor:
     Raises:
       DataError: Unknown dataset or image_size.
     """
-    if dataset not in DATASETS:
-        raise DataError(
-            f"eval_preprocess: dataset={dataset!r} is not supported; use one of: {', '.join(DATASETS)}"
-        )
+    if not datasets.is_known(dataset):
+        raise DataError(f"eval_preprocess: dataset={dataset!r} is not supported; {datasets.usage()}")
     if not is_int(image_size) or image_size < 1:
         raise DataError(f"eval_preprocess: image_size={image_size!r} must be >= 1")
     images = tf.cast(images, tf.float32)

@@ -9,6 +9,10 @@ moving average, with re-estimated batch-norm statistics).
 
 Load it with `tf.saved_model.load(path).signatures["serving_default"]` or
 `keras.layers.TFSMLayer(path, call_endpoint="serving_default")`.
+
+A dataset with class names (tfds:, folder:) adds the signature `class_names`, without inputs,
+returning the names in label order under the key `class_names` (a string vector):
+`tf.saved_model.load(path).signatures["class_names"]()["class_names"]`.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import tensorflow as tf
 from nac.data import preprocess
 
 ENDPOINT = "serving_default"
+CLASS_NAMES_ENDPOINT = "class_names"
 
 
 def serving_function(model: keras.Model, dataset: str, image_size: int, channels: int):
@@ -34,9 +39,25 @@ def serving_function(model: keras.Model, dataset: str, image_size: int, channels
     return serve
 
 
-def export_saved_model(model: keras.Model, path: str, dataset: str, image_size: int, channels: int):
-    """Writes `model` as a SavedModel with the `serving_default` signature to `path`."""
+def export_saved_model(
+    model: keras.Model,
+    path: str,
+    dataset: str,
+    image_size: int,
+    channels: int,
+    class_names: tuple[str, ...] | None = None,
+):
+    """Writes `model` as a SavedModel with the `serving_default` signature to `path`
+    (and the `class_names` signature when the dataset names its classes)."""
     archive = keras.export.ExportArchive()
     archive.track(model)
     archive.add_endpoint(ENDPOINT, serving_function(model, dataset, image_size, channels))
+    if class_names:
+        names = tf.constant(list(class_names), tf.string)
+
+        @tf.function(input_signature=[])
+        def class_names_fn():
+            return {"class_names": names}
+
+        archive.add_endpoint(CLASS_NAMES_ENDPOINT, class_names_fn)
     archive.write_out(path, verbose=False)

@@ -16,7 +16,7 @@ import os
 
 from nac.search import restructure as restructure_lib
 from nac.spec import arch as arch_lib
-from nac.spec import random_arch
+from nac.spec import datasets, random_arch
 from nac.spec.checks import lists_to_tuples
 from nac.spec.choices import (
     AUGMENTATIONS,
@@ -106,6 +106,10 @@ class RunConfig:
     augment: str = "original"
     validation_examples: int = 0
     cache: bool = False
+    # --- data sources ---
+    train_split: str = datasets.TRAIN_SPLIT
+    test_split: str = datasets.TEST_SPLIT
+    validation_fraction: float = 0.0
     # search space
     envelope: str = "128/10-1-1-1/6"
     stem: str = "conv1x1"
@@ -193,13 +197,13 @@ class RunConfig:
             "strategy": STRATEGIES,
             "branch_order": BRANCH_ORDERS,
             "cell_impl": CELL_IMPLS,
-            "dataset": tuple(DATASETS),
         }
         for flag, allowed in choices.items():
             if getattr(self, flag) not in allowed:
                 raise ConfigError.got(
                     f"--{flag}", getattr(self, flag), f"expected one of {', '.join(allowed)}"
                 )
+        self._validate_data_sources()
         if not self.run_dir:
             raise ConfigError.got(
                 "--run_dir", self.run_dir, "give a directory for the run's artefacts, e.g. runs/quickstart"
@@ -279,7 +283,7 @@ class RunConfig:
                 "--mode=random needs --arch=ARCH.json (the network whose layers and branches the "
                 "random baselines match) or --config with algorithm random"
             )
-        facts = DATASETS[self.dataset]
+        facts = self.facts
         if self.validation_examples >= facts.train_examples and self.dataset != "synthetic":
             raise ConfigError.got(
                 "--validation_examples",
@@ -335,11 +339,64 @@ class RunConfig:
                 "--inherit_final", True, "needs --inherit_weights (the final network inherits only then)"
             )
 
+    def _validate_data_sources(self):
+        """`--dataset` (a built-in name, tfds:NAME[/CONFIG], folder:PATH) and its split flags."""
+        if not isinstance(self.dataset, str) or not self.dataset:
+            raise ConfigError.got("--dataset", self.dataset, datasets.usage())
+        for flag in ("train_split", "test_split"):
+            value = getattr(self, flag)
+            if not isinstance(value, str) or not value or "/" in value:
+                raise ConfigError.got(f"--{flag}", value, "expected a split name, e.g. train or test")
+        datasets.check_fraction(self.validation_fraction)
+        if datasets.split_value(self.dataset)[0] is None and (
+            self.train_split != datasets.TRAIN_SPLIT
+            or self.test_split != datasets.TEST_SPLIT
+            or self.validation_fraction
+        ):
+            raise ConfigError.got(
+                "--dataset",
+                self.dataset,
+                "--train_split, --test_split and --validation_fraction are for tfds: and folder: "
+                "datasets; the built-in sets use --validation_examples",
+            )
+        _ = self.facts  # resolves (reads dataset_info.json, lists a folder), checks the data
+
+    def data_request(self) -> datasets.DataRequest:
+        """The settings the dataset's facts depend on."""
+        return datasets.DataRequest(
+            data_dir=self.data_dir,
+            train_split=self.train_split,
+            test_split=self.test_split,
+            validation_fraction=self.validation_fraction,
+            seed=self.seed,
+            image_size=self.image_size,
+        )
+
+    def facts_record(self) -> dict:
+        """The dataset's facts as run_config.json and summary.json record them."""
+        f = self.facts
+        return {
+            "kind": f.kind,
+            "num_classes": f.num_classes,
+            "channels": f.channels,
+            "image_size": self.resolved_image_size,
+            "train_examples": f.train_examples,
+            "test_examples": f.test_examples,
+            "class_names": list(f.class_names) if f.class_names is not None else None,
+            "location": f.location,
+            "splits": dict(f.splits),
+        }
+
     # -- derived values ----------------------------------------------------------------------
 
     @property
     def facts(self) -> DatasetFacts:
-        return DATASETS[self.dataset]
+        """What nac knows about the dataset (`nac.spec.datasets.resolve`), resolved once."""
+        cached = self.__dict__.get("_facts")
+        if cached is None:
+            cached = datasets.resolve(self.dataset, self.data_request())
+            object.__setattr__(self, "_facts", cached)
+        return cached
 
     @property
     def resolved_image_size(self) -> int:
@@ -567,6 +624,8 @@ class RunConfig:
         out = dataclasses.asdict(self)
         if self.config_random is not None:
             out["config_random"] = self.config_random.to_original()
+        if self.facts.kind != "builtin":  # --- data sources ---: classes in the run's records
+            out["dataset_facts"] = self.facts_record()
         return out
 
     @classmethod
@@ -577,6 +636,8 @@ class RunConfig:
     def differences(self, other: RunConfig) -> list[str]:
         """Settings that change what the run computes and differ from `other`."""
         mine, theirs = self.to_dict(), other.to_dict()
+        for record in (mine, theirs):  # the data may move (--data_dir is a runtime setting)
+            record.get("dataset_facts", {}).pop("location", None)
         out = [k for k in mine if k not in RUNTIME_FIELDS and mine[k] != theirs.get(k)]
         if self.initial_network().fingerprint() != other.initial_network().fingerprint():
             out.append("network")

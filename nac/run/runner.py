@@ -77,8 +77,8 @@ def _adopt_saved(config: RunConfig, run_dir: RunDir) -> RunConfig:
     if changed and not config.force:
         details = ", ".join(
             f"{k}: {getattr(saved, k, '?')!r} -> {getattr(config, k, '?')!r}"
-            if k != "network"
-            else "the starting network"
+            if k not in ("network", "dataset_facts")
+            else {"network": "the starting network"}.get(k, "the dataset's contents")
             for k in changed
         )
         raise RunError(
@@ -158,6 +158,11 @@ class Runner:
                 seed=config.seed,
                 validation_examples=config.validation_examples,
                 label_offset=config.label_offset,
+                # --- data sources ---
+                train_split=config.train_split,
+                test_split=config.test_split,
+                validation_fraction=config.validation_fraction,
+                facts=config.facts,
             )
         )
         info = self.data.info
@@ -353,7 +358,12 @@ class Runner:
                 path = os.path.join(out, "saved_model")
                 try:
                     export.export_saved_model(
-                        result.model, path, c.dataset, image_size, self.data.info.channels
+                        result.model,
+                        path,
+                        c.dataset,
+                        image_size,
+                        self.data.info.channels,
+                        class_names=self.data.info.class_names,
                     )
                 except Exception as e:  # TensorFlow's own file errors (tf.errors.OpError)
                     if isinstance(e, OSError) or type(e).__module__.startswith("tensorflow"):
@@ -463,6 +473,8 @@ class Runner:
             "complete": all(name in done for name in plan),
             "wall_time_s": sum(m["wall_time_s"] for m in done.values()),
         }
+        if c.facts.kind != "builtin":  # --- data sources ---
+            out["dataset_facts"] = c.facts_record()
         if c.mode == "construct":
             out["construction_epochs_per_iteration"] = epochs_per_iteration
             out["final_epochs"] = final_epochs

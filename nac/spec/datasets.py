@@ -127,6 +127,22 @@ def resolve(value: str, request: DataRequest | None = None) -> DatasetFacts:
 
 # -- helpers shared by the sources -----------------------------------------------------------
 
+_REQUEST_KEYS = ("train_split", "test_split", "validation_fraction", "seed", "image_size")
+
+
+def request_details(request: DataRequest) -> tuple[tuple[str, str], ...]:
+    """The request as `DatasetFacts.details` entries, so that a loader reads what was resolved."""
+    return tuple((f"request.{k}", repr(getattr(request, k))) for k in _REQUEST_KEYS)
+
+
+def request_of(facts: DatasetFacts, data_dir: str | None = None) -> DataRequest:
+    """The `DataRequest` whose facts these are (from `request_details`)."""
+    import ast
+
+    values = {k: ast.literal_eval(facts.detail(f"request.{k}", "None")) for k in _REQUEST_KEYS}
+    values = {k: v for k, v in values.items() if v is not None or k in ("seed", "image_size")}
+    return DataRequest(data_dir=data_dir, **values)
+
 
 def held_out_count(total: int, fraction: float) -> int:
     """Examples of a split of `total` that `fraction` holds out (at least 1, at most total - 1)."""

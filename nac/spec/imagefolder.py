@@ -150,6 +150,7 @@ class FolderContents:
     test: tuple[tuple[str, int], ...]
     channels: int
     first_size: tuple[int, int]
+    held_out: bool  # the test split was drawn from the training folder
 
 
 def scan(root: str, request: datasets.DataRequest) -> FolderContents:
@@ -163,7 +164,8 @@ def scan(root: str, request: datasets.DataRequest) -> FolderContents:
             f"{root}/{request.train_split}/<class>/ (or name it with --train_split)"
         )
     class_names, train = scan_split(train_dir)
-    if os.path.isdir(test_dir) and request.test_split != request.train_split:
+    held_out = not (os.path.isdir(test_dir) and request.test_split != request.train_split)
+    if not held_out:
         _, test = scan_split(test_dir, class_names)
     else:
         splits = [n for n in _listing(root) if os.path.isdir(os.path.join(root, n))]
@@ -182,7 +184,7 @@ def scan(root: str, request: datasets.DataRequest) -> FolderContents:
         first = first or (header.height, header.width)
         if header.channels > 2:
             channels = 3
-    return FolderContents(root, tuple(class_names), tuple(train), tuple(test), channels, first)
+    return FolderContents(root, tuple(class_names), tuple(train), tuple(test), channels, first, held_out)
 
 
 def resolve(path: str, request: datasets.DataRequest) -> DatasetFacts:
@@ -203,5 +205,12 @@ def resolve(path: str, request: datasets.DataRequest) -> DatasetFacts:
         test_examples=len(contents.test),
         class_names=contents.class_names,
         location=contents.root,
-        splits=(("train", len(contents.train)), ("test", len(contents.test))),
+        splits=tuple(
+            (name, len(files))
+            for name, files in ((request.train_split, contents.train), (request.test_split, contents.test))
+        ),
+        details=(
+            ("test_split", "" if contents.held_out else request.test_split),
+            *datasets.request_details(request),
+        ),
     )

@@ -193,6 +193,7 @@ def resolve(name: str, request: datasets.DataRequest) -> DatasetFacts:
             ("train_split", request.train_split),
             ("test_split", request.test_split if request.test_split in sizes else ""),
             ("stored", f"{height}x{width}x{dims[2]}"),
+            *datasets.request_details(request),
         ),
     )
 
