@@ -144,6 +144,8 @@ class DataConfig:
     facts: DatasetFacts | None = None
 
     def __post_init__(self):
+        if not isinstance(self.dataset, str) or not datasets.is_known(self.dataset):
+            raise DataError(f"DataConfig.dataset={self.dataset!r} is not supported; {datasets.usage()}")
         if self.facts is None:
             request = datasets.DataRequest(
                 data_dir=self.data_dir,

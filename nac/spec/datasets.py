@@ -170,9 +170,14 @@ def check_fraction(fraction) -> None:
         )
 
 
-def missing_test_split(where: str, test_split: str, splits) -> ConfigError:
+def missing_test_split(where: str, test_split: str, splits, train_split: str = TRAIN_SPLIT) -> ConfigError:
     """The one line for a source without the requested test split."""
     have = ", ".join(splits) or "none"
+    if test_split == train_split:
+        return ConfigError(
+            f"--test_split: {test_split!r} is also the training split of {where}; give another "
+            "split, or --validation_fraction=0.2 to hold out part of it as the test split"
+        )
     return ConfigError(
         f"--test_split: {where} has no split {test_split!r} (splits: {have}); give --test_split=NAME, "
         "or --validation_fraction=0.2 to hold out part of the training split as the test split"

@@ -170,7 +170,9 @@ def scan(root: str, request: datasets.DataRequest) -> FolderContents:
     else:
         splits = [n for n in _listing(root) if os.path.isdir(os.path.join(root, n))]
         if not request.validation_fraction:
-            raise datasets.missing_test_split(f"folder:{root}", request.test_split, splits)
+            raise datasets.missing_test_split(
+                f"folder:{root}", request.test_split, splits, request.train_split
+            )
         if len(train) < 2:
             raise ConfigError(
                 f"--validation_fraction: {train_dir} has {len(train)} image; nothing to hold out"

@@ -208,7 +208,7 @@ def _split_counts(where: str, sizes: dict[str, int], request: datasets.DataReque
     if request.test_split in sizes and request.test_split != request.train_split:
         return total, sizes[request.test_split]
     if not request.validation_fraction:
-        raise datasets.missing_test_split(where, request.test_split, sizes)
+        raise datasets.missing_test_split(where, request.test_split, sizes, request.train_split)
     if total < 2:
         raise ConfigError(f"--validation_fraction: {where}'s {request.train_split} split has {total} example")
     held = datasets.held_out_count(total, request.validation_fraction)
