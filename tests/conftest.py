@@ -151,3 +151,15 @@ def worstcase_run(tmp_path_factory):
         "--notensorboard",
         "--noprogress",
     )
+
+
+@pytest.fixture(scope="session")
+def tfds_dir(tmp_path_factory):
+    """A --data_dir holding tfds:stripes (1 channel, 8x8, horizontal/vertical; train 120, test 40)
+    and tfds:colours/small (3 channels, 8x8, blue/green/red; a train split of 60 only)."""
+    from helpers import write_tfds_set
+
+    data_dir = tmp_path_factory.mktemp("tfds")
+    write_tfds_set(data_dir, "stripes", {"train": 120, "test": 40}, channels=1)
+    write_tfds_set(data_dir, "colours", {"train": 60}, channels=3, config="small")
+    return data_dir
