@@ -625,13 +625,18 @@ class RunConfig:
         if self.config_random is not None:
             out["config_random"] = self.config_random.to_original()
         if self.facts.kind != "builtin":  # --- data sources ---: classes in the run's records
-            out["dataset_facts"] = self.facts_record()
+            # A configuration read back from run_config.json gives the facts recorded then,
+            # so that a resume compares them with the data as it is now.
+            out["dataset_facts"] = dict(self.__dict__.get("_recorded_facts") or self.facts_record())
         return out
 
     @classmethod
     def from_dict(cls, value: dict) -> RunConfig:
         fields = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in value.items() if k in fields})
+        config = cls(**{k: v for k, v in value.items() if k in fields})
+        if isinstance(value.get("dataset_facts"), dict):
+            object.__setattr__(config, "_recorded_facts", value["dataset_facts"])
+        return config
 
     def differences(self, other: RunConfig) -> list[str]:
         """Settings that change what the run computes and differ from `other`."""
