@@ -454,6 +454,19 @@ class Data:
 # Loading.
 
 
+def _raw_splits(config: DataConfig, spec: DatasetFacts, image_size: int):
+    """((train, test), source) of an in-memory set, from its source's loader."""
+    name = config.dataset
+    if spec.kind != "builtin":
+        loaded = sources.loader(spec.kind)(spec, config)
+        return (loaded.train, loaded.test), loaded.source
+    if name == "synthetic":
+        return datasources.synthetic(config, image_size * config.downsample), "synthetic"
+    if name == "cifar10":
+        return datasources.load_cifar10(config.data_dir)
+    return datasources.load_idx(name, config.data_dir)
+
+
 def load(config: DataConfig) -> Data:
     """Finds, checks and loads the data named by config.
 
@@ -487,15 +500,7 @@ def load(config: DataConfig) -> Data:
             raise DataError(
                 f"{name}: augment='crop_flip' is for imagenet2012; use 'original', 'padded' or 'none'"
             )
-        if spec.kind != "builtin":
-            loaded = sources.loader(spec.kind)(spec, config)
-            (train, test), source = (loaded.train, loaded.test), loaded.source
-        elif name == "synthetic":
-            (train, test), source = datasources.synthetic(config, image_size * config.downsample), "synthetic"
-        elif name == "cifar10":
-            (train, test), source = datasources.load_cifar10(config.data_dir)
-        else:
-            (train, test), source = datasources.load_idx(name, config.data_dir)
+        (train, test), source = _raw_splits(config, spec, image_size)
         if config.downsample > 1:
             train = (datafiles.downsample(train[0], config.downsample, name), train[1])
             test = (datafiles.downsample(test[0], config.downsample, name), test[1])

@@ -164,3 +164,28 @@ def test_bad_data_gives_one_line_exit_2_and_writes_nothing(tmp_path, case, messa
     lines = out.stderr.strip().splitlines()
     assert out.returncode == 2 and len(lines) == 1 and re.search(message, lines[0]), out.stderr
     assert not (tmp_path / "run").exists()
+
+
+def test_run_config_validates_the_split_flags_and_records_the_facts(tmp_path):
+    from nac.run.runconfig import RunConfig
+    from nac.spec.errors import ConfigError
+
+    root = write_image_folder(tmp_path / "set", per_class=2, size=4, test_per_class=None)
+    base = {"run_dir": str(tmp_path / "run"), "envelope": "8/2-1/6", "dataset": f"folder:{root}"}
+    for bad, flag in (
+        ({"validation_fraction": 1.0}, "--validation_fraction"),
+        ({"validation_fraction": -0.1}, "--validation_fraction"),
+        ({"train_split": "a/b"}, "--train_split"),
+        ({"test_split": ""}, "--test_split"),
+        ({"validation_fraction": 0}, "--test_split"),
+    ):
+        with pytest.raises(ConfigError, match=flag):
+            RunConfig(**{**base, "validation_fraction": 0.5, **bad})
+    config = RunConfig(**base, validation_fraction=0.5, seed=2)
+    assert (config.train_examples, config.facts.test_examples, config.resolved_image_size) == (3, 3, 4)
+    record = config.to_dict()["dataset_facts"]
+    assert record["class_names"] == list(COLOUR_CLASSES) and record["kind"] == "folder"
+    saved = RunConfig.from_dict(json.loads(json.dumps(config.to_dict())))
+    assert config.differences(saved) == []
+    (root / "train" / "red" / "more.png").write_bytes(png_bytes(np.zeros((4, 4, 3), np.uint8)))
+    assert RunConfig(**base, validation_fraction=0.5, seed=2).differences(saved) == ["dataset_facts"]
