@@ -512,6 +512,7 @@ class Runner:
                 return 0
         # Only the chief writes the directory, so only the chief locks it (before TensorFlow loads).
         lock = RunLock(config.run_dir, self.command) if is_chief_from_env(config.strategy) else None
+        created = not os.path.exists(config.run_dir)  # removed again if it stays empty (bad data)
         if lock is not None:
             lock.acquire()
             if lock.took_over:
@@ -526,6 +527,8 @@ class Runner:
         finally:
             if lock is not None:
                 lock.release()
+            if created and os.path.isdir(config.run_dir) and not os.listdir(config.run_dir):
+                os.rmdir(config.run_dir)
 
     def _run_locked(self) -> int:
         seed_shared = self._seed_shared

@@ -189,3 +189,15 @@ def test_run_config_validates_the_split_flags_and_records_the_facts(tmp_path):
     assert config.differences(saved) == []
     (root / "train" / "red" / "more.png").write_bytes(png_bytes(np.zeros((4, 4, 3), np.uint8)))
     assert RunConfig(**base, validation_fraction=0.5, seed=2).differences(saved) == ["dataset_facts"]
+
+
+def test_an_image_only_tensorflow_finds_corrupt_is_named_and_leaves_no_run_dir(tmp_path):
+    root = write_image_folder(tmp_path / "set", per_class=2, size=4, test_per_class=1)
+    good = png_bytes(np.zeros((4, 4, 3), np.uint8))
+    (root / "test" / "red" / "broken.png").write_bytes(good[:33] + b"\x00" * 40)  # header intact
+    out = construct(f"--run_dir={tmp_path / 'run'}", f"--dataset=folder:{root}", *TINY)
+    lines = out.stderr.strip().splitlines()
+    assert out.returncode == 2 and "cannot decode image" in lines[-1] and "broken.png" in lines[-1], (
+        out.stderr
+    )
+    assert not (tmp_path / "run").exists()

@@ -8,6 +8,8 @@ interpolation (antialiased) and rounded to uint8. A file TensorFlow cannot decod
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import tensorflow as tf
 
@@ -27,6 +29,15 @@ def _decoder(size: int, channels: int):
     return decode
 
 
+def _reason(error: Exception) -> str:
+    """TensorFlow's own words about a failed decode, without the graph trace."""
+    message = getattr(error, "message", "") or str(error)
+    skip = ("Graph execution error", "Detected at node", "File ", "[[", "Stack trace", "<")
+    lines = [" ".join(line.split()) for line in message.splitlines()]
+    useful = [line for line in lines if line and not line.startswith(skip) and not line.endswith(":")]
+    return re.sub(r"\s*\[\[.*$|\s*\[Op:.*$", "", (useful or [type(error).__name__])[-1])[:160]
+
+
 def read_files(files, size: int, channels: int) -> Split:
     """Decodes `[(path, label)]` into (uint8 [N, size, size, channels], int32 [N])."""
     decode = _decoder(size, channels)
@@ -35,7 +46,7 @@ def read_files(files, size: int, channels: int) -> Split:
         try:
             images[i] = decode(tf.constant(path)).numpy()
         except (tf.errors.OpError, ValueError) as e:
-            why = " ".join((getattr(e, "message", "") or str(e)).split())[:120]
+            why = _reason(e)
             raise DataError(
                 f"--dataset=folder: cannot decode image {path} ({why}); replace or remove the file"
             ) from None
