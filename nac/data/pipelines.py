@@ -154,6 +154,7 @@ class DataConfig:
                 validation_fraction=self.validation_fraction,
                 seed=self.seed,
                 image_size=self.image_size,
+                downsample=self.downsample,
             )
             try:
                 object.__setattr__(self, "facts", datasets.resolve(self.dataset, request))

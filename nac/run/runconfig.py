@@ -370,6 +370,7 @@ class RunConfig:
             validation_fraction=self.validation_fraction,
             seed=self.seed,
             image_size=self.image_size,
+            downsample=self.downsample if isinstance(self.downsample, int) else 1,
         )
 
     def facts_record(self) -> dict:

@@ -49,6 +49,8 @@ class DataRequest:
         the training split (drawn with the seed) becomes the test split; 0 refuses.
       seed: `--seed` (None: 0 for the held-out draw, so that it is the same on resume).
       image_size: `--image_size` (None: the source's default).
+      downsample: `--downsample`: sources that resize (folders, tfds sets of other than
+        square images) resize to `image_size * downsample`, which the pipelines then pool.
     """
 
     data_dir: str | None = None
@@ -57,6 +59,15 @@ class DataRequest:
     validation_fraction: float = 0.0
     seed: int | None = None
     image_size: int | None = None
+    downsample: int = 1
+
+
+def resized_raw_size(request: DataRequest, default: int) -> int:
+    """The stored size of a source that resizes its images (`DataRequest.downsample`)."""
+    factor = max(1, request.downsample) if isinstance(request.downsample, int) else 1
+    if request.image_size:
+        return request.image_size * factor
+    return max(factor, default - default % factor)
 
 
 Resolver = Callable[[str, DataRequest], DatasetFacts]
@@ -127,7 +138,7 @@ def resolve(value: str, request: DataRequest | None = None) -> DatasetFacts:
 
 # -- helpers shared by the sources -----------------------------------------------------------
 
-_REQUEST_KEYS = ("train_split", "test_split", "validation_fraction", "seed", "image_size")
+_REQUEST_KEYS = ("train_split", "test_split", "validation_fraction", "seed", "image_size", "downsample")
 
 
 def request_details(request: DataRequest) -> tuple[tuple[str, str], ...]:
@@ -141,6 +152,7 @@ def request_of(facts: DatasetFacts, data_dir: str | None = None) -> DataRequest:
 
     values = {k: ast.literal_eval(facts.detail(f"request.{k}", "None")) for k in _REQUEST_KEYS}
     values = {k: v for k, v in values.items() if v is not None or k in ("seed", "image_size")}
+    values["downsample"] = values.get("downsample") or 1
     return DataRequest(data_dir=data_dir, **values)
 
 

@@ -196,13 +196,14 @@ def resolve(path: str, request: datasets.DataRequest) -> DatasetFacts:
         raise ConfigError(
             f"--dataset=folder:{contents.root}: one class ({contents.class_names[0]}); nac needs >= 2 class folders"
         )
-    image_size = request.image_size or min(contents.first_size)
+    raw_size = datasets.resized_raw_size(request, min(contents.first_size))
+    image_size = request.image_size or raw_size // max(1, request.downsample)
     return DatasetFacts(
         channels=contents.channels,
         num_classes=len(contents.class_names),
         image_size=image_size,
         train_examples=len(contents.train),
-        raw_size=image_size,
+        raw_size=raw_size,
         kind="folder",
         test_examples=len(contents.test),
         class_names=contents.class_names,

@@ -160,9 +160,10 @@ def resolve(name: str, request: datasets.DataRequest) -> DatasetFacts:
         raise ConfigError(
             f"--dataset=tfds:{name}: its images vary in size; give --image_size=S (they are resized to S x S)"
         )
-    image_size = request.image_size or min(height, width)
     # Square images are kept as stored (cropped like the built-in sets); others are resized.
-    raw_size = height if fixed and height == width else image_size
+    square = fixed and height == width
+    raw_size = height if square else datasets.resized_raw_size(request, min(height, width))
+    image_size = request.image_size or (raw_size if square else raw_size // max(1, request.downsample))
     classes = int(features[label_key].get("classLabel", {}).get("numClasses", 0))
     names_path = os.path.join(folder, f"{label_key}.labels.txt")
     class_names = None

@@ -80,3 +80,12 @@ def test_tfds_downsample_crop_and_held_out_test_split(tfds_dir):
     assert not set(_rows(train)) & set(_rows(test))
     again = pipelines.load(config)
     assert np.array_equal(again.arrays("test")[0], test)
+
+
+def test_folder_downsample_resizes_to_a_multiple_and_pools(tmp_path):
+    root = write_image_folder(tmp_path / "set", per_class=2, size=7, test_per_class=1)
+    data = pipelines.load(DataConfig(f"folder:{root}", image_size=3, downsample=2, seed=0))
+    assert (data.info.raw_size, data.info.image_size) == (3, 3)  # stored after pooling 6x6 by 2
+    assert data.arrays("train")[0].shape == (6, 3, 3, 3)
+    data = pipelines.load(DataConfig(f"folder:{root}", downsample=2, seed=0))
+    assert data.info.image_size == 3 and data.arrays("test")[0].shape == (3, 3, 3, 3)

@@ -183,6 +183,8 @@ def test_run_config_validates_the_split_flags_and_records_the_facts(tmp_path):
             RunConfig(**{**base, "validation_fraction": 0.5, **bad})
     config = RunConfig(**base, validation_fraction=0.5, seed=2)
     assert (config.train_examples, config.facts.test_examples, config.resolved_image_size) == (3, 3, 4)
+    assert RunConfig(**base, validation_fraction=0.5, downsample=2).resolved_image_size == 2
+    assert RunConfig(**base, validation_fraction=0.5, downsample=2, image_size=3).facts.raw_size == 6
     record = config.to_dict()["dataset_facts"]
     assert record["class_names"] == list(COLOUR_CLASSES) and record["kind"] == "folder"
     saved = RunConfig.from_dict(json.loads(json.dumps(config.to_dict())))
