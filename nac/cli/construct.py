@@ -101,7 +101,8 @@ def _define_flags():
         "image_size",
         None,
         "[data] Input size after cropping (default: 28 for cifar10, "
-        "fashion_mnist and mnist; 299 for imagenet2012; 16 for synthetic).",
+        "fashion_mnist and mnist; 299 for imagenet2012; 16 for synthetic; tfds: the stored "
+        "size; folder: the first training image's smaller side, every image resized to it).",
     )
     flags.DEFINE_integer(
         "downsample",

@@ -527,8 +527,14 @@ class Runner:
         finally:
             if lock is not None:
                 lock.release()
-            if created and os.path.isdir(config.run_dir) and not os.listdir(config.run_dir):
-                os.rmdir(config.run_dir)
+            if (
+                lock is not None
+                and created
+                and os.path.isdir(config.run_dir)
+                and not os.listdir(config.run_dir)
+            ):
+                with contextlib.suppress(OSError):
+                    os.rmdir(config.run_dir)
 
     def _run_locked(self) -> int:
         seed_shared = self._seed_shared
