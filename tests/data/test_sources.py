@@ -89,3 +89,13 @@ def test_folder_downsample_resizes_to_a_multiple_and_pools(tmp_path):
     assert data.arrays("train")[0].shape == (6, 3, 3, 3)
     data = pipelines.load(DataConfig(f"folder:{root}", downsample=2, seed=0))
     assert data.info.image_size == 3 and data.arrays("test")[0].shape == (3, 3, 3, 3)
+
+
+@pytest.mark.parametrize("augment", ["padded", "none"])
+def test_folder_sets_take_the_small_sets_augmentations(tmp_path, augment):
+    root = write_image_folder(tmp_path / "set", per_class=2, size=6, test_per_class=1)
+    data = pipelines.load(DataConfig(f"folder:{root}", augment=augment, seed=0))
+    first, second = (next(iter(data.train(4)))[0].numpy() for _ in range(2))
+    assert first.shape == (4, 6, 6, 3) and np.array_equal(first, second)  # seeded: repeatable
+    with pytest.raises(DataError, match="crop_flip"):
+        pipelines.load(DataConfig(f"folder:{root}", augment="crop_flip", seed=0))
