@@ -324,8 +324,8 @@ class Data:
             return _with_options(dataset.prefetch(tf.data.AUTOTUNE))
         # The array datasets' batches are a gather and a few element-wise ops: fixed
         # parallelism is enough, and without tf.data's autotuning no optimisation thread
-        # lives as long as the training (deleting a long-running autotuned iterator waited up
-        # to about 60 s for that thread; BUILD_NOTES, "The quickstart at 14x14").
+        # lives as long as the training (deleting a long-running autotuned iterator waits for
+        # that thread; docs/quickstart.md).
         dataset = self._array_train(global_batch_size, mode).prefetch(ARRAY_PREFETCH)
         return _with_options(dataset, autotune=False)
 

@@ -418,7 +418,7 @@ class RunConfig:
     def resolved_steps_per_loop(self, has_gpu: bool = False) -> int:
         """`--steps_per_loop`, or the automatic choice: 20 with a GPU (the host's per-step
         call and read would leave the GPU idle between steps), 1 on a CPU alone (where the
-        host's share of a step is small; BUILD_NOTES.md)."""
+        host's share of a step is small; docs/benchmarks.md)."""
         if self.steps_per_loop is not None:
             return self.steps_per_loop
         return AUTO_STEPS_PER_LOOP_GPU if has_gpu else 1

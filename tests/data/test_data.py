@@ -607,7 +607,7 @@ def test_epochs_are_permutations_each_reshuffled(synthetic):
 def test_array_training_pipeline_is_not_autotuned(synthetic):
     """The array datasets' training pipeline runs with fixed parallelism and tf.data's
     autotuning off: deleting a long-running autotuned iterator waited for a pipeline thread
-    (35-55 s after the quickstart's final training, BUILD_NOTES "The quickstart at 14x14");
+    (after the quickstart's final training, docs/quickstart.md);
     the evaluation pipelines, read to their end, keep the defaults."""
     assert synthetic.train(64).options().autotune.enabled is False
     assert synthetic.evaluation("test", 64).options().autotune.enabled is not False
