@@ -10,16 +10,18 @@
 # augmentation. Every final network trains FINAL_STEPS (3600, 3 epochs) steps. A cosine
 # schedule to 0 did not flatten every curve at any budget that fits: its last 20% anneals the
 # learning rate to 0 and adds accuracy whatever the length, while the staircase's last 20%
-# runs at 0.001 after 480 steps there (docs/study/README.md, "How the budget got here").
+# runs at 0.001 after 480 steps there (docs/study/README.md, "Why 3,600 steps and the
+# staircase schedule").
 # Roles:
 #   envelope      the envelope itself (seed 1)
 #   constructed   from each construction seed in SEEDS
 #   worstcase     the worst case from the same seeds (prunes the strongest branches)
 #   random        RANDOM_PER random nets per constructed net, matched to it (its --arch),
 #                 drawn with its construction seed
-#   stopinherit   constructions from the same seeds with the stability stop (tau 0.9, patience
-#                 3: the rule docs/savings.md recommends) and weight inheritance (--inherit_weights);
-#                 their final networks train from scratch like every other role
+#   stopinherit   constructions from the same seeds with the stability stop (tau 0.9,
+#                 patience 3: the rule docs/savings.md recommends) and weight inheritance
+#                 (--inherit_weights); their final networks train from scratch like every
+#                 other role
 # Evaluations: every EVAL_EVERY (720) steps of a final training and every
 # CONSTRUCTION_EVAL_EVERY (20) steps of a construction iteration, each on all 10,000 test
 # images (EVAL_EXAMPLES=0; N reads the first N images in the evaluations before the last): on
