@@ -233,6 +233,7 @@ class Runner:
 
     def _inherit(self, model, network, parent) -> dict:
         """Copies the parent iteration's saved weights into `model` (`nac.search.inherit`)."""
+        from nac.net import weights as net_weights
         from nac.search import inherit
 
         parent_name, parent_network, cell_map = parent
@@ -250,12 +251,12 @@ class Runner:
             parent_network,
             old,
             network,
-            inherit.model_weights(model),
+            net_weights.model_weights(model),
             cell_map,
             branch_order=self.config.branch_order,
         )
         with self.strategy.scope():
-            inherit.assign(model, weights)
+            net_weights.assign(model, weights)
         return {
             "from": parent_name,
             "weights": "ema" if self.config.ema else "raw",
@@ -345,9 +346,10 @@ class Runner:
                 # whatever --save_models says so that a resumed run inherits the same ones.
                 import numpy as np
 
+                from nac.net import weights as net_weights
                 from nac.search import inherit
 
-                np.savez(os.path.join(out, inherit.WEIGHTS_FILE), **inherit.model_weights(result.model))
+                np.savez(os.path.join(out, inherit.WEIGHTS_FILE), **net_weights.model_weights(result.model))
             write_json(os.path.join(out, "metrics.json"), metrics)
             if c.save_models and (c.save_iteration_models or not name.startswith("iter_")):
                 path = os.path.join(out, "saved_model")
