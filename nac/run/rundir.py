@@ -32,6 +32,8 @@ import shutil
 import sys
 import tempfile
 
+# The records' schemas are nac.run.schema's (re-exported: the reader checks them).
+from nac.run.schema import SUMMARY, SUMMARY_STEP_FIELDS  # noqa: E402, F401
 from nac.search import statsio
 from nac.spec import arch as arch_lib
 from nac.spec.config import OriginalConfig
@@ -39,23 +41,6 @@ from nac.spec.errors import RunError, WriteError
 from nac.spec.jsonio import load_json, write_json
 
 PARTIAL = ".partial-"
-
-# The per-step numbers `summary.json` lists (from each step's `metrics.json`); Table 1's input.
-SUMMARY_STEP_FIELDS = (
-    "name",
-    "notation",
-    "trainable_params",
-    "flops_per_image",
-    "flops_per_batch_50",
-    "flops_forward_per_image",
-    "flops_training_per_image",
-    "steps",
-    "epochs",
-    "test_accuracy",
-    "test_error",
-    "wall_time_s",
-    "images_per_sec",
-)
 
 
 class RunDir:
