@@ -14,12 +14,11 @@ import time
 import numpy as np
 import pytest
 from conftest import FIXTURES, _quiet_env
-from helpers import synthetic_data
+from helpers import run_config, synthetic_data
 
 from nac.cli import common as cli
 from nac.cli import construct, report, restructure, summary
 from nac.run import lock
-from nac.run.runconfig import RunConfig
 from nac.spec.errors import NacError
 
 CASE = FIXTURES / "restructure_cases" / "00"
@@ -271,7 +270,7 @@ def rs(stats="{c}/stats.json", arch="{c}/arch.json", config="{c}/config.json", o
 
 # The run configuration of another run (another envelope and seed).
 OTHER_RUN = json.dumps(
-    RunConfig(run_dir="elsewhere", dataset="synthetic", envelope="8/1/6", seed=1).to_dict()
+    run_config(run_dir="elsewhere", dataset="synthetic", envelope="8/1/6", seed=1).to_flat()
 )
 
 # (tool, arguments with {t} = a fresh temporary directory and {c} = the restructure case,
@@ -552,7 +551,6 @@ def test_a_corrupt_record_file_mid_epoch_is_one_line(tiny_data, tmp_path):
     import tensorflow as tf
 
     from nac.run import runner
-    from nac.run.runconfig import RunConfig
     from nac.spec import arch
     from nac.spec.errors import DataError
     from nac.training import train as T
@@ -592,7 +590,7 @@ def test_a_corrupt_record_file_mid_epoch_is_one_line(tiny_data, tmp_path):
 
     keras.utils.set_random_seed(0)
     trainer = T.Trainer(arch.network_from_notation("4/1/2"), IMAGE, T.TrainConfig(steps=6, batch_size=BATCH))
-    run = runner.Runner(RunConfig(run_dir=str(tmp_path / "run"), dataset="imagenet2012"))
+    run = runner.Runner(run_config(run_dir=str(tmp_path / "run"), dataset="imagenet2012"))
     run.data = data
     with pytest.raises(DataError) as info:
         with run._errors("final"):
