@@ -551,6 +551,7 @@ def test_a_corrupt_record_file_mid_epoch_is_one_line(tiny_data, tmp_path):
     import tensorflow as tf
 
     from nac.run import runner
+    from nac.run.step import training_errors
     from nac.spec import arch
     from nac.spec.errors import DataError
     from nac.training import train as T
@@ -593,7 +594,7 @@ def test_a_corrupt_record_file_mid_epoch_is_one_line(tiny_data, tmp_path):
     run = runner.Runner(run_config(run_dir=str(tmp_path / "run"), dataset="imagenet2012"))
     run.data = data
     with pytest.raises(DataError) as info:
-        with run._errors("final"):
+        with training_errors(run, "final"):
             trainer.train(data, callbacks=[Count()])
     assert steps == [1, 2, 3]  # mid-epoch: three batches trained before the corrupt record
     text = str(info.value)
