@@ -142,6 +142,8 @@ class RunConfig:
             if key in SECTION_OF:
                 grouped[SECTION_OF[key]][key] = value
         top = {k: values[k] for k in ("run_dir", "mode") if k in values}
+        if "run_dir" not in top:  # the one field without a default, reported before the sections
+            return cls(**top)
         return cls(**top, **{name: SECTIONS[name](**fields) for name, fields in grouped.items()})
 
     def to_flat(self) -> dict:

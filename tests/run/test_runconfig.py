@@ -95,3 +95,9 @@ def test_the_older_run_config_json_resolves_to_its_settings():
     assert config.search.inherit_weights and config.search.stats_stop_tau == 0.9
     assert config.initial_network().notation() == "128/10-1-1-1/6"
     assert config.replace(seed=5).runtime.seed == 5 and config.runtime.seed is None
+
+
+def test_a_flat_object_without_run_dir_is_refused_before_its_sections_are_read():
+    # A run_config.json that nac did not write: the resume refusal names what is missing.
+    with pytest.raises(TypeError, match="missing 1 required positional argument: 'run_dir'"):
+        RunConfig.from_flat({"iterations": "x", "mode": 3})
