@@ -96,7 +96,7 @@ def main(argv=None):
                     report.cell_map,
                     appended=appended,
                     new_inputs=new_inputs,
-                    branch_order=config.branch_order,
+                    branch_order=config.statistic.branch_order,
                 )
                 inherit.assign(new_model, weights)
                 row.append(accuracy(new_model))
