@@ -43,20 +43,20 @@ def main(argv=None):
 
     run = args.run
     with open(os.path.join(run, "run_config.json")) as f:
-        config = RunConfig.from_dict(json.load(f))
+        config = RunConfig.from_flat(json.load(f))
     with open(os.path.join(run, "config.json")) as f:
         policy = restructure_lib.Policy.from_config(OriginalConfig.from_original(json.load(f)))
     data = data_lib.load(
         data_lib.DataConfig(
-            dataset=config.dataset,
-            data_dir=config.data_dir,
+            dataset=config.data.dataset,
+            data_dir=config.data.data_dir,
             image_size=config.resolved_image_size,
             seed=0,
         )
     )
     test = data.evaluation("test", 500).take(max(1, args.examples // 500))
     base = config.initial_network()
-    options = BuildOptions(branch_order=config.branch_order)
+    options = BuildOptions(branch_order=config.statistic.branch_order)
 
     def accuracy(model):
         correct = total = 0
@@ -97,7 +97,7 @@ def main(argv=None):
                     report.cell_map,
                     appended=appended,
                     new_inputs=new_inputs,
-                    branch_order=config.branch_order,
+                    branch_order=config.statistic.branch_order,
                 )
                 net_weights.assign(new_model, weights)
                 row.append(accuracy(new_model))

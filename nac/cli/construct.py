@@ -39,7 +39,7 @@ from absl import app, flags
 
 from nac.cli import common as cli
 from nac.cli import flags as flag_table
-from nac.run.runconfig import RunConfig
+from nac.run import runconfig
 from nac.spec.errors import NacError
 
 PROG = "nac.construct"
@@ -74,7 +74,7 @@ def _parse_int(flag: str, text: str) -> int:
 
 def flag_values() -> tuple[dict, set]:
     """Reads FLAGS into RunConfig fields and the set of flags given explicitly."""
-    fields = {f for f in RunConfig.__dataclass_fields__}
+    fields = ("run_dir", "mode", *runconfig.SECTION_OF)
     values, present = {}, set()
     for name in fields:
         if name not in FLAGS:
@@ -104,14 +104,14 @@ def describe(config) -> str:
     network = config.initial_network()
     image_size = config.resolved_image_size
     lines = [
-        f"mode {config.mode} (role {config.role()}), dataset {config.dataset} at {image_size}x{image_size}, "
-        f"global batch {config.batch_size}"
+        f"mode {config.mode} (role {config.role()}), dataset {config.data.dataset} at {image_size}x{image_size}, "
+        f"global batch {config.training.batch_size}"
         + (
-            f" ({config.original_gpus} GPUs x the original's per-GPU {config.per_gpu_batch_size})"
-            if config.original_gpus > 1
+            f" ({config.training.original_gpus} GPUs x the original's per-GPU {config.per_gpu_batch_size})"
+            if config.training.original_gpus > 1
             else ""
         )
-        + f", seed {config.seed if config.seed is not None else 'drawn at start'}",
+        + f", seed {config.runtime.seed if config.runtime.seed is not None else 'drawn at start'}",
         f"network {network.notation(len(config.envelope_cell()))}: "
         f"{cost.count_params(network, image_size):,} trainable parameters",
     ]
@@ -119,36 +119,36 @@ def describe(config) -> str:
     if config.mode == "construct":
         lists = config.policy_lists()
         lines.append(
-            f"{config.iterations} iterations of {config.construction_budget()} steps "
-            f"({config.construction_budget() / epochs:.3g} epochs), statistic {config.statistic}"
+            f"{config.search.iterations} iterations of {config.construction_budget()} steps "
+            f"({config.construction_budget() / epochs:.3g} epochs), statistic {config.statistic.statistic}"
         )
         lines.append(
             "per stage: maxlayersperstage "
             + ",".join(map(str, lists["maxlayersperstage"]))
             + "; construction "
             + ",".join(str(v).lower() for v in lists["construction"])
-            + f"; maxfilterprune {config.maxfilterprune}; worstcase {str(config.worstcase).lower()}"
+            + f"; maxfilterprune {config.search.maxfilterprune}; worstcase {str(config.search.worstcase).lower()}"
         )
         every = config.train_config(config.construction_budget(), iteration=True).eval_every
         lines.append(
             f"iterations evaluated every {every} steps" if every else "iterations evaluated at their end"
         )
-        if config.stats_stop_tau:
+        if config.search.stats_stop_tau:
             rule = config.stop_rule()
             lines.append(
-                f"stability stop: tau >= {rule.tau:g} for {rule.patience} records of {config.stats_every} "
+                f"stability stop: tau >= {rule.tau:g} for {rule.patience} records of {config.statistic.stats_every} "
                 f"steps, not before step {rule.min_steps}"
             )
-        if config.inherit_weights:
+        if config.search.inherit_weights:
             lines.append(
                 "weights inherited between iterations"
                 + (
                     " and into the final network"
-                    if config.inherit_final
+                    if config.search.inherit_final
                     else "; the final network from scratch"
                 )
             )
-    count = config.num_random if config.mode == "random" else 1
+    count = config.search.num_random if config.mode == "random" else 1
     lines.append(
         f"{count} final training(s) of {config.final_budget()} steps ({config.final_budget() / epochs:.3g} "
         f"epochs), evaluation every {config.eval_interval()} steps"

@@ -6,11 +6,9 @@ the table in the order of the help's sections.
 
 from __future__ import annotations
 
-import dataclasses
-
 from absl import flags
 
-from nac.run.runconfig import RunConfig
+from nac.run import runconfig
 from nac.spec.choices import (
     AUGMENTATIONS,
     BN_EVAL_MODES,
@@ -26,7 +24,7 @@ from nac.spec.choices import (
 )
 
 # Every flag that is a RunConfig field defaults to that field's default.
-_DEFAULTS = {f.name: f.default for f in dataclasses.fields(RunConfig)}
+_DEFAULTS = runconfig.flat_defaults()
 
 
 def define_output():

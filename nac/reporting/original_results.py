@@ -35,6 +35,7 @@ import re
 
 from nac.run.runconfig import ORIGINAL_EPOCH_IMAGES
 from nac.run.rundir import Run, Step
+from nac.run.schema import cost_fields
 from nac.search import statsio
 from nac.spec import arch as arch_lib
 from nac.spec import cost as cost_lib
@@ -175,11 +176,7 @@ def _load_step(name, folder, config, image_size, batch, train_examples, notes) -
         "notation": network.notation(
             len(config.envelopenet.envelopecell) if config and config.envelopenet else None
         ),
-        "trainable_params": cost.params,
-        "flops_per_image": cost.flops_per_image,
-        "flops_per_batch_50": cost.flops_per_batch,
-        "flops_forward_per_image": cost.flops_forward_per_image,
-        "flops_training_per_image": cost.flops_training_per_image,
+        **cost_fields(cost),
         "steps": last_step,
         "epochs": last_step * batch / train_examples,
         "test_accuracy": accuracy,
