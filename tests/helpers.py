@@ -33,6 +33,13 @@ def arrays(dataset):
     return np.concatenate(images), np.concatenate(labels)
 
 
+def run_config(**flat):
+    """A `RunConfig` from flat fields keyed by flag name (as in `run_config.json`)."""
+    from nac.run.runconfig import RunConfig
+
+    return RunConfig.from_flat(flat)
+
+
 # -- generated image datasets (folder: and tfds: sources) ------------------------------------
 
 COLOUR_CLASSES = ("blue", "green", "red")  # sorted: the label order of a folder

@@ -108,7 +108,7 @@ def is_known(value: str) -> bool:
 
 def usage() -> str:
     """The accepted forms, for error messages and help."""
-    return f"use one of {', '.join(DATASETS)}, tfds:NAME[/CONFIG] or folder:PATH"
+    return f"expected one of {', '.join(DATASETS)}, tfds:NAME[/CONFIG] or folder:PATH"
 
 
 def resolve(value: str, request: DataRequest | None = None) -> DatasetFacts:

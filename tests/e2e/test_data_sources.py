@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 from conftest import construct
-from helpers import COLOUR_CLASSES, png_bytes, write_image_folder
+from helpers import COLOUR_CLASSES, png_bytes, run_config, write_image_folder
 
 # A few seconds of training that the generated tasks learn well above chance.
 TINY = [
@@ -180,17 +180,17 @@ def test_run_config_validates_the_split_flags_and_records_the_facts(tmp_path):
         ({"validation_fraction": 0}, "--test_split"),
     ):
         with pytest.raises(ConfigError, match=flag):
-            RunConfig(**{**base, "validation_fraction": 0.5, **bad})
-    config = RunConfig(**base, validation_fraction=0.5, seed=2)
+            run_config(**{**base, "validation_fraction": 0.5, **bad})
+    config = run_config(**base, validation_fraction=0.5, seed=2)
     assert (config.train_examples, config.facts.test_examples, config.resolved_image_size) == (3, 3, 4)
-    assert RunConfig(**base, validation_fraction=0.5, downsample=2).resolved_image_size == 2
-    assert RunConfig(**base, validation_fraction=0.5, downsample=2, image_size=3).facts.raw_size == 6
-    record = config.to_dict()["dataset_facts"]
+    assert run_config(**base, validation_fraction=0.5, downsample=2).resolved_image_size == 2
+    assert run_config(**base, validation_fraction=0.5, downsample=2, image_size=3).facts.raw_size == 6
+    record = config.to_flat()["dataset_facts"]
     assert record["class_names"] == list(COLOUR_CLASSES) and record["kind"] == "folder"
-    saved = RunConfig.from_dict(json.loads(json.dumps(config.to_dict())))
+    saved = RunConfig.from_flat(json.loads(json.dumps(config.to_flat())))
     assert config.differences(saved) == []
     (root / "train" / "red" / "more.png").write_bytes(png_bytes(np.zeros((4, 4, 3), np.uint8)))
-    assert RunConfig(**base, validation_fraction=0.5, seed=2).differences(saved) == ["dataset_facts"]
+    assert run_config(**base, validation_fraction=0.5, seed=2).differences(saved) == ["dataset_facts"]
 
 
 def test_an_image_only_tensorflow_finds_corrupt_is_named_and_leaves_no_run_dir(tmp_path):
