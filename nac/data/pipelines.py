@@ -71,7 +71,9 @@ import random
 import numpy as np
 import tensorflow as tf
 
+from nac.data import arrays as arrays_source
 from nac.data import datafiles, datasources, preprocess
+from nac.spec import arrays as arrays_lib
 from nac.spec.checks import is_int
 from nac.spec.choices import AUGMENTATIONS, DATASETS
 from nac.spec.errors import DataError
@@ -133,7 +135,7 @@ class DataConfig:
     downsample: int = 1
 
     def __post_init__(self):
-        if self.dataset not in DATASETS:
+        if self.dataset not in DATASETS and not arrays_lib.is_arrays(self.dataset):  # --- arrays ---
             raise DataError(
                 f"DataConfig.dataset={self.dataset!r} is not supported; use one of: {', '.join(DATASETS)}"
             )
@@ -444,7 +446,7 @@ def load(config: DataConfig) -> Data:
         or image_size/validation_examples incompatible with the data.
     """
     name = config.dataset
-    spec = DATASETS[name]
+    spec = arrays_lib.source_of(name).facts() if arrays_lib.is_arrays(name) else DATASETS[name]
     image_size = config.image_size or spec.image_size
     seed = config.seed if config.seed is not None else random.SystemRandom().randrange(2**31)
     if name == "imagenet2012":
@@ -463,7 +465,9 @@ def load(config: DataConfig) -> Data:
             raise DataError(
                 f"{name}: augment='crop_flip' is for imagenet2012; use 'original', 'padded' or 'none'"
             )
-        if name == "synthetic":
+        if arrays_lib.is_arrays(name):  # --- arrays ---
+            (train, test), source = arrays_source.load(name)
+        elif name == "synthetic":
             (train, test), source = datasources.synthetic(config, image_size * config.downsample), "synthetic"
         elif name == "cifar10":
             (train, test), source = datasources.load_cifar10(config.data_dir)

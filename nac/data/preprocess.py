@@ -20,6 +20,7 @@ import dataclasses
 
 import tensorflow as tf
 
+from nac.spec import arrays as arrays_lib
 from nac.spec.checks import is_int
 from nac.spec.choices import DATASETS
 from nac.spec.errors import DataError
@@ -196,7 +197,7 @@ def eval_preprocess(images, dataset: str, image_size: int) -> tf.Tensor:
     Raises:
       DataError: Unknown dataset or image_size.
     """
-    if dataset not in DATASETS:
+    if dataset not in DATASETS and not arrays_lib.is_arrays(dataset):  # --- arrays ---
         raise DataError(
             f"eval_preprocess: dataset={dataset!r} is not supported; use one of: {', '.join(DATASETS)}"
         )

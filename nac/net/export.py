@@ -9,6 +9,10 @@ moving average, with re-estimated batch-norm statistics).
 
 Load it with `tf.saved_model.load(path).signatures["serving_default"]` or
 `keras.layers.TFSMLayer(path, call_endpoint="serving_default")`.
+
+`save_keras` writes the same model as a Keras archive (`model.keras`): the network's own
+input (preprocessed images) and weights, trainable, opened by `keras.models.load_model` in a
+process that has imported `nac.layers` (which registers nac's layers).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import tensorflow as tf
 from nac.data import preprocess
 
 ENDPOINT = "serving_default"
+KERAS_FILE = "model.keras"
 
 
 def serving_function(model: keras.Model, dataset: str, image_size: int, channels: int):
@@ -40,3 +45,8 @@ def export_saved_model(model: keras.Model, path: str, dataset: str, image_size: 
     archive.track(model)
     archive.add_endpoint(ENDPOINT, serving_function(model, dataset, image_size, channels))
     archive.write_out(path, verbose=False)
+
+
+def save_keras(model: keras.Model, path: str):
+    """Writes `model` as a Keras archive to `path` (a `.keras` file)."""
+    model.save(path)

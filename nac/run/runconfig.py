@@ -16,6 +16,7 @@ import os
 
 from nac.search import restructure as restructure_lib
 from nac.spec import arch as arch_lib
+from nac.spec import arrays as arrays_lib
 from nac.spec import random_arch
 from nac.spec.checks import lists_to_tuples
 from nac.spec.choices import (
@@ -195,6 +196,9 @@ class RunConfig:
             "cell_impl": CELL_IMPLS,
             "dataset": tuple(DATASETS),
         }
+        if arrays_lib.is_arrays(self.dataset):  # --- arrays ---: nac.construct_network's data
+            del choices["dataset"]
+            self._validate_arrays()
         for flag, allowed in choices.items():
             if getattr(self, flag) not in allowed:
                 raise ConfigError.got(
@@ -279,7 +283,7 @@ class RunConfig:
                 "--mode=random needs --arch=ARCH.json (the network whose layers and branches the "
                 "random baselines match) or --config with algorithm random"
             )
-        facts = DATASETS[self.dataset]
+        facts = self.facts
         if self.validation_examples >= facts.train_examples and self.dataset != "synthetic":
             raise ConfigError.got(
                 "--validation_examples",
@@ -339,7 +343,19 @@ class RunConfig:
 
     @property
     def facts(self) -> DatasetFacts:
+        if arrays_lib.is_arrays(self.dataset):  # --- arrays ---
+            return arrays_lib.source_of(self.dataset).facts()
         return DATASETS[self.dataset]
+
+    # --- arrays ---
+    def _validate_arrays(self):
+        """In-memory arrays (`arrays:<fingerprint>`, `nac.construct_network`): registered in
+        this process, and without the built-in sets' download folder."""
+        arrays_lib.source_of(self.dataset)
+        if self.data_dir is not None:
+            raise ConfigError.got(
+                "--data_dir", self.data_dir, "in-memory arrays are read from memory; drop data_dir"
+            )
 
     @property
     def resolved_image_size(self) -> int:

@@ -39,6 +39,7 @@ from nac.search import restructure as restructure_lib
 from nac.search import statsio
 from nac.spec import arch as arch_lib
 from nac.spec import cost as cost_lib
+from nac.spec import networkfile
 from nac.spec.errors import FailedError, RunError, WriteError
 
 log = logging.getLogger("nac")
@@ -334,6 +335,9 @@ class Runner:
             from nac.spec.jsonio import write_json
 
             write_json(os.path.join(out, "network.json"), network.arch_json(), original_format=True)
+            # --- api ---: the self-contained network file (stem, body, head, input, classes)
+            built = {k: v for k, v in dataclasses.asdict(options).items() if v != getattr(BuildOptions(), k)}
+            write_json(os.path.join(out, networkfile.FILE), networkfile.record(network, image_size, built))
             stats_cb.write(out, c.statistic)
             metrics = self._metrics(name, network, cost, seed, steps, result)
             if stop is not None:
@@ -355,6 +359,7 @@ class Runner:
                     export.export_saved_model(
                         result.model, path, c.dataset, image_size, self.data.info.channels
                     )
+                    export.save_keras(result.model, os.path.join(out, export.KERAS_FILE))  # --- api ---
                 except Exception as e:  # TensorFlow's own file errors (tf.errors.OpError)
                     if isinstance(e, OSError) or type(e).__module__.startswith("tensorflow"):
                         raise WriteError(
