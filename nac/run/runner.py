@@ -359,7 +359,8 @@ class Runner:
                     export.export_saved_model(
                         result.model, path, c.dataset, image_size, self.data.info.channels
                     )
-                    export.save_keras(result.model, os.path.join(out, export.KERAS_FILE))  # --- api ---
+                    path = os.path.join(out, export.KERAS_FILE)  # --- api ---: Keras reloads it
+                    export.save_keras(result.model, path)
                 except Exception as e:  # TensorFlow's own file errors (tf.errors.OpError)
                     if isinstance(e, OSError) or type(e).__module__.startswith("tensorflow"):
                         raise WriteError(
