@@ -21,6 +21,16 @@ def load(dataset: str):
     return (source.train, source.test), f"in-memory arrays (sha256 {source.fingerprint[:16]})"
 
 
+def load_splits(facts, config):
+    """The loader of the dataset-source registry: `(facts, DataConfig)` -> the splits."""
+    (train, test), source = load(config.dataset)
+    try:
+        from nac.data.sources import LoadedSplits
+    except ImportError:  # no registry: pipelines.load calls `load` itself
+        return (train, test), source
+    return LoadedSplits(train, test, source)
+
+
 def from_dataset(dataset: tf.data.Dataset, where: str) -> tuple[np.ndarray, np.ndarray]:
     """Reads a finite dataset of (image, label) elements into (images, labels) arrays.
 
