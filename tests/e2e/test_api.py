@@ -160,6 +160,14 @@ def test_load_model_and_the_network_file_rebuild_the_final_model(api_run):
     rebuilt = nac.build_model(os.path.join(final, "nac_network.json"))
     assert rebuilt.input_shape == (None, 12, 12, 1)
     rebuilt.set_weights(loaded.get_weights())
+    from nac.cli import summary
+
+    text = io.StringIO()
+    with redirect_stdout(text):
+        summary.main([os.path.join(final, "nac_network.json"), "--json"])
+    counted = json.loads(text.getvalue())
+    assert counted["image_size"] == 12 and counted["num_classes"] == 4
+    assert counted["trainable_params"] == sum(int(np.prod(w.shape)) for w in rebuilt.trainable_weights)
     np.testing.assert_allclose(rebuilt.predict(images, verbose=0), expected, atol=1e-5)
     with pytest.raises(RunError, match="model.keras is missing"):
         nac.load_model(os.path.join(result.run_dir, "iter_0"))
