@@ -224,6 +224,15 @@ def construct_network(train, test, run_dir, *, num_classes: int | None = None, *
     _check_settings(settings)
     run_dir = os.fspath(run_dir)
     dataset = arrays_lib.register(source)
+    try:
+        _run(run_dir, dataset, settings)
+    finally:
+        arrays_lib.unregister(dataset)
+    return result_of(run_dir)
+
+
+def _run(run_dir: str, dataset: str, settings: dict) -> None:
+    """Runs the construction on the registered arrays `dataset` (see `construct_network`)."""
     _check_resume(run_dir, dataset, bool(settings.get("force")))
     from nac.run.runconfig import from_flags
 
@@ -241,7 +250,6 @@ def construct_network(train, test, run_dir, *, num_classes: int | None = None, *
         raise KeyboardInterrupt(f"stopped; finished steps in {run_dir} are kept, call again to resume")
     if code:
         raise RunError(f"construct_network: the run in {run_dir} ended with exit code {code}")
-    return result_of(run_dir)
 
 
 def result_of(run_dir) -> ConstructionResult:

@@ -150,6 +150,11 @@ def register(source: ArraySource) -> str:
     return dataset_value(source.fingerprint)
 
 
+def unregister(dataset: str) -> None:
+    """Lets the process forget the arrays of `arrays:<fingerprint>` (after their run)."""
+    _REGISTRY.pop(dataset.split(":", 1)[1], None)
+
+
 def dataset_value(fingerprint: str) -> str:
     return f"{PREFIX}:{fingerprint}"
 
