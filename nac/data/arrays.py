@@ -22,13 +22,9 @@ def load(dataset: str):
 
 
 def load_splits(facts, config):
-    """The loader of the dataset-source registry: `(facts, DataConfig)` -> the splits."""
-    (train, test), source = load(config.dataset)
-    try:
-        from nac.data.sources import LoadedSplits
-    except ImportError:  # no registry: pipelines.load calls `load` itself
-        return (train, test), source
-    return LoadedSplits(train, test, source)
+    """The loader of the dataset-source registry: `(facts, DataConfig)` -> ((train, test),
+    source); the registry wraps the pair in its `LoadedSplits`."""
+    return load(config.dataset)
 
 
 def from_dataset(dataset: tf.data.Dataset, where: str) -> tuple[np.ndarray, np.ndarray]:
