@@ -157,9 +157,9 @@ def _read_json(path):
 
 
 def _check_settings(settings: dict) -> None:
-    from nac.run.runconfig import RunConfig
+    from nac.run.runconfig import SECTION_OF
 
-    fields = {f.name for f in dataclasses.fields(RunConfig)} - set(_OWN)
+    fields = {"mode", *SECTION_OF} - set(_OWN)
     for name in settings:
         if name in _OWN:
             raise ConfigError.got(

@@ -5,8 +5,8 @@ import json
 
 import numpy as np
 import pytest
+from helpers import run_config
 
-from nac.run.runconfig import RunConfig
 from nac.spec import arch, cost, networkfile
 from nac.spec import arrays as arrays_lib
 from nac.spec.errors import ConfigError, DataError, SpecError
@@ -61,14 +61,14 @@ def test_bad_arrays_are_one_line(train, test, classes, words):
 
 def test_a_run_on_registered_arrays_takes_their_facts(tmp_path):
     value = arrays_lib.register(arrays_lib.ArraySource.from_arrays(pair(8, size=6), pair(4, size=6)))
-    config = RunConfig(run_dir=str(tmp_path), dataset=value, envelope="8/1-1/6", downsample=2)
+    config = run_config(run_dir=str(tmp_path), dataset=value, envelope="8/1-1/6", downsample=2)
     assert config.resolved_image_size == 3 and config.initial_network().num_classes == 3
     assert config.initial_network().input_channels == 1 and config.train_examples == 8
-    assert json.loads(json.dumps(config.to_dict()))["dataset"] == value
+    assert json.loads(json.dumps(config.to_flat()))["dataset"] == value
     with pytest.raises(ConfigError, match="exist only inside nac.construct_network"):
-        RunConfig(run_dir=str(tmp_path), dataset="arrays:" + "0" * 64)
+        run_config(run_dir=str(tmp_path), dataset="arrays:" + "0" * 64)
     with pytest.raises(ConfigError, match="--data_dir"):
-        RunConfig(run_dir=str(tmp_path), dataset=value, data_dir="/data")
+        run_config(run_dir=str(tmp_path), dataset=value, data_dir="/data")
 
 
 def test_networks_resolve_with_the_summary_defaults(tmp_path):
