@@ -121,7 +121,8 @@ def resolve(args) -> tuple[arch_lib.Network, int, int | None]:
                 network = arch_lib.Network.from_dict(data)
             except SpecError as e:
                 raise SpecError(f"{args.arg}: {e}") from None
-            image_size = image_size or 32
+            stored = data.get("image_size")  # nac_network.json records the trained input
+            image_size = image_size or (stored if isinstance(stored, int) and stored >= 1 else 32)
         else:
             try:
                 body = arch_lib.body_from_original(data)

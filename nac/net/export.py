@@ -13,6 +13,10 @@ Load it with `tf.saved_model.load(path).signatures["serving_default"]` or
 A dataset with class names (tfds:, folder:) adds the signature `class_names`, without inputs,
 returning the names in label order under the key `class_names` (a string vector):
 `tf.saved_model.load(path).signatures["class_names"]()["class_names"]`.
+
+`save_keras` writes the same model as a Keras archive (`model.keras`): the network's own
+input (preprocessed images) and weights, trainable, opened by `keras.models.load_model` in a
+process that has imported `nac.layers` (which registers nac's layers).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from nac.data import preprocess
 
 ENDPOINT = "serving_default"
 CLASS_NAMES_ENDPOINT = "class_names"
+KERAS_FILE = "model.keras"
 
 
 def serving_function(model: keras.Model, dataset: str, image_size: int, channels: int):
@@ -61,3 +66,8 @@ def export_saved_model(
 
         archive.add_endpoint(CLASS_NAMES_ENDPOINT, class_names_fn)
     archive.write_out(path, verbose=False)
+
+
+def save_keras(model: keras.Model, path: str):
+    """Writes `model` as a Keras archive to `path` (a `.keras` file)."""
+    model.save(path)

@@ -30,6 +30,7 @@ from nac.spec import arch as arch_lib
 from nac.spec.checks import statistics_in_order
 
 
+@keras.saving.register_keras_serializable(package="nac")
 class LocalResponseNormalization(keras.layers.Layer):
     """`tf.nn.local_response_normalization` with the original stem's constants."""
 
@@ -75,6 +76,7 @@ def _accumulator(shape, name):
     )
 
 
+@keras.saving.register_keras_serializable(package="nac")
 class FeaturemapTap(keras.layers.Layer):
     """Identity layer that accumulates a branch's featuremap statistics in training mode.
 

@@ -127,7 +127,7 @@ class DataSection:
             if not isinstance(value, str) or not value or "/" in value:
                 raise ConfigError.got(f"--{flag}", value, "expected a split name, e.g. train or test")
         datasets.check_fraction(self.validation_fraction)
-        if self.builtin and (
+        if not datasets.has_named_splits(self.dataset) and (
             self.train_split != datasets.TRAIN_SPLIT
             or self.test_split != datasets.TEST_SPLIT
             or self.validation_fraction
@@ -136,7 +136,7 @@ class DataSection:
                 "--dataset",
                 self.dataset,
                 "--train_split, --test_split and --validation_fraction are for tfds: and folder: "
-                "datasets; the built-in sets use --validation_examples",
+                "datasets; the built-in sets and in-memory arrays use --validation_examples",
             )
 
     def check_facts(self, facts: DatasetFacts):

@@ -9,12 +9,14 @@ construction iteration), and writes its artefacts into the staging directory tha
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 
 from nac.net.divergence import Diverged
 from nac.run import schema
 from nac.spec import cost as cost_lib
+from nac.spec import networkfile
 from nac.spec.errors import FailedError, RunError, WriteError
 
 log = logging.getLogger("nac")
@@ -88,6 +90,19 @@ def _callbacks(runner, step, trainer, stats_cb, out, cost):
     return callbacks, progress
 
 
+def build_options(config):
+    """The Keras builder's options of every network of the run (`nac.net.model.BuildOptions`)."""
+    from nac.net.model import BuildOptions
+
+    statistics = ("l2", "variance") if config.statistic.statistic == "variance" else ("l2",)
+    return BuildOptions(
+        branch_order=config.statistic.branch_order,
+        synchronized_bn=config.training.synchronized_bn,
+        statistics=statistics,
+        cell_impl=config.statistic.cell_impl,
+    )
+
+
 def train_step(runner, step, network, parent=None):
     """Trains `step` (a `PlanStep`) of `network` into `RUN/<step.name>/`.
 
@@ -96,7 +111,6 @@ def train_step(runner, step, network, parent=None):
     """
     import keras
 
-    from nac.net.model import BuildOptions
     from nac.net.stats import FeaturemapStatistics
     from nac.training.train import Trainer
 
@@ -104,18 +118,13 @@ def train_step(runner, step, network, parent=None):
     image_size = runner.data.info.image_size
     cost = cost_lib.analyse(network, image_size)
     statistic = c.statistic.statistic
-    statistics = ("l2", "variance") if statistic == "variance" else ("l2",)
+    options = build_options(c)
+    statistics = options.statistics
     notation = network.notation(len(c.envelope_cell()))
     log.info(
         "%s: training %s (%s parameters) for %d steps", step.name, notation, f"{cost.params:,}", step.budget
     )
     keras.utils.set_random_seed(step.seed)
-    options = BuildOptions(
-        branch_order=c.statistic.branch_order,
-        synchronized_bn=c.training.synchronized_bn,
-        statistics=statistics,
-        cell_impl=c.statistic.cell_impl,
-    )
     with runner.run_dir.staging(step.name) as out:
         recipe = c.train_config(
             step.budget, iteration=step.is_iteration, steps_per_loop=runner.steps_per_loop
@@ -171,6 +180,11 @@ def write_artefacts(runner, step, out, network, stats_cb, metrics, result):
 
     c = runner.config
     write_json(os.path.join(out, "network.json"), network.arch_json(), original_format=True)
+    # --- api ---: the self-contained network file (stem, body, head, input, classes)
+    write_json(
+        os.path.join(out, networkfile.FILE),
+        networkfile.record(network, runner.data.info.image_size, _changed_options(c)),
+    )
     stats_cb.write(out, c.statistic.statistic)
     if c.search.inherit_weights and step.is_iteration:
         # The evaluation (EMA, re-estimated BN) weights the next step inherits, kept
@@ -194,6 +208,8 @@ def write_artefacts(runner, step, out, network, stats_cb, metrics, result):
                 info.channels,
                 class_names=info.class_names,
             )
+            path = os.path.join(out, export.KERAS_FILE)  # --- api ---: Keras reloads it
+            export.save_keras(result.model, path)
         except Exception as e:  # TensorFlow's own file errors (tf.errors.OpError)
             if isinstance(e, OSError) or type(e).__module__.startswith("tensorflow"):
                 raise WriteError(
@@ -201,6 +217,15 @@ def write_artefacts(runner, step, out, network, stats_cb, metrics, result):
                     "permissions) and rerun the same command: finished steps are kept"
                 ) from None
             raise
+
+
+def _changed_options(config) -> dict:
+    """The builder's options of the run that differ from `BuildOptions`' defaults."""
+    from nac.net.model import BuildOptions
+
+    default = BuildOptions()
+    options = dataclasses.asdict(build_options(config))
+    return {k: v for k, v in options.items() if v != getattr(default, k)}
 
 
 @contextlib.contextmanager

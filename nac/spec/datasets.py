@@ -7,17 +7,22 @@ A `--dataset` value names a source and, after a prefix, what to read from it:
 - `tfds:NAME` or `tfds:NAME/CONFIG`: a prepared tensorflow-datasets image classification
   set, its facts read from its `dataset_info.json` (`nac.spec.tfds_info`);
 - `folder:PATH`: images in `PATH/train/<class>/*` and `PATH/test/<class>/*`
-  (`nac.spec.imagefolder`).
+  (`nac.spec.imagefolder`);
+- `arrays:<sha256>`: in-memory arrays given to `nac.construct_network` (`nac.spec.arrays`;
+  a command line cannot name them). They come as two splits, so the split flags are refused.
 
 A source is two halves registered under one name. Here (pure Python) a resolver maps the text
 after the prefix and a `DataRequest` (the run's data settings) to `DatasetFacts`: classes,
 channels, image size, examples per split, class names, where the data is, and the `details`
 its loader needs; it raises `ConfigError` with one line for anything wrong. In `nac.data.sources`
 (TensorFlow) a loader registered under the facts' `kind` reads the splits into memory. Another
-source (say in-memory arrays) registers both halves the same way:
+source registers both halves the same way:
 
-    datasets.register("arrays", resolve_arrays)          # pure Python: facts
-    sources.register_loader("arrays", load_arrays)       # TensorFlow: the splits
+    datasets.register("name", resolve_name)             # pure Python: facts
+    sources.register_loader("name", load_name)          # TensorFlow: the splits
+
+A source without named splits (`named_splits=False`, as the arrays) refuses `--train_split`,
+`--test_split` and `--validation_fraction`, as the built-in sets do.
 
 Validation, `--dry_run` and the epoch budgets use the facts; nothing here imports TensorFlow.
 """
@@ -72,11 +77,20 @@ def resized_raw_size(request: DataRequest, default: int) -> int:
 
 Resolver = Callable[[str, DataRequest], DatasetFacts]
 _RESOLVERS: dict[str, Resolver] = {}
+_WITHOUT_SPLITS: set[str] = set()  # prefixes whose sources have no named splits
 
 
-def register(prefix: str, resolver: Resolver) -> None:
-    """Registers the source `prefix:` (e.g. "tfds"): `resolver(rest, request)` gives its facts."""
+def register(prefix: str, resolver: Resolver, named_splits: bool = True) -> None:
+    """Registers the source `prefix:` (e.g. "tfds"): `resolver(rest, request)` gives its facts.
+
+    `named_splits=False`: its data comes as a training and a test split, so the split flags
+    are refused for it.
+    """
     _RESOLVERS[prefix] = resolver
+    if named_splits:
+        _WITHOUT_SPLITS.discard(prefix)
+    else:
+        _WITHOUT_SPLITS.add(prefix)
 
 
 def prefixes() -> tuple[str, ...]:
@@ -93,6 +107,13 @@ def split_value(value: str) -> tuple[str | None, str]:
         if prefix in _RESOLVERS:
             return prefix, rest
     return None, value
+
+
+def has_named_splits(value: str) -> bool:
+    """True for a value whose source has named splits (tfds:, folder:); False for a built-in
+    name or a source registered with `named_splits=False` (arrays:)."""
+    prefix, _ = split_value(value)
+    return prefix is not None and prefix not in _WITHOUT_SPLITS
 
 
 def canonical(value: str) -> str:
@@ -200,11 +221,14 @@ _STANDARD: list[bool] = []
 
 
 def _register_standard() -> None:
-    """Registers the tfds and folder sources once (imported late: they import this module)."""
+    """Registers the tfds, folder and arrays sources once (imported late: they import this
+    module)."""
     if _STANDARD:
         return
     _STANDARD.append(True)
-    from nac.spec import imagefolder, tfds_info
+    from nac.spec import arrays, imagefolder, tfds_info
 
     _RESOLVERS.setdefault("tfds", tfds_info.resolve)
     _RESOLVERS.setdefault("folder", imagefolder.resolve)
+    if arrays.PREFIX not in _RESOLVERS:
+        register(arrays.PREFIX, arrays.resolve, named_splits=False)

@@ -1,4 +1,4 @@
-"""The tfds: and folder: loaders (nac.data.sources) through nac.data.pipelines."""
+"""The tfds:, folder: and arrays: loaders (nac.data.sources) through nac.data.pipelines."""
 
 import numpy as np
 import pytest
@@ -99,3 +99,21 @@ def test_folder_sets_take_the_small_sets_augmentations(tmp_path, augment):
     assert first.shape == (4, 6, 6, 3) and np.array_equal(first, second)  # seeded: repeatable
     with pytest.raises(DataError, match="crop_flip"):
         pipelines.load(DataConfig(f"folder:{root}", augment="crop_flip", seed=0))
+
+
+def test_registered_arrays_load_through_their_registry_loader():
+    from nac.spec import arrays as arrays_lib
+
+    labels = np.arange(12) % 3
+    train = (colour_images(labels, 4, 0), labels)
+    test = (colour_images(labels[:6], 4, 1), labels[:6])
+    value = arrays_lib.register(arrays_lib.ArraySource.from_arrays(train, test))
+    try:
+        data = pipelines.load(DataConfig(value, augment="none", validation_examples=3, seed=0))
+    finally:
+        arrays_lib.unregister(value)
+    info = data.info
+    assert (info.num_classes, info.channels, info.raw_size) == (3, 3, 4)
+    assert (info.train_examples, info.validation_examples, info.test_examples) == (9, 3, 6)
+    assert info.source.startswith("in-memory arrays (sha256 ")
+    assert _rows(data.arrays("test")[0]) == _rows(test[0])

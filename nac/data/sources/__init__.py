@@ -46,8 +46,9 @@ def register_loader(kind: str, loader: Loader) -> None:
 def loader(kind: str) -> Loader:
     """The loader registered for `kind` (the standard ones are registered on first use)."""
     if not _LOADERS.get("tfds"):
-        from nac.data.sources import folder, tfds
+        from nac.data.sources import arrays, folder, tfds
 
         _LOADERS.setdefault("tfds", tfds.load)
         _LOADERS.setdefault("folder", folder.load)
+        _LOADERS.setdefault("arrays", arrays.load)
     return _LOADERS[kind]
