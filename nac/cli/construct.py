@@ -510,9 +510,21 @@ def main(argv):
     return runner.run(config, command_line(), flags_text=nac_flags_text())
 
 
+def _flagfile_message(text: str) -> str:
+    """absl's `ERROR:: Unable to open flagfile: [Errno 2] ...: 'PATH'` as nac's one line."""
+    path = text.rsplit(": ", 1)[-1].strip().strip("'\"")
+    reason = "no such file" if "Errno 2" in text else text.split("flagfile: ", 1)[-1]
+    return (
+        f"--flagfile={path}: cannot read it ({reason}); give an existing flagfile, "
+        "e.g. --flagfile=experiments/quickstart.flags"
+    )
+
+
 def _parse_flags(argv):
     try:
         return FLAGS(argv)
+    except flags.CantOpenFlagFileError as e:
+        cli.fail(PROG, _flagfile_message(str(e)))
     except flags.Error as e:
         cli.fail(PROG, str(e))
     except SystemExit as e:  # absl's --help exits 1; asking for help is not an error
@@ -528,9 +540,13 @@ def run():
 
     def guarded(argv):
         try:
-            return main(argv)
+            code = main(argv)
+            sys.stdout.flush()
+            return code
         except NacError as e:
             cli.fail(PROG, str(e), e.exit_code)
+        except BrokenPipeError:
+            cli.closed_pipe_exit()
 
     app.run(guarded, flags_parser=_parse_flags)
 

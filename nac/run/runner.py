@@ -125,6 +125,7 @@ class Runner:
         self.flags_text = flags_text
         self.stream = stream
         self.config = config
+        self._overheads = []  # seconds per finished training outside its steps (run ETA)
 
     # -- set-up --------------------------------------------------------------------------------
 
@@ -272,7 +273,8 @@ class Runner:
         from nac.net import export
         from nac.net.model import BuildOptions
         from nac.net.stats import FeaturemapStatistics
-        from nac.training.monitor import ProgressLine, TensorBoardScalars
+        from nac.training.monitor import TensorBoardScalars
+        from nac.training.notices import EvaluationNotice, SlowNotice
         from nac.training.train import Trainer
 
         c = self.config
@@ -288,6 +290,7 @@ class Runner:
             steps,
         )
         keras.utils.set_random_seed(seed)
+        started = time.perf_counter()
         options = BuildOptions(
             branch_order=c.branch_order,
             synchronized_bn=c.synchronized_bn,
@@ -320,9 +323,8 @@ class Runner:
                         params=cost.params,
                     )
                 )
-            progress = None
-            if c.progress and self.chief:
-                progress = ProgressLine(f"[{name} {index + 1}/{total}]", stream=self.stream, log=log.info)
+            callbacks.append(EvaluationNotice(name, log.info, c.bn_eval == "recalibrate"))
+            progress = self._progress(name, index, total) if c.progress and self.chief else None
             with self._errors(name):
                 result = trainer.train(
                     self.data.reseeded(seed),
@@ -352,9 +354,10 @@ class Runner:
             if c.save_models and (c.save_iteration_models or not name.startswith("iter_")):
                 path = os.path.join(out, "saved_model")
                 try:
-                    export.export_saved_model(
-                        result.model, path, c.dataset, image_size, self.data.info.channels
-                    )
+                    with SlowNotice(f"{name}: exporting the SavedModel", log.info):
+                        export.export_saved_model(
+                            result.model, path, c.dataset, image_size, self.data.info.channels
+                        )
                 except Exception as e:  # TensorFlow's own file errors (tf.errors.OpError)
                     if isinstance(e, OSError) or type(e).__module__.startswith("tensorflow"):
                         raise WriteError(
@@ -363,6 +366,7 @@ class Runner:
                         ) from None
                     raise
         keras.backend.clear_session()
+        self._overheads.append(time.perf_counter() - started - result.train_time_s)
         if result.stopped_early:
             log.info("%s: statistics stable, stopped at step %d of %d", name, result.steps, steps)
         log.info(
@@ -390,6 +394,33 @@ class Runner:
             if datasources.is_pipeline_error(e):
                 raise datasources.pipeline_error(e, self.config.dataset, self.data.info.source) from None
             raise FailedError(f"{name}: TensorFlow failed while training: {_first_line(e)}") from None
+
+    def _progress(self, name: str, index: int, total: int):
+        from nac.training.monitor import ProgressLine
+
+        return ProgressLine(
+            f"[{name} {index + 1}/{total}]",
+            stream=self.stream,
+            log=log.info,
+            later_steps=self._later_steps(name),
+            batch_size=self.config.batch_size,
+            later_fixed_s=self._later_fixed_s(name),
+        )
+
+    def _later_steps(self, name: str) -> int:
+        """Training steps planned after step `name` (for the whole run's ETA)."""
+        c, plan = self.config, _steps_plan(self.config)
+        later = plan[plan.index(name) + 1 :]
+        return sum(c.construction_budget() if n.startswith("iter_") else c.final_budget() for n in later)
+
+    def _later_fixed_s(self, name: str) -> float:
+        """The later trainings' expected time outside training steps (set-up, evaluation,
+        export): the mean of the steps this process trained, times the trainings to come."""
+        overheads = self._overheads
+        if not overheads:
+            return 0.0
+        plan = _steps_plan(self.config)
+        return sum(overheads) / len(overheads) * (len(plan) - plan.index(name) - 1)
 
     def _stability_stop(self, name, network):
         """The stability stop of a construction iteration (None: a fixed window)."""
@@ -569,12 +600,6 @@ def _first_line(error: BaseException) -> str:
 
 
 def _configure_logging():
-    if logging.getLogger().handlers:  # under absl's app.run: its handler prints our records
-        log.setLevel(logging.INFO)
-        return
-    if not log.handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
-        log.addHandler(handler)
-        log.setLevel(logging.INFO)
-        log.propagate = False
+    from nac.run import logformat
+
+    logformat.configure(log)

@@ -42,10 +42,26 @@ class ProgressLine:
     """One updating line on a terminal (`\\r`), or a plain line per report otherwise.
 
     Called with the trainer's progress dicts: step, steps, loss, accuracy, images_per_sec, eta_s.
+    With `later_steps` (the steps of the trainings still to come in the run) and `batch_size`,
+    the line also shows the whole run's ETA (`run ETA ...`): the later steps at the current
+    speed plus `later_fixed_s` (the later trainings' expected set-up, evaluation and export
+    time); an estimate that ignores the growth of later networks.
     """
 
-    def __init__(self, label: str, stream=None, min_interval_s: float = 0.5, log=None):
+    def __init__(
+        self,
+        label: str,
+        stream=None,
+        min_interval_s: float = 0.5,
+        log=None,
+        later_steps: int = 0,
+        batch_size: int = 0,
+        later_fixed_s: float = 0.0,
+    ):
         self.label = label
+        self.later_steps = later_steps
+        self.batch_size = batch_size
+        self.later_fixed_s = later_fixed_s
         self.stream = stream or sys.stderr
         self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
         self.min_interval_s = min_interval_s if self.tty else 10.0
@@ -64,6 +80,8 @@ class ProgressLine:
             f"acc {info['accuracy']:.3f} {info['images_per_sec']:.0f} img/s "
             f"ETA {format_duration(info.get('eta_s'))}"
         )
+        if self.later_steps and self.batch_size:
+            text += f" (run ETA {format_duration(self.run_eta(info))})"
         if self.tty:
             pad = max(0, self._width - len(text))
             self.stream.write("\r" + text + " " * pad + ("\n" if last_step else ""))
@@ -73,6 +91,13 @@ class ProgressLine:
             self.log(text)
         else:
             print(text, file=self.stream, flush=True)
+
+    def run_eta(self, info: dict):
+        """Seconds left in the run: this training's ETA plus the later steps at this speed."""
+        eta, speed = info.get("eta_s"), info.get("images_per_sec")
+        if eta is None or not speed:
+            return None
+        return eta + self.later_steps * self.batch_size / speed + self.later_fixed_s
 
 
 class TensorBoardScalars(keras.callbacks.Callback):
