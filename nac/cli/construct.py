@@ -479,15 +479,32 @@ def describe(config) -> str:
     return "\n".join(lines)
 
 
-def nac_flags_text() -> str:
-    """nac's own flags (not absl's) with their resolved values, one per line, as a flagfile."""
+def nac_flags_text(config=None) -> str:
+    """nac's own flags (not absl's) with their resolved values, one per line, as a flagfile;
+    without the flags `config` does not use (`nac.run.conflicts.ignored_flags`) unless given."""
+    from nac.run.conflicts import ignored_flags
+
+    unused = ignored_flags(config) if config is not None else frozenset()
     return "".join(
-        FLAGS[name].serialize() + "\n" for name in sorted(_NAC_FLAGS) if FLAGS[name].value is not None
+        FLAGS[name].serialize() + "\n"
+        for name in sorted(_NAC_FLAGS)
+        if FLAGS[name].value is not None and (name not in unused or FLAGS[name].present)
     )
 
 
 def command_line() -> str:
     return " ".join([f"python -m {PROG}"] + sys.argv[1:])
+
+
+def _dry_run_checks(config) -> None:
+    """Where the data is (a plan line) and warnings (stderr) for missing data and GPU-only options."""
+    from nac.run import drycheck
+
+    lines, warnings = drycheck.data_lines(config)
+    print("\n".join(lines))
+    sys.stdout.flush()
+    for warning in warnings + drycheck.gpu_warnings(config):
+        print(f"{PROG}: warning: {warning}", file=sys.stderr)
 
 
 def main(argv):
@@ -498,6 +515,7 @@ def main(argv):
     config = from_flags(*flag_values())  # validated before TensorFlow is imported
     if FLAGS.dry_run:
         print(describe(config))
+        _dry_run_checks(config)
         return 0
     from nac.training import runtime
 
@@ -507,7 +525,7 @@ def main(argv):
     runtime.quiet_tensorflow(FLAGS.verbosity if FLAGS["verbosity"].present else 0)
     from nac.run import runner
 
-    return runner.run(config, command_line(), flags_text=nac_flags_text())
+    return runner.run(config, command_line(), flags_text=nac_flags_text(config))
 
 
 def _flagfile_message(text: str) -> str:

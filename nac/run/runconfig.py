@@ -220,6 +220,7 @@ class RunConfig:
             if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
                 raise ConfigError.got(f"--{flag}", value, f"expected an integer >= {minimum}")
         self._validate_downsample()
+        self._validate_image_size()
         if self.augment == "crop_flip" and self.dataset != "imagenet2012":
             raise ConfigError.got(
                 "--augment", self.augment, "crop_flip is for imagenet2012; use original, padded or none"
@@ -371,6 +372,19 @@ class RunConfig:
                 self.image_size,
                 f"--downsample={d} leaves {raw // d}x{raw // d} images; use --image_size <= {raw // d}",
             )
+
+    # --- users-see: the stored image size ---
+    def _validate_image_size(self):
+        """`--image_size` must fit the stored images (random and central crops only shrink)."""
+        raw, size = self.facts.raw_size, self.image_size
+        if raw is None or self.downsample != 1 or not isinstance(size, int) or size <= raw:
+            return  # --downsample's own check covers the pooled sizes
+        raise ConfigError.got(
+            "--image_size",
+            size,
+            f"{self.dataset}'s stored images are {raw}x{raw} (crops only shrink them); "
+            f"use --image_size <= {raw}",
+        )
 
     @property
     def label_offset(self) -> int:
@@ -740,4 +754,8 @@ def from_flags(values: dict, present: set) -> RunConfig:
     if isinstance(gpus, int) and gpus > 1:  # the given batch is per GPU, as in the original
         batch = values.get("batch_size", _RECIPE.batch_size)
         values["batch_size"] = batch * gpus if isinstance(batch, int) else batch
-    return RunConfig(**values)
+    config = RunConfig(**values)
+    from nac.run import conflicts
+
+    conflicts.check(config, present)
+    return config

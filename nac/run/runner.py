@@ -141,7 +141,12 @@ class Runner:
             runtime.configure_threads(config.intra_op_threads, config.inter_op_threads)
             self.strategy = distribute.make_strategy(config.strategy)
         self.chief = distribute.is_chief(self.strategy)
-        self.steps_per_loop = config.resolved_steps_per_loop(bool(tf.config.list_physical_devices("GPU")))
+        has_gpu = bool(tf.config.list_physical_devices("GPU"))
+        self.steps_per_loop = config.resolved_steps_per_loop(has_gpu)
+        from nac.run import drycheck
+
+        for warning in drycheck.gpu_warnings(config, has_gpu):
+            log.warning(warning)
         self.workers = distribute.num_workers(self.strategy)
         self.run_dir = RunDir(config.run_dir, writer=self.chief)
         if config.deterministic:
