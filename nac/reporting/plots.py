@@ -1,7 +1,7 @@
 """Figures of `nac.report`, drawn with matplotlib's Agg backend (no display, no TensorFlow).
 
 Each function takes the plain data `nac.report` computed and returns a matplotlib Figure;
-`save` writes it as PNG and SVG. Branch ops keep one colour in every figure.
+`save` writes it as PNG, SVG and PDF. Branch ops keep one colour in every figure.
 """
 
 from __future__ import annotations
@@ -50,18 +50,30 @@ def op_label(op: str) -> str:
     return f"{op[:-3]} separable conv" if op.endswith("sep") else f"{op} conv"
 
 
+# Reproducible files: no creation date in SVG and PDF.
+_METADATA = {"svg": {"Date": None}, "pdf": {"CreationDate": None}}
+FORMATS = ("png", "svg", "pdf")
+
+
 def save(fig, out_dir: str, stem: str) -> list[str]:
-    """Writes `stem.png` and `stem.svg` into `out_dir` (atomically); closes the figure."""
+    """Writes `stem.png`, `stem.svg` and `stem.pdf` into `out_dir` (atomically); closes the figure."""
     names = []
-    for ext in ("png", "svg"):
+    for ext in FORMATS:
         buf = io.BytesIO()
-        fig.savefig(
-            buf, format=ext, dpi=120, bbox_inches="tight", metadata={"Date": None} if ext == "svg" else None
-        )
+        fig.savefig(buf, format=ext, dpi=120, bbox_inches="tight", metadata=_METADATA.get(ext))
         write_atomic(os.path.join(out_dir, f"{stem}.{ext}"), buf.getvalue())
         names.append(f"{stem}.{ext}")
     plt.close(fig)
     return names
+
+
+def save_as(fig, path: str) -> None:
+    """Writes `fig` to `path` in the format its extension names (png, svg, pdf); closes it."""
+    ext = os.path.splitext(path)[1].lstrip(".").lower()
+    buf = io.BytesIO()
+    fig.savefig(buf, format=ext, dpi=120, bbox_inches="tight", metadata=_METADATA.get(ext))
+    write_atomic(path, buf.getvalue())
+    plt.close(fig)
 
 
 def _grid(n: int, max_cols: int = 4):
@@ -200,9 +212,11 @@ def figure4(widths: list[dict]):
     return fig
 
 
-def architecture(run_label: str, entry: dict):
+def architecture(run_label: str, entry: dict, title: str | None = None):
     """One iteration's network: a column of branch boxes per layer, pruned branches hatched
-    red, the appended EnvelopeCell of each restructured stage in green."""
+    red, the appended EnvelopeCell of each restructured stage in green. `title` replaces the
+    iteration's title (one network file drawn alone: no pruning to show, no legend)."""
+    heading = title
 
     report = entry["report"]
     pruned = {b.original for b in report.pruned} if report is not None else set()
@@ -250,6 +264,10 @@ def architecture(run_label: str, entry: dict):
     ax.set_xlim(-0.6, len(columns) - 0.4)
     ax.set_ylim(-0.9, depth + 0.6)
     ax.axis("off")
+    if heading is not None:
+        ax.set_title(heading, fontsize=10)
+        fig.tight_layout()
+        return fig
     nxt = entry.get("next_notation")
     title = f"{run_label}, iteration {entry['iteration']}: {entry['notation']}"
     if nxt:

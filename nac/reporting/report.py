@@ -337,7 +337,7 @@ def _json_safe(value):
 
 
 def _figure_links(stem: str) -> str:
-    return f"![{stem}]({stem}.png)\n\n[{stem}.png]({stem}.png) · [{stem}.svg]({stem}.svg)\n"
+    return f"![{stem}]({stem}.png)\n\n[{stem}.png]({stem}.png) · [{stem}.svg]({stem}.svg) · [{stem}.pdf]({stem}.pdf)\n"
 
 
 def build_report(
@@ -614,7 +614,7 @@ def _architectures_section(out: _Writer, active) -> list[dict]:
                     "next_notation": entry.get("next_notation"),
                     "restructure": None if report is None else report.to_dict(),
                     "matches_next": entry["matches_next"],
-                    "files": [f"{stem}.png", f"{stem}.svg"],
+                    "files": [f"{stem}.png", f"{stem}.svg", f"{stem}.pdf"],
                 }
             )
     if not arch_json:
