@@ -326,6 +326,9 @@ class Runner:
                         stats_cb,
                         every=trainer.config.log_every,  # a loop boundary
                         params=cost.params,
+                        hparams=self._hparams(name, network, steps, seed),
+                        architecture=_architecture_text(network, len(c.envelope_cell()), cost.params),
+                        trial_id=f"{os.path.basename(os.path.abspath(c.run_dir))}/{name}",
                     )
                 )
             callbacks.append(EvaluationNotice(name, log.info, c.bn_eval == "recalibrate"))
@@ -399,6 +402,22 @@ class Runner:
             if datasources.is_pipeline_error(e):
                 raise datasources.pipeline_error(e, self.config.dataset, self.data.info.source) from None
             raise FailedError(f"{name}: TensorFlow failed while training: {_first_line(e)}") from None
+
+    def _hparams(self, name: str, network, steps: int, seed: int) -> dict:
+        """The step's hyperparameters for TensorBoard's HParams dashboard."""
+        c = self.config
+        return {
+            "notation": network.notation(len(c.envelope_cell())),
+            "step": name,
+            "role": c.role() if not name.startswith("iter_") else "construction",
+            "dataset": c.dataset,
+            "learning_rate": float(c.learning_rate),
+            "lr_schedule": c.lr_schedule,
+            "statistic": c.statistic,
+            "steps": int(steps),
+            "batch_size": int(c.batch_size),
+            "seed": int(seed),
+        }
 
     def _progress(self, name: str, index: int, total: int):
         from nac.training.monitor import ProgressLine
@@ -595,6 +614,15 @@ def run(config: RunConfig, command: str = "", flags_text: str = "") -> int:
     code = Runner(config, command, flags_text).run()
     log.debug("run took %.1f s", time.time() - start)
     return code
+
+
+def _architecture_text(network, cell_size: int, params: int) -> str:
+    """The network as Markdown for TensorBoard: its notation, parameters and layer table."""
+    from nac.spec import layertable
+
+    table = layertable.format_layers(layertable.layer_rows(network))
+    body = "\n".join("    " + line for line in table.splitlines())  # a Markdown code block
+    return f"**{network.notation(cell_size)}**, {params:,} trainable parameters\n\n{body}"
 
 
 def _first_line(error: BaseException) -> str:
