@@ -501,6 +501,10 @@ def _dry_run_checks(config) -> None:
     from nac.run import drycheck
 
     lines, warnings = drycheck.data_lines(config)
+    from nac.spec import confignotes
+
+    if config.config:
+        lines += confignotes.file_notes(config.config, config.original_gpus, config.batch_size)
     print("\n".join(lines))
     sys.stdout.flush()
     for warning in warnings + drycheck.gpu_warnings(config):

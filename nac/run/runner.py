@@ -572,6 +572,11 @@ class Runner:
 
     def _run_locked(self) -> int:
         seed_shared = self._seed_shared
+        from nac.spec import confignotes
+
+        c = self.config
+        for line in confignotes.file_notes(c.config, c.original_gpus, c.batch_size) if c.config else []:
+            log.info(line)
         self._prepare()
         if not seed_shared and self.workers > 1:
             raise RunError(
