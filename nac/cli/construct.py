@@ -18,7 +18,8 @@ it. Its fields map to: steps -> --construction_steps (all of them are trained; o
 --final_steps), evalintval -> --eval_every, batchsize -> --batch_size, iterations ->
 --iterations (random configs: --num_random), image_size, dataset, data_dir, the envelopenet
 section -> --maxlayersperstage, --construction, --parameterlimits, --maxfilterprune, --skip,
---worstcase; gpus is superseded by --strategy.
+--worstcase; gpus is superseded by --strategy (the run's log says what the original trained
+with it, and --original_gpus=N reproduces that); keys the original never read are listed once.
 
 Output: nac's progress and results. TensorFlow's own logging is silenced (nac.training.runtime);
 --verbosity=1 (or -v 1), or NAC_TF_LOGS=1 in the environment, shows it.

@@ -32,6 +32,7 @@ import threading
 import time
 
 from nac.net.divergence import Diverged
+from nac.run import stepinfo
 from nac.run.lock import RunLock, is_chief_from_env
 from nac.run.runconfig import RunConfig, derive_seed
 from nac.run.rundir import SUMMARY_STEP_FIELDS, RunDir
@@ -326,8 +327,8 @@ class Runner:
                         stats_cb,
                         every=trainer.config.log_every,  # a loop boundary
                         params=cost.params,
-                        hparams=self._hparams(name, network, steps, seed),
-                        architecture=_architecture_text(network, len(c.envelope_cell()), cost.params),
+                        hparams=stepinfo.hparams(c, name, network, steps, seed),
+                        architecture=stepinfo.architecture_text(network, len(c.envelope_cell()), cost.params),
                         trial_id=f"{os.path.basename(os.path.abspath(c.run_dir))}/{name}",
                     )
                 )
@@ -403,22 +404,6 @@ class Runner:
                 raise datasources.pipeline_error(e, self.config.dataset, self.data.info.source) from None
             raise FailedError(f"{name}: TensorFlow failed while training: {_first_line(e)}") from None
 
-    def _hparams(self, name: str, network, steps: int, seed: int) -> dict:
-        """The step's hyperparameters for TensorBoard's HParams dashboard."""
-        c = self.config
-        return {
-            "notation": network.notation(len(c.envelope_cell())),
-            "step": name,
-            "role": c.role() if not name.startswith("iter_") else "construction",
-            "dataset": c.dataset,
-            "learning_rate": float(c.learning_rate),
-            "lr_schedule": c.lr_schedule,
-            "statistic": c.statistic,
-            "steps": int(steps),
-            "batch_size": int(c.batch_size),
-            "seed": int(seed),
-        }
-
     def _progress(self, name: str, index: int, total: int):
         from nac.training.monitor import ProgressLine
 
@@ -426,25 +411,10 @@ class Runner:
             f"[{name} {index + 1}/{total}]",
             stream=self.stream,
             log=log.info,
-            later_steps=self._later_steps(name),
+            later_steps=stepinfo.later_steps(self.config, _steps_plan(self.config), name),
             batch_size=self.config.batch_size,
-            later_fixed_s=self._later_fixed_s(name),
+            later_fixed_s=stepinfo.later_fixed_s(_steps_plan(self.config), name, self._overheads),
         )
-
-    def _later_steps(self, name: str) -> int:
-        """Training steps planned after step `name` (for the whole run's ETA)."""
-        c, plan = self.config, _steps_plan(self.config)
-        later = plan[plan.index(name) + 1 :]
-        return sum(c.construction_budget() if n.startswith("iter_") else c.final_budget() for n in later)
-
-    def _later_fixed_s(self, name: str) -> float:
-        """The later trainings' expected time outside training steps (set-up, evaluation,
-        export): the mean of the steps this process trained, times the trainings to come."""
-        overheads = self._overheads
-        if not overheads:
-            return 0.0
-        plan = _steps_plan(self.config)
-        return sum(overheads) / len(overheads) * (len(plan) - plan.index(name) - 1)
 
     def _stability_stop(self, name, network):
         """The stability stop of a construction iteration (None: a fixed window)."""
@@ -619,15 +589,6 @@ def run(config: RunConfig, command: str = "", flags_text: str = "") -> int:
     code = Runner(config, command, flags_text).run()
     log.debug("run took %.1f s", time.time() - start)
     return code
-
-
-def _architecture_text(network, cell_size: int, params: int) -> str:
-    """The network as Markdown for TensorBoard: its notation, parameters and layer table."""
-    from nac.spec import layertable
-
-    table = layertable.format_layers(layertable.layer_rows(network))
-    body = "\n".join("    " + line for line in table.splitlines())  # a Markdown code block
-    return f"**{network.notation(cell_size)}**, {params:,} trainable parameters\n\n{body}"
 
 
 def _first_line(error: BaseException) -> str:
