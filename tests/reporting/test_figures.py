@@ -27,7 +27,7 @@ def _figure2_data(layers: int) -> dict:
     }
 
 
-@pytest.mark.parametrize("layers", [1, 5, 6, 7, 8, 11])
+@pytest.mark.parametrize("layers", [1, 5, 7])
 def test_figure2_has_no_empty_panels(layers):
     fig = plots.figure2(_figure2_data(layers))
     assert len(fig.axes) == layers and all(ax.lines for ax in fig.axes)
