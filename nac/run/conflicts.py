@@ -7,7 +7,8 @@ flags and the fix:
 - `--arch` or `--config` (a network of its own) together with `--envelope`: the file wins;
 - construction flags (`--iterations`, the construction budget, the per-stage policy lists,
   `--worstcase`, the stability stop, weight inheritance) outside `--mode=construct`, where
-  nothing is restructured;
+  nothing is restructured (`--construction_eval_every`, an evaluation setting, stays
+  accepted: study scripts pass one evaluation schedule to every role);
 - random-baseline flags (`--num_random`, `--random_pool`) outside `--mode=random`.
 
 `ignored_flags(config)` names the flags a run does not use, so that `RUN/flags.txt` (every
@@ -22,7 +23,6 @@ CONSTRUCTION_FLAGS = (
     "iterations",
     "construction_steps",
     "construction_epochs",
-    "construction_eval_every",
     "maxlayersperstage",
     "maxfilterprune",
     "construction",

@@ -27,6 +27,11 @@ def test_explicit_flags_that_would_be_ignored_are_refused(values, message):
         from_flags(*_flags(**values))
 
 
+def test_an_evaluation_schedule_shared_by_every_role_stays_accepted():
+    # experiments/study.sh passes --construction_eval_every to its oneshot and random runs too.
+    assert from_flags(*_flags(mode="oneshot", construction_eval_every=20)).mode == "oneshot"
+
+
 def test_a_configs_own_values_are_not_flags_and_an_envelope_overrides_nothing_silently(fixtures_dir):
     configs = fixtures_dir / "original_configs"
     longrun = str(configs / "longruns" / "network.cons-exp-3-bc-longrun.json")  # oneshot, iterations 5
