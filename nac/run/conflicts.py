@@ -39,12 +39,13 @@ RANDOM_FLAGS = ("num_random", "random_pool")
 
 def check(config, present: set) -> None:
     """Raises `ConfigError` when explicit flags of `config` (a `RunConfig`) contradict each other."""
+    search = config.search
     if "envelope" in present:
         for other in ("arch", "config"):
-            if other in present and (other == "arch" or config.config_network is not None):
+            if other in present and (other == "arch" or search.config_network is not None):
                 raise ConfigError(
                     f"--envelope and --{other} both given: the network comes from "
-                    f"--{other}={getattr(config, other)} and --envelope would be ignored; drop one"
+                    f"--{other}={getattr(search, other)} and --envelope would be ignored; drop one"
                 )
     if config.mode != "construct":
         given = [flag for flag in CONSTRUCTION_FLAGS if flag in present]
@@ -69,6 +70,6 @@ def ignored_flags(config) -> frozenset:
         ignored.update(CONSTRUCTION_FLAGS)
     if config.mode != "random":
         ignored.update(RANDOM_FLAGS)
-    if config.arch is not None or config.config_network is not None:
+    if config.search.arch is not None or config.search.config_network is not None:
         ignored.add("envelope")
     return frozenset(ignored)

@@ -83,19 +83,20 @@ def locate(dataset: str, data_dir: str | None) -> tuple[str | None, list[str]]:
 def data_lines(config) -> tuple[list[str], list[str]]:
     """(plan lines, warning lines) about the run's data."""
     warnings = []
-    found, looked = locate(config.dataset, config.data_dir)
-    if config.data_dir and not os.path.isdir(config.data_dir):
+    dataset, data_dir = config.data.dataset, config.data.data_dir
+    found, looked = locate(dataset, data_dir)
+    if data_dir and not os.path.isdir(data_dir):
         warnings.append(
-            f"--data_dir={config.data_dir} does not exist"
+            f"--data_dir={data_dir} does not exist"
             + ("; the run reads the data from elsewhere (see the data line)" if found else "")
         )
     if found is not None:
-        return [f"data: {config.dataset}, {found}"], warnings
+        return [f"data: {dataset}, {found}"], warnings
     warnings.append(
-        f"--dataset={config.dataset}: not found on this machine (looked in {', '.join(looked)}); "
+        f"--dataset={dataset}: not found on this machine (looked in {', '.join(looked)}); "
         "the run needs it there, or online access for tensorflow-datasets (see README, Data)"
     )
-    return [f"data: {config.dataset} not found locally"], warnings
+    return [f"data: {dataset} not found locally"], warnings
 
 
 def gpu_visible() -> bool:
@@ -110,7 +111,7 @@ def gpu_warnings(config, has_gpu: bool | None = None) -> list[str]:
     has_gpu = gpu_visible() if has_gpu is None else has_gpu
     if has_gpu:
         return []
-    given = [flag for flag in ("mixed_precision", "jit_compile") if getattr(config, flag)]
+    given = [flag for flag in ("mixed_precision", "jit_compile") if getattr(config.training, flag)]
     return [
         f"--{flag} is for GPUs and no GPU is visible here: "
         + ("float16 on a CPU is slower" if flag == "mixed_precision" else "XLA on a CPU is slower")

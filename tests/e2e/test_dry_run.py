@@ -2,9 +2,10 @@
 
 import pytest
 from conftest import construct
+from helpers import run_config
 
 from nac.run import drycheck
-from nac.run.runconfig import RunConfig, from_flags
+from nac.run.runconfig import from_flags
 from nac.spec.errors import ConfigError
 
 
@@ -43,9 +44,9 @@ def test_a_configs_own_values_are_not_flags_and_an_envelope_overrides_nothing_si
 
 def test_an_image_size_larger_than_the_stored_images_is_refused():
     with pytest.raises(ConfigError, match="--image_size: got 64; cifar10's stored images are 32x32"):
-        RunConfig(run_dir="x", dataset="cifar10", image_size=64)
-    RunConfig(run_dir="x", dataset="cifar10", image_size=32)
-    RunConfig(run_dir="x", dataset="synthetic", image_size=64)  # drawn at any size
+        run_config(run_dir="x", dataset="cifar10", image_size=64)
+    run_config(run_dir="x", dataset="cifar10", image_size=32)
+    run_config(run_dir="x", dataset="synthetic", image_size=64)  # drawn at any size
 
 
 def test_the_data_is_looked_for_by_file_names(tmp_path, monkeypatch):
@@ -64,11 +65,11 @@ def test_the_data_is_looked_for_by_file_names(tmp_path, monkeypatch):
 
 
 def test_gpu_options_without_a_gpu_are_a_warning():
-    config = RunConfig(run_dir="x", dataset="synthetic", mixed_precision=True, jit_compile=True)
+    config = run_config(run_dir="x", dataset="synthetic", mixed_precision=True, jit_compile=True)
     warnings = drycheck.gpu_warnings(config, has_gpu=False)
     assert [w.split()[0] for w in warnings] == ["--mixed_precision", "--jit_compile"]
     assert drycheck.gpu_warnings(config, has_gpu=True) == []
-    assert drycheck.gpu_warnings(RunConfig(run_dir="x"), has_gpu=False) == []
+    assert drycheck.gpu_warnings(run_config(run_dir="x"), has_gpu=False) == []
 
 
 def test_a_dry_run_says_where_the_data_is_and_warns_about_missing_data(tmp_path):
