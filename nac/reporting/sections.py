@@ -25,7 +25,7 @@ def json_safe(value):
 
 
 def figure_links(stem: str) -> str:
-    """A figure's Markdown: the PNG inline, then links to the PNG and the SVG."""
+    """A figure's Markdown: the PNG inline, then links to the PNG, the SVG and the PDF."""
     return (
         f"![{stem}]({stem}.png)\n\n"
         f"[{stem}.png]({stem}.png) · [{stem}.svg]({stem}.svg) · [{stem}.pdf]({stem}.pdf)\n"
