@@ -17,6 +17,7 @@ setup(
         "numpy",
         "absl-py",
         "matplotlib",
+        "tensorboard",  # TensorFlow 2.21 no longer installs it: the viewer and its HParams API
     ],
     extras_require={"test": ["pytest", "pytest-xdist", "ruff", "import-linter"]},
     entry_points={

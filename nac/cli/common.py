@@ -2,15 +2,19 @@
 
 `run_main(main, argv)` calls `main(argv)` and turns every user error (`NacError`) into one
 line on stderr and the error's exit status (2 for bad input; `nac.construct` also uses 3 for
-divergence and 4 for a failed write), so that a mistake never shows a traceback.
+divergence and 4 for a failed write), so that a mistake never shows a traceback. Output into a
+pipe that closed early (`nac.summary ... | head`) ends quietly with 141 (128 + SIGPIPE), as
+other Unix tools do.
 """
 
 import argparse
+import os
 import sys
 
 from nac.spec.errors import NacError
 
 EXIT_USAGE = 2
+EXIT_CLOSED_PIPE = 128 + 13  # SIGPIPE
 
 
 def fail(prog: str, message: str, code: int = EXIT_USAGE) -> "NoReturn":  # noqa: F821
@@ -19,12 +23,28 @@ def fail(prog: str, message: str, code: int = EXIT_USAGE) -> "NoReturn":  # noqa
     sys.exit(code)
 
 
+def closed_pipe_exit() -> "NoReturn":  # noqa: F821
+    """Exits quietly with 141 after a write into a closed pipe (the reader, e.g. `head`, is
+    done): stdout is pointed at /dev/null so that the interpreter's final flush cannot raise
+    again (the recipe of Python's `signal` documentation)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    sys.exit(EXIT_CLOSED_PIPE)
+
+
 def run_main(prog: str, main, argv=None) -> int:
-    """Runs `main(argv)`; a `NacError` becomes one stderr line and its exit code (2 for input)."""
+    """Runs `main(argv)`; a `NacError` becomes one stderr line and its exit code (2 for input),
+    a closed output pipe exit code 141 without a traceback."""
     try:
         code = main(sys.argv[1:] if argv is None else argv)
+        sys.stdout.flush()
     except NacError as e:
         fail(prog, str(e), e.exit_code)
+    except BrokenPipeError:
+        closed_pipe_exit()
     return 0 if code is None else code
 
 

@@ -18,7 +18,8 @@ it. Its fields map to: steps -> --construction_steps (all of them are trained; o
 --final_steps), evalintval -> --eval_every, batchsize -> --batch_size, iterations ->
 --iterations (random configs: --num_random), image_size, dataset, data_dir, the envelopenet
 section -> --maxlayersperstage, --construction, --parameterlimits, --maxfilterprune, --skip,
---worstcase; gpus is superseded by --strategy.
+--worstcase; gpus is superseded by --strategy (the run's log says what the original trained
+with it, and --original_gpus=N reproduces that); keys the original never read are listed once.
 
 Output: nac's progress and results. TensorFlow's own logging is silenced (nac.training.runtime);
 --verbosity=1 (or -v 1), or NAC_TF_LOGS=1 in the environment, shows it.
@@ -176,15 +177,36 @@ def _describe_data(config) -> list[str]:
     ]
 
 
-def nac_flags_text() -> str:
-    """nac's own flags (not absl's) with their resolved values, one per line, as a flagfile."""
+def nac_flags_text(config=None) -> str:
+    """nac's own flags (not absl's) with their resolved values, one per line, as a flagfile;
+    without the flags `config` does not use (`nac.run.conflicts.ignored_flags`) unless given."""
+    from nac.run.conflicts import ignored_flags
+
+    unused = ignored_flags(config) if config is not None else frozenset()
     return "".join(
-        FLAGS[name].serialize() + "\n" for name in sorted(_NAC_FLAGS) if FLAGS[name].value is not None
+        FLAGS[name].serialize() + "\n"
+        for name in sorted(_NAC_FLAGS)
+        if FLAGS[name].value is not None and (name not in unused or FLAGS[name].present)
     )
 
 
 def command_line() -> str:
     return " ".join([f"python -m {PROG}"] + sys.argv[1:])
+
+
+def _dry_run_checks(config) -> None:
+    """Where the data is (a plan line) and warnings (stderr) for missing data and GPU-only options."""
+    from nac.run import drycheck
+    from nac.spec import confignotes
+
+    lines, warnings = drycheck.data_lines(config)
+    training = config.training
+    if config.search.config:
+        lines += confignotes.file_notes(config.search.config, training.original_gpus, training.batch_size)
+    print("\n".join(lines))
+    sys.stdout.flush()
+    for warning in warnings + drycheck.gpu_warnings(config):
+        print(f"{PROG}: warning: {warning}", file=sys.stderr)
 
 
 def main(argv):
@@ -195,6 +217,7 @@ def main(argv):
     config = from_flags(*flag_values())  # validated before TensorFlow is imported
     if FLAGS.dry_run:
         print(describe(config))
+        _dry_run_checks(config)
         return 0
     from nac.training import runtime
 
@@ -204,12 +227,24 @@ def main(argv):
     runtime.quiet_tensorflow(FLAGS.verbosity if FLAGS["verbosity"].present else 0)
     from nac.run import runner
 
-    return runner.run(config, command_line(), flags_text=nac_flags_text())
+    return runner.run(config, command_line(), flags_text=nac_flags_text(config))
+
+
+def _flagfile_message(text: str) -> str:
+    """absl's `ERROR:: Unable to open flagfile: [Errno 2] ...: 'PATH'` as nac's one line."""
+    path = text.rsplit(": ", 1)[-1].strip().strip("'\"")
+    reason = "no such file" if "Errno 2" in text else text.split("flagfile: ", 1)[-1]
+    return (
+        f"--flagfile={path}: cannot read it ({reason}); give an existing flagfile, "
+        "e.g. --flagfile=experiments/quickstart.flags"
+    )
 
 
 def _parse_flags(argv):
     try:
         return FLAGS(argv)
+    except flags.CantOpenFlagFileError as e:
+        cli.fail(PROG, _flagfile_message(str(e)))
     except flags.Error as e:
         cli.fail(PROG, str(e))
     except SystemExit as e:  # absl's --help exits 1; asking for help is not an error
@@ -225,9 +260,13 @@ def run():
 
     def guarded(argv):
         try:
-            return main(argv)
+            code = main(argv)
+            sys.stdout.flush()
+            return code
         except NacError as e:
             cli.fail(PROG, str(e), e.exit_code)
+        except BrokenPipeError:
+            cli.closed_pipe_exit()
 
     app.run(guarded, flags_parser=_parse_flags)
 

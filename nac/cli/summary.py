@@ -11,7 +11,8 @@ convolutions and dense layers in two counts (see `nac.spec.cost`): forward, and 
 each convolution's input and filter gradients and the dense layers' gradients, no depthwise
 gradients: what the paper's profiler counted for its net B and ImageNet rows), per image and
 per batch of the paper's (the config's batchsize; else 64 with the imagenet stem, else 50).
-Input is validated before TensorFlow is imported (only --build imports it).
+Input is validated before TensorFlow is imported (only --build imports it). --layers lists every
+layer's operations; --plot OUT.png|svg|pdf draws the network as `nac.report` does.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import os
 import sys
 
 from nac.cli import common as cli
+from nac.cli import networkview
 from nac.run.schema import cost_fields
 from nac.spec import arch as arch_lib
 from nac.spec import cost as cost_lib
@@ -43,6 +45,16 @@ def make_parser() -> argparse.ArgumentParser:
         "image_size; else 28 for conv1x1, 26 for conv3x3, 299 for imagenet)",
     )
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument(
+        "--layers",
+        action="store_true",
+        help="also list every layer's operations (branch key order) and skip inputs",
+    )
+    p.add_argument(
+        "--plot",
+        metavar="OUT",
+        help="draw the network as nac.report does into OUT.png, OUT.svg or OUT.pdf (imports matplotlib)",
+    )
     p.add_argument(
         "--build",
         action="store_true",
@@ -217,11 +229,22 @@ def main(argv) -> int:
         value = getattr(args, flag)
         if value is not None and value < (2 if flag == "num_classes" else 1):
             raise NacError(f"--{flag}: got {value}; expected a positive integer")
+    if args.plot:
+        networkview.check_plot_path(args.plot)
     network, image_size, cell_size = resolve(args)
     summary = summarise(network, image_size, cell_size, args.flops_batch)
+    if args.layers:
+        summary["layers"] = networkview.layer_rows(network)
     if args.build:
         summary["built_params"] = built_params(network, image_size)
-    print(json.dumps(summary, indent=2) if args.json else format_text(summary))
+    text = format_text(summary)
+    if args.layers:
+        text += "\n" + networkview.format_layers(summary["layers"])
+    print(json.dumps(summary, indent=2) if args.json else text)
+    if args.plot:
+        label = os.path.basename(args.arg) if os.path.exists(args.arg) else "EnvelopeNet"
+        networkview.plot_network(network, summary["notation"], label, args.plot)
+        print(f"{PROG}: drew {args.plot}", file=sys.stderr)
     if args.build and summary["built_params"] != summary["trainable_params"]:
         print(
             f"{PROG}: error: built model has {summary['built_params']} trainable parameters, "

@@ -1,7 +1,7 @@
 """Figures of `nac.report`, drawn with matplotlib's Agg backend (no display, no TensorFlow).
 
 Each function takes the plain data `nac.report` computed and returns a matplotlib Figure;
-`save` writes it as PNG and SVG. Branch ops keep one colour in every figure.
+`save` writes it as PNG, SVG and PDF. Branch ops keep one colour in every figure.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ _OP_COLOURS = {
     "7x7sep": "#8c564b",
 }
 _EXTRA = ("#e377c2", "#7f7f7f", "#bcbd22", "#17becf", "#aec7e8", "#ffbb78")
+BAND_ALPHA = 0.08
 _ROLE_COLOURS = {
     "constructed": "#1f77b4",
     "envelope": "#2ca02c",
@@ -50,24 +51,47 @@ def op_label(op: str) -> str:
     return f"{op[:-3]} separable conv" if op.endswith("sep") else f"{op} conv"
 
 
+# Reproducible files: no creation date in SVG and PDF.
+_METADATA = {"svg": {"Date": None}, "pdf": {"CreationDate": None}}
+FORMATS = ("png", "svg", "pdf")
+
+
 def save(fig, out_dir: str, stem: str) -> list[str]:
-    """Writes `stem.png` and `stem.svg` into `out_dir` (atomically); closes the figure."""
+    """Writes `stem.png`, `stem.svg` and `stem.pdf` into `out_dir` (atomically); closes the figure."""
     names = []
-    for ext in ("png", "svg"):
+    for ext in FORMATS:
         buf = io.BytesIO()
-        fig.savefig(
-            buf, format=ext, dpi=120, bbox_inches="tight", metadata={"Date": None} if ext == "svg" else None
-        )
+        fig.savefig(buf, format=ext, dpi=120, bbox_inches="tight", metadata=_METADATA.get(ext))
         write_atomic(os.path.join(out_dir, f"{stem}.{ext}"), buf.getvalue())
         names.append(f"{stem}.{ext}")
     plt.close(fig)
     return names
 
 
-def _grid(n: int, max_cols: int = 4):
-    cols = min(max_cols, n)
-    rows = (n + cols - 1) // cols
-    return rows, cols
+def save_as(fig, path: str) -> None:
+    """Writes `fig` to `path` in the format its extension names (png, svg, pdf); closes it."""
+    ext = os.path.splitext(path)[1].lstrip(".").lower()
+    buf = io.BytesIO()
+    fig.savefig(buf, format=ext, dpi=120, bbox_inches="tight", metadata=_METADATA.get(ext))
+    write_atomic(path, buf.getvalue())
+    plt.close(fig)
+
+
+def _grid(n: int, max_cols: int = 5):
+    """(rows, cols) for `n` panels with the fewest empty slots (ties: more columns)."""
+    if n <= max_cols:
+        return 1, max(1, n)
+    cols = min(range(2, max_cols + 1), key=lambda c: (-(-n // c) * c - n, -c))
+    return -(-n // cols), cols
+
+
+_LINE_STYLES = ("-", "--", ":", "-.", (0, (5, 1, 1, 1, 1, 1)), (0, (1, 3)))
+_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+
+
+def _legend_outside(ax, **kwargs):
+    """The legend right of the axes, clear of the data."""
+    return ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, **kwargs)
 
 
 def figure2(data: dict):
@@ -87,8 +111,9 @@ def figure2(data: dict):
         ax.set_title(f"Cell{layer['cell']} (stage {layer['stage']}, layer {layer['layer'] + 1})", fontsize=9)
         ax.tick_params(labelsize=8)
         ax.grid(alpha=0.3)
-    for ax in axes.flat[len(layers) :]:
-        ax.set_visible(False)
+    spare = list(axes.flat[len(layers) :])
+    for ax in spare:
+        fig.delaxes(ax)  # no empty panels: the legend takes the first free slot
     for i, ax in enumerate(axes.flat[: len(layers)]):
         if i + cols >= len(layers):  # the lowest panel of its column
             ax.set_xlabel(data.get("x_label", "training step"))
@@ -97,44 +122,63 @@ def figure2(data: dict):
     order = [op for op in _OP_COLOURS if op in ops_seen] + sorted(
         op for op in ops_seen if op not in _OP_COLOURS
     )
-    fig.legend(
-        [ops_seen[op] for op in order],
-        [op_label(op) for op in order],
-        loc="lower center",
-        ncol=min(6, len(order)),
-        fontsize=8,
-        frameon=False,
-    )
+    handles, labels = [ops_seen[op] for op in order], [op_label(op) for op in order]
     fig.suptitle(
-        f"Running featuremap statistic per branch: {data['run']}, {data['step']} "
-        f"({data['notation']}, {data['dataset']})\n"
-        f"stats_series ÷ batch size {data['batch_size']} = squared l2 norm per image, "
-        "normalised by featuremap size",
+        f"Running featuremap statistic of individual filters at different layers vs. training "
+        f"steps: {data['run']}, {data['step']} ({data['notation']}, {data['dataset']})\n"
+        "the squared ℓ2 norm per image, normalised by the featuremap size",
         fontsize=10,
     )
-    fig.tight_layout(rect=(0, 0.06, 1, 0.93))
+    if spare:
+        fig.tight_layout(rect=(0, 0, 1, 0.93))
+        slot = spare[0].get_position()
+        fig.legend(
+            handles,
+            labels,
+            loc="center",
+            bbox_to_anchor=(slot.x0, slot.y0, slot.width, slot.height),
+            fontsize=8,
+            frameon=False,
+            title="branch operation",
+            title_fontsize=8,
+        )
+    else:
+        fig.legend(handles, labels, loc="lower center", ncol=min(6, len(order)), fontsize=8, frameon=False)
+        fig.tight_layout(rect=(0, 0.06, 1, 0.93))
     return fig
 
 
 def figure3(curves: list[dict]):
     """Test accuracy against steps, mean ± std band per role; one panel per dataset."""
     datasets = sorted({c["dataset"] for c in curves})
-    fig, axes = plt.subplots(1, len(datasets), figsize=(6.5 * len(datasets), 4.2), squeeze=False)
+    fig, axes = plt.subplots(1, len(datasets), figsize=(9.0 * len(datasets), 4.2), squeeze=False)
     for ax, dataset in zip(axes[0], datasets):
+        variants = []  # a role's variants get colours of their own, as in the stability figure
         for c in (c for c in curves if c["dataset"] == dataset):
             colour = _ROLE_COLOURS.get(c["role"], "black")
+            if c.get("variant"):
+                variants += [] if c["variant"] in variants else [c["variant"]]
+                colour = _VARIANT_COLOURS[variants.index(c["variant"]) % len(_VARIANT_COLOURS)]
             mean = [100 * v for v in c["mean"]]
             style = "--s" if c.get("origin") == "original" else ":^" if c.get("variant") else "-o"
-            ax.plot(c["steps"], mean, style, color=colour, ms=3, lw=1.8, label=c["label"])
+            ax.plot(c["steps"], mean, style, color=colour, ms=3, lw=1.8, label=c["label"], zorder=3)
             if len(c["members"]) > 1:
+                # A light band with thin edges of its role's colour: overlapping bands stay
+                # apart (the edges), and the mean lines stay on top.
                 lo = [100 * (m - s) for m, s in zip(c["mean"], c["std"])]
                 hi = [100 * (m + s) for m, s in zip(c["mean"], c["std"])]
-                ax.fill_between(c["steps"], lo, hi, color=colour, alpha=0.2, lw=0)
-        ax.set_title(f"{dataset}: test accuracy of the final trainings (mean ± std)", fontsize=10)
+                ax.fill_between(c["steps"], lo, hi, color=colour, alpha=BAND_ALPHA, lw=0, zorder=1)
+                edge_style = "--" if c.get("origin") == "original" else ":" if c.get("variant") else "-"
+                for edge in (lo, hi):
+                    ax.plot(c["steps"], edge, edge_style, color=colour, lw=0.7, alpha=0.7, zorder=2)
+        ax.set_title(
+            f"Accuracy vs. training steps on {dataset}: mean ± standard deviation of each role's networks",
+            fontsize=10,
+        )
         ax.set_xlabel("training step")
         ax.set_ylabel("test accuracy (%)")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        _legend_outside(ax, fontsize=8)
     fig.tight_layout()
     return fig
 
@@ -189,8 +233,9 @@ def figure4(widths: list[dict]):
         ax.set_xlabel("layer (position within its stage, network order)")
         ax.set_ylabel("branches per layer")
         ax.set_title(
-            f"{w['dataset']}: width of constructed networks from {w['initial_notation']} "
-            f"(mean ± std over {len(w['runs'])} run{'s' if len(w['runs']) > 1 else ''})",
+            f"Average width of a layer with standard deviations at different depths: "
+            f"{len(w['runs'])} construction{'s' if len(w['runs']) > 1 else ''} from the same "
+            f"{w['initial_notation']} EnvelopeNet ({w['dataset']})",
             fontsize=10,
             pad=14,
         )
@@ -200,9 +245,11 @@ def figure4(widths: list[dict]):
     return fig
 
 
-def architecture(run_label: str, entry: dict):
+def architecture(run_label: str, entry: dict, title: str | None = None):
     """One iteration's network: a column of branch boxes per layer, pruned branches hatched
-    red, the appended EnvelopeCell of each restructured stage in green."""
+    red, the appended EnvelopeCell of each restructured stage in green. `title` replaces the
+    iteration's title (one network file drawn alone: no pruning to show, no legend)."""
+    heading = title
 
     report = entry["report"]
     pruned = {b.original for b in report.pruned} if report is not None else set()
@@ -250,6 +297,10 @@ def architecture(run_label: str, entry: dict):
     ax.set_xlim(-0.6, len(columns) - 0.4)
     ax.set_ylim(-0.9, depth + 0.6)
     ax.axis("off")
+    if heading is not None:
+        ax.set_title(heading, fontsize=10)
+        fig.tight_layout()
+        return fig
     nxt = entry.get("next_notation")
     title = f"{run_label}, iteration {entry['iteration']}: {entry['notation']}"
     if nxt:
@@ -270,16 +321,55 @@ def architecture(run_label: str, entry: dict):
     return fig
 
 
+# Colours of a role's further variants (e.g. constructions with the stability stop).
+_VARIANT_COLOURS = ("#17becf", "#ff7f0e", "#bcbd22", "#e377c2", "#8c564b")
+
+
+def _group_and_seed(run: str) -> tuple[str, int | None]:
+    """`constructed_s2` -> (`constructed`, 2); a label without `_s<N>` is its own group."""
+    head, sep, tail = run.rpartition("_s")
+    return (head, int(tail)) if sep and tail.isdigit() else (run, None)
+
+
+def _series_colours(results: list[dict]) -> dict:
+    """One colour per group of runs (label without its seed): a role's first group has the
+    role's colour, its further groups (variants) colours of their own."""
+    colours, used = {}, 0
+    roles_seen = set()
+    for r in results:
+        group = _group_and_seed(r["run"])[0]
+        if group in colours:
+            continue
+        role = r.get("role")
+        if role in _ROLE_COLOURS and role not in roles_seen:
+            colours[group] = _ROLE_COLOURS[role]
+        else:
+            colours[group] = _VARIANT_COLOURS[used % len(_VARIANT_COLOURS)]
+            used += 1
+        roles_seen.add(role)
+    return colours
+
+
 def stability(results: list[dict], threshold: float):
     """Kendall tau-b of the ranking at each recorded step vs. the end of the iteration."""
-    fig, ax = plt.subplots(figsize=(7, 4.2))
+    fig, ax = plt.subplots(figsize=(10, 4.8))
+    colours, seeds = _series_colours(results), {}
     for r in results:
+        group, seed = _group_and_seed(r["run"])
+        group_runs = seeds.setdefault(group, [])
+        if r["run"] not in group_runs:
+            group_runs.append(r["run"])
+        index = seed - 1 if seed else group_runs.index(r["run"])
+        style = _LINE_STYLES[index % len(_LINE_STYLES)]
         for it in r["iterations"]:
             ax.plot(
                 it["recorded_steps"],
                 it["tau"],
-                "-o",
-                ms=3,
+                linestyle=style,
+                marker=_MARKERS[it["iteration"] % len(_MARKERS)],
+                color=colours[_group_and_seed(r["run"])[0]],
+                ms=3.5,
+                lw=1.2,
                 label=f"{r['run']} iter {it['iteration']} ({it['notation']})",
             )
     ax.axhline(threshold, color="black", ls="--", lw=1, label=f"threshold {threshold:g}")
@@ -288,11 +378,12 @@ def stability(results: list[dict], threshold: float):
     ax.set_xlabel("training step within the iteration")
     ax.set_ylabel("Kendall tau-b vs. final ranking")
     ax.set_title(
-        "Featuremap stability: branch ranking vs. the end-of-iteration ranking\n"
-        "(per stage, weighted by branch count)",
+        "Featuremap stability: Kendall tau-b between the branch ranking at each step and at the "
+        "end of the iteration\n(per stage, weighted by branches; colour: role or variant, line: "
+        "seed, marker: iteration)",
         fontsize=10,
     )
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="lower right")
+    _legend_outside(ax, fontsize=7, ncol=1 if len(ax.lines) <= 20 else 2)
     fig.tight_layout()
     return fig

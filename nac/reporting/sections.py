@@ -25,8 +25,11 @@ def json_safe(value):
 
 
 def figure_links(stem: str) -> str:
-    """A figure's Markdown: the PNG inline, then links to the PNG and the SVG."""
-    return f"![{stem}]({stem}.png)\n\n[{stem}.png]({stem}.png) · [{stem}.svg]({stem}.svg)\n"
+    """A figure's Markdown: the PNG inline, then links to the PNG, the SVG and the PDF."""
+    return (
+        f"![{stem}]({stem}.png)\n\n"
+        f"[{stem}.png]({stem}.png) · [{stem}.svg]({stem}.svg) · [{stem}.pdf]({stem}.pdf)\n"
+    )
 
 
 class Writer:
@@ -198,7 +201,7 @@ def architectures_section(out: Writer, active) -> list[dict]:
                     "next_notation": entry.get("next_notation"),
                     "restructure": None if report is None else report.to_dict(),
                     "matches_next": entry["matches_next"],
-                    "files": [f"{stem}.png", f"{stem}.svg"],
+                    "files": [f"{stem}.png", f"{stem}.svg", f"{stem}.pdf"],
                 }
             )
     if not arch_json:

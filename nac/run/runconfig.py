@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import math
 
+from nac.run import conflicts
 from nac.run import sections as sections_lib
 from nac.run.networks import derive_seed, load_network_file  # noqa: F401  (re-exported)
 from nac.search import restructure as restructure_lib
@@ -465,4 +466,6 @@ def from_flags(values: dict, present: set) -> RunConfig:
     if isinstance(gpus, int) and gpus > 1:  # the given batch is per GPU, as in the original
         batch = values.get("batch_size", flat_defaults()["batch_size"])
         values["batch_size"] = batch * gpus if isinstance(batch, int) else batch
-    return RunConfig.from_flat(values)
+    config = RunConfig.from_flat(values)
+    conflicts.check(config, present)
+    return config

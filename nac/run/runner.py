@@ -127,6 +127,7 @@ class Runner:
         self.flags_text = flags_text
         self.stream = stream
         self.config = config
+        self.overheads = []  # seconds per finished training outside its steps (run ETA)
 
     # -- set-up --------------------------------------------------------------------------------
 
@@ -142,7 +143,12 @@ class Runner:
             runtime.configure_threads(config.runtime.intra_op_threads, config.runtime.inter_op_threads)
             self.strategy = distribute.make_strategy(config.runtime.strategy)
         self.chief = distribute.is_chief(self.strategy)
-        self.steps_per_loop = config.resolved_steps_per_loop(bool(tf.config.list_physical_devices("GPU")))
+        has_gpu = bool(tf.config.list_physical_devices("GPU"))
+        self.steps_per_loop = config.resolved_steps_per_loop(has_gpu)
+        from nac.run import drycheck
+
+        for warning in drycheck.gpu_warnings(config, has_gpu):
+            log.warning(warning)
         self.workers = distribute.num_workers(self.strategy)
         self.run_dir = RunDir(config.run_dir, writer=self.chief)
         if config.runtime.deterministic:
@@ -223,7 +229,7 @@ class Runner:
     def execute(self):
         """Runs every step of the plan in order (finished steps are kept)."""
         config = self.config
-        plan = make_plan(config)
+        self.plan = plan = make_plan(config)
         self.total = len(plan)
         if config.mode == "random":
             for step, (_, network) in zip(plan, random_networks(config)):
@@ -284,6 +290,14 @@ class Runner:
 
     def _run_locked(self) -> int:
         seed_shared = self._seed_shared
+        from nac.spec import confignotes
+
+        config, training = self.config, self.config.training
+        if config.search.config:  # what the original's file means for this run, said once
+            for line in confignotes.file_notes(
+                config.search.config, training.original_gpus, training.batch_size
+            ):
+                log.info(line)
         self._prepare()
         if not seed_shared and self.workers > 1:
             raise RunError(
@@ -329,12 +343,6 @@ def run(config: RunConfig, command: str = "", flags_text: str = "") -> int:
 
 
 def _configure_logging():
-    if logging.getLogger().handlers:  # under absl's app.run: its handler prints our records
-        log.setLevel(logging.INFO)
-        return
-    if not log.handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
-        log.addHandler(handler)
-        log.setLevel(logging.INFO)
-        log.propagate = False
+    from nac.run import logformat
+
+    logformat.configure(log)

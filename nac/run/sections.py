@@ -142,6 +142,7 @@ class DataSection:
     def check_facts(self, facts: DatasetFacts):
         """The checks that need the dataset's facts: `--downsample`, `--validation_examples`."""
         self._check_downsample(facts)
+        self._check_image_size(facts)
         if self.validation_examples >= facts.train_examples and self.dataset != "synthetic":
             raise ConfigError.got(
                 "--validation_examples",
@@ -170,6 +171,18 @@ class DataSection:
                 self.image_size,
                 f"--downsample={d} leaves {raw // d}x{raw // d} images; use --image_size <= {raw // d}",
             )
+
+    def _check_image_size(self, facts: DatasetFacts):
+        """`--image_size` must fit the stored images (random and central crops only shrink)."""
+        raw, size = facts.raw_size, self.image_size
+        if raw is None or self.downsample != 1 or not isinstance(size, int) or size <= raw:
+            return  # --downsample's own check covers the pooled sizes
+        raise ConfigError.got(
+            "--image_size",
+            size,
+            f"{self.dataset}'s stored images are {raw}x{raw} (crops only shrink them); "
+            f"use --image_size <= {raw}",
+        )
 
 
 @dataclasses.dataclass(frozen=True)

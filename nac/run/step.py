@@ -3,7 +3,9 @@
 A step builds its network's `Trainer`, inherits the parent step's weights when the plan says
 so (`inherit_parent`), trains it with the featuremap statistic (and the stability stop of a
 construction iteration), and writes its artefacts into the staging directory that
-`nac.run.rundir.RunDir.staging` renames into place (`write_artefacts`).
+`nac.run.rundir.RunDir.staging` renames into place (`write_artefacts`). Its progress line
+shows the whole run's ETA (`progress_line`, from `nac.run.stepinfo`); TensorBoard gets the
+step's hyperparameters and architecture; a slow evaluation or export says so in the log.
 """
 
 from __future__ import annotations
@@ -12,9 +14,10 @@ import contextlib
 import dataclasses
 import logging
 import os
+import time
 
 from nac.net.divergence import Diverged
-from nac.run import schema
+from nac.run import schema, stepinfo
 from nac.spec import cost as cost_lib
 from nac.spec import networkfile
 from nac.spec.errors import FailedError, RunError, WriteError
@@ -70,23 +73,28 @@ def stability_stop(runner, step, network):
     return StabilityStop(rule, decisive_stages(network, policy.construction, policy.maxlayersperstage))
 
 
-def _callbacks(runner, step, trainer, stats_cb, out, cost):
-    from nac.training.monitor import ProgressLine, TensorBoardScalars
+def _callbacks(runner, step, network, trainer, stats_cb, out, cost):
+    """The step's Keras callbacks (statistic, TensorBoard, slow-evaluation notice) and its
+    progress line (None off the chief or with --noprogress)."""
+    from nac.training.monitor import TensorBoardScalars
+    from nac.training.notices import EvaluationNotice
 
+    c = runner.config
     callbacks = [stats_cb]
-    if runner.config.output.tensorboard:
+    if c.output.tensorboard:
         callbacks.append(
             TensorBoardScalars(
                 os.path.join(out, "tensorboard"),
                 stats_cb,
                 every=trainer.config.log_every,  # a loop boundary
                 params=cost.params,
+                hparams=stepinfo.hparams(c, step, network),
+                architecture=stepinfo.architecture_text(network, len(c.envelope_cell()), cost.params),
+                trial_id=f"{os.path.basename(os.path.abspath(c.run_dir))}/{step.name}",
             )
         )
-    progress = None
-    if runner.config.output.progress and runner.chief:
-        label = f"[{step.name} {step.index + 1}/{runner.total}]"
-        progress = ProgressLine(label, stream=runner.stream, log=log.info)
+    callbacks.append(EvaluationNotice(step.name, log.info, c.training.bn_eval == "recalibrate"))
+    progress = progress_line(runner, step) if c.output.progress and runner.chief else None
     return callbacks, progress
 
 
@@ -100,6 +108,21 @@ def build_options(config):
         synchronized_bn=config.training.synchronized_bn,
         statistics=statistics,
         cell_impl=config.statistic.cell_impl,
+    )
+
+
+def progress_line(runner, step):
+    """The step's progress line, with the whole run's ETA from the steps still to come."""
+    from nac.training.monitor import ProgressLine
+
+    plan = runner.plan
+    return ProgressLine(
+        f"[{step.name} {plan.index(step) + 1}/{len(plan)}]",
+        stream=runner.stream,
+        log=log.info,
+        later_steps=stepinfo.later_steps(plan, step),
+        batch_size=runner.config.training.batch_size,
+        later_fixed_s=stepinfo.later_fixed_s(plan, step, runner.overheads),
     )
 
 
@@ -125,6 +148,7 @@ def train_step(runner, step, network, parent=None):
         "%s: training %s (%s parameters) for %d steps", step.name, notation, f"{cost.params:,}", step.budget
     )
     keras.utils.set_random_seed(step.seed)
+    started = time.perf_counter()
     with runner.run_dir.staging(step.name) as out:
         recipe = c.train_config(
             step.budget, iteration=step.is_iteration, steps_per_loop=runner.steps_per_loop
@@ -136,7 +160,7 @@ def train_step(runner, step, network, parent=None):
         stats_cb = FeaturemapStatistics(
             trainer.model, c.training.batch_size, statistics, c.statistic.stats_every, on_record=on_record
         )
-        callbacks, progress = _callbacks(runner, step, trainer, stats_cb, out, cost)
+        callbacks, progress = _callbacks(runner, step, network, trainer, stats_cb, out, cost)
         with training_errors(runner, step.name):
             result = trainer.train(
                 runner.data.reseeded(step.seed),
@@ -161,6 +185,7 @@ def train_step(runner, step, network, parent=None):
             metrics["inherited"] = inherited
         write_artefacts(runner, step, out, network, stats_cb, metrics, result)
     keras.backend.clear_session()
+    runner.overheads.append(time.perf_counter() - started - result.train_time_s)
     if result.stopped_early:
         log.info("%s: statistics stable, stopped at step %d of %d", step.name, result.steps, step.budget)
     log.info(
@@ -177,6 +202,7 @@ def write_artefacts(runner, step, out, network, stats_cb, metrics, result):
     """Writes a trained step's files into its staging directory `out`."""
     from nac.net import export
     from nac.spec.jsonio import write_json
+    from nac.training.notices import SlowNotice
 
     c = runner.config
     write_json(os.path.join(out, "network.json"), network.arch_json(), original_format=True)
@@ -200,14 +226,15 @@ def write_artefacts(runner, step, out, network, stats_cb, metrics, result):
         path = os.path.join(out, "saved_model")
         info = runner.data.info
         try:
-            export.export_saved_model(
-                result.model,
-                path,
-                c.data.dataset,
-                info.image_size,
-                info.channels,
-                class_names=info.class_names,
-            )
+            with SlowNotice(f"{step.name}: exporting the SavedModel", log.info):
+                export.export_saved_model(
+                    result.model,
+                    path,
+                    c.data.dataset,
+                    info.image_size,
+                    info.channels,
+                    class_names=info.class_names,
+                )
             path = os.path.join(out, export.KERAS_FILE)  # --- api ---: Keras reloads it
             export.save_keras(result.model, path)
         except Exception as e:  # TensorFlow's own file errors (tf.errors.OpError)

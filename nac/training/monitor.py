@@ -42,10 +42,26 @@ class ProgressLine:
     """One updating line on a terminal (`\\r`), or a plain line per report otherwise.
 
     Called with the trainer's progress dicts: step, steps, loss, accuracy, images_per_sec, eta_s.
+    With `later_steps` (the steps of the trainings still to come in the run) and `batch_size`,
+    the line also shows the whole run's ETA (`run ETA ...`): the later steps at the current
+    speed plus `later_fixed_s` (the later trainings' expected set-up, evaluation and export
+    time); an estimate that ignores the growth of later networks.
     """
 
-    def __init__(self, label: str, stream=None, min_interval_s: float = 0.5, log=None):
+    def __init__(
+        self,
+        label: str,
+        stream=None,
+        min_interval_s: float = 0.5,
+        log=None,
+        later_steps: int = 0,
+        batch_size: int = 0,
+        later_fixed_s: float = 0.0,
+    ):
         self.label = label
+        self.later_steps = later_steps
+        self.batch_size = batch_size
+        self.later_fixed_s = later_fixed_s
         self.stream = stream or sys.stderr
         self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
         self.min_interval_s = min_interval_s if self.tty else 10.0
@@ -64,6 +80,8 @@ class ProgressLine:
             f"acc {info['accuracy']:.3f} {info['images_per_sec']:.0f} img/s "
             f"ETA {format_duration(info.get('eta_s'))}"
         )
+        if self.later_steps and self.batch_size:
+            text += f" (run ETA {format_duration(self.run_eta(info))})"
         if self.tty:
             pad = max(0, self._width - len(text))
             self.stream.write("\r" + text + " " * pad + ("\n" if last_step else ""))
@@ -74,30 +92,59 @@ class ProgressLine:
         else:
             print(text, file=self.stream, flush=True)
 
+    def run_eta(self, info: dict):
+        """Seconds left in the run: this training's ETA plus the later steps at this speed."""
+        eta, speed = info.get("eta_s"), info.get("images_per_sec")
+        if eta is None or not speed:
+            return None
+        return eta + self.later_steps * self.batch_size / speed + self.later_fixed_s
+
 
 class TensorBoardScalars(keras.callbacks.Callback):
-    """Writes loss, learning rate, evaluation metrics and the featuremap statistic curves.
+    """Writes loss, learning rate, evaluation metrics, the featuremap statistic curves, the
+    run's hyperparameters and the network.
 
     Args:
       log_dir: event file directory.
-      statistics: the `nac.net.stats.FeaturemapStatistics` callback whose series is written at the
-        end of training (one curve per branch, tag `featuremap/<Cell k>/<Branch N>`).
+      statistics: the `nac.net.stats.FeaturemapStatistics` callback whose records are written
+        as they are taken, every `--stats_every` steps (one curve per branch, tag
+        `featuremap/<Cell k>/<Branch N>`); records not yet written are written at the end.
       every: write training scalars every this many steps.
       params: trainable parameters, written once as `network/params`.
+      hparams: the run's hyperparameters for TensorBoard's HParams dashboard (str, int,
+        float or bool values), written once; needs the `tensorboard` package.
+      architecture: the network as Markdown text, written once as `network/architecture`.
+      trial_id: the HParams session name (default: a hash of `hparams`).
     """
 
-    def __init__(self, log_dir: str, statistics=None, every: int = 50, params: int | None = None):
+    def __init__(
+        self,
+        log_dir: str,
+        statistics=None,
+        every: int = 50,
+        params: int | None = None,
+        hparams: dict | None = None,
+        architecture: str | None = None,
+        trial_id: str | None = None,
+    ):
         super().__init__()
         self.writer = tf.summary.create_file_writer(log_dir)
         self.statistics = statistics
         self.every = max(1, every)
         self.params = params
+        self.hparams = hparams
+        self.architecture = architecture
+        self.trial_id = trial_id
         self._step = 0
+        self._records_written = 0
 
     def on_train_begin(self, logs=None):
-        if self.params is not None:
-            with self.writer.as_default():
+        self._records_written = 0
+        with self.writer.as_default():
+            if self.params is not None:
                 write_scalar("network/params", self.params, step=0)
+            if self.hparams or self.architecture:
+                _write_run_description(self.hparams, self.architecture, self.trial_id)
 
     def on_train_batch_end(self, batch, logs=None):
         self._step = batch + 1
@@ -106,6 +153,21 @@ class TensorBoardScalars(keras.callbacks.Callback):
                 for key in ("loss", "accuracy", "lr", "images_per_sec"):
                     if key in logs:
                         write_scalar(f"train/{key}", logs[key], step=self._step)
+        every = getattr(self.statistics, "series_every", 0)
+        if every and self._step % every == 0:  # the statistic callback recorded at this step
+            self._write_new_records()
+
+    def _write_new_records(self):
+        """Writes the statistic records taken since the last call (one per --stats_every)."""
+        if self.statistics is None:
+            return
+        series = self.statistics.series
+        with self.writer.as_default():
+            for index in range(self._records_written, len(series["steps"])):
+                step = series["steps"][index]
+                for branch, values in series["values"].items():
+                    write_scalar(f"featuremap/{branch}", values[index], step=step)
+        self._records_written = len(series["steps"])
 
     def on_test_end(self, logs=None):
         if not logs:
@@ -117,11 +179,24 @@ class TensorBoardScalars(keras.callbacks.Callback):
                     write_scalar(f"eval/{key}", value, step=step)
 
     def on_train_end(self, logs=None):
-        if self.statistics is not None:
-            series = self.statistics.series
+        self._write_new_records()
+        final = getattr(self.statistics, "final", None)
+        if not self._records_written and final:  # no record taken (a window shorter than K)
+            values = self.statistics.scaled(final)[self.statistics.statistics[0]]
             with self.writer.as_default():
-                for branch, values in series["values"].items():
-                    for step, value in zip(series["steps"], values):
-                        write_scalar(f"featuremap/{branch}", value, step=step)
+                for branch, value in values.items():
+                    write_scalar(f"featuremap/{branch}", value, step=self._step)
         self.writer.flush()
         self.writer.close()
+
+
+def _write_run_description(hparams: dict | None, architecture: str | None, trial_id: str | None):
+    """The HParams session (tensorboard's plugin) and the architecture text, at step 0."""
+    try:
+        from tensorboard.plugins.hparams import api as hp
+    except ImportError:  # tensorboard is a dependency of nac; an install without it still trains
+        return
+    if hparams:
+        hp.hparams(hparams, trial_id=trial_id)
+    if architecture:
+        tf.summary.text("network/architecture", architecture, step=0)

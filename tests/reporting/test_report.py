@@ -57,7 +57,7 @@ def test_every_file_is_written(full, finished_run):
     worst = rundir.file_label(labels[str(full[2][3])])
     expected = {"table1.md", "table1.csv", "report.md", "report.json", "stability.json", "stability.md"}
     for stem in (*FIGURES, f"arch_{cons}_iter0", f"arch_{cons}_iter1", f"arch_{worst}_iter0"):
-        expected |= {f"{stem}.png", f"{stem}.svg"}
+        expected |= {f"{stem}.png", f"{stem}.svg", f"{stem}.pdf"}
     assert expected <= {p.name for p in out.iterdir()}
     assert set(rep["files"]) == expected
     for name in expected:
@@ -66,6 +66,8 @@ def test_every_file_is_written(full, finished_run):
             assert data.startswith(b"\x89PNG") and len(data) > 5000, name
         if name.endswith(".svg"):
             assert b"<svg" in data[:2000], name
+        if name.endswith(".pdf"):
+            assert data.startswith(b"%PDF"), name
     md = (out / "report.md").read_text()
     assert (out / "table1.md").read_text() in md
     for name in expected - {"report.md", "report.json", "table1.md", "stability.json"}:
