@@ -82,6 +82,8 @@ def locate(dataset: str, data_dir: str | None) -> tuple[str | None, list[str]]:
 
 def data_lines(config) -> tuple[list[str], list[str]]:
     """(plan lines, warning lines) about the run's data."""
+    if not config.data.builtin:
+        return [], []  # a source's facts were found while validating; --dry_run prints them
     warnings = []
     dataset, data_dir = config.data.dataset, config.data.data_dir
     found, looked = locate(dataset, data_dir)

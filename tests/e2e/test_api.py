@@ -177,7 +177,8 @@ def test_random_mode_returns_its_network(api_run, tmp_path):
     result, train, test = api_run
     arch = os.path.join(result.run_dir, "final", "nac_network.json")  # the file works as --arch
     settings = dict(SETTINGS, mode="random", arch=arch, num_random=1, final_steps=2, save_models=False)
-    settings.pop("iterations")
+    for construction_only in ("envelope", "iterations", "construction_steps"):  # --arch gives the network
+        settings.pop(construction_only)
     random = nac.construct_network(train, test, tmp_path / "random", **settings)
     assert random.step == "random_0" and random.model is None and random.summary["complete"]
     assert random.network.layers_per_stage() == result.network.layers_per_stage()
