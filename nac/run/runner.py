@@ -348,6 +348,10 @@ class Runner:
                 from nac.search import inherit
 
                 np.savez(os.path.join(out, inherit.WEIGHTS_FILE), **inherit.model_weights(result.model))
+            # --- ablation ---
+            from nac.search import ablation as ablation_lib
+
+            ablation_lib.save_evaluation_weights(out, result.model)
             write_json(os.path.join(out, "metrics.json"), metrics)
             if c.save_models and (c.save_iteration_models or not name.startswith("iter_")):
                 path = os.path.join(out, "saved_model")
