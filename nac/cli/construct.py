@@ -222,7 +222,8 @@ def _define_flags():
         list(STATISTICS),
         "[statistic] Featuremap statistic that drives "
         "construction (l2: mean squared activation, the paper's; both are always logged "
-        "when variance is chosen).",
+        "when variance is chosen; oracle: the loss increase on --validation_examples held-out "
+        "training images when the branch is zeroed, see nac.ablate).",
     )
     flags.DEFINE_integer(
         "stats_every",
@@ -364,6 +365,14 @@ def _define_flags():
         None,
         "[runtime] Seed; with it, CPU runs are repeatable (op determinism). "
         "Without it one is drawn and saved, so a resumed run still repeats its steps.",
+    )
+    # --- ablation ---
+    flags.DEFINE_float(
+        "match_params",
+        _DEFAULTS["match_params"],
+        "[search] With --mode=random, redraw each random network until its parameter count is "
+        "within this fraction of --arch's (e.g. 0.05; 0: no matching). Draws are seeded and "
+        "counted in metrics.json.",
     )
 
 

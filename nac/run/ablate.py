@@ -152,3 +152,29 @@ def ablate_step(step: StepToAblate, split: str, examples: int | None, log=print,
         f"base loss {doc['base']['loss']:.4f} accuracy {doc['base']['accuracy']:.4f}, {doc['seconds']:.1f} s"
     )
     return doc
+
+
+def oracle_values(model, data, config) -> dict:
+    """The `oracle` criterion of a trained construction step: `delta_loss` of every branch on
+    all held-out training images (the validation split), the same images for every branch.
+
+    Returns:
+      `{"values": {branch: delta_loss}, "examples", "base_loss", "base_accuracy", "seconds"}`.
+    """
+    from nac.net.ablation import Ablator, load_step_model
+    from nac.net.model import BuildOptions
+
+    t0 = time.perf_counter()
+    options = BuildOptions(branch_order=config.branch_order, cell_impl=config.cell_impl)
+    # A copy off the training strategy, with the evaluation weights (EMA, re-estimated BN).
+    fresh = load_step_model(model.network, data.info.image_size, options, inherit.model_weights(model))
+    batches = _batches(data, "validation", None, config.batch_size)
+    base, ablated = Ablator(fresh, batch_stats=config.bn_eval == "batch_stats").all_branches(batches)
+    base_loss = float(base["loss"].mean())
+    return {
+        "values": {b: float(r["loss"].mean()) - base_loss for b, r in ablated.items()},
+        "examples": int(base["loss"].size),
+        "base_loss": base_loss,
+        "base_accuracy": float(base["correct"].mean()),
+        "seconds": round(time.perf_counter() - t0, 3),
+    }

@@ -125,6 +125,8 @@ class RunConfig:
     stats_stop_min_steps: int | None = None
     inherit_weights: bool = False
     inherit_final: bool = False
+    # --- ablation ---
+    match_params: float = 0.0  # --mode=random: redraw until within this fraction of the params
     # statistic
     statistic: str = "l2"
     stats_every: int = 100
@@ -293,6 +295,7 @@ class RunConfig:
                 except SpecError as e:
                     raise ConfigError(str(e)) from None
         self._validate_search_savings()
+        self._validate_ablation()
         self.initial_network()  # resolves and validates the network and the per-stage lists
         self.policy_lists()
 
@@ -334,6 +337,36 @@ class RunConfig:
             raise ConfigError.got(
                 "--inherit_final", True, "needs --inherit_weights (the final network inherits only then)"
             )
+
+    # --- ablation ---
+    def _validate_ablation(self):
+        """The oracle criterion (`--statistic=oracle`: held-out training images, no stability
+        stop) and parameter-matched random baselines (`--match_params`)."""
+        if self.statistic == "oracle" and self.mode == "construct":
+            if self.validation_examples == 0:
+                raise ConfigError(
+                    "--statistic=oracle needs held-out training images (never test images); "
+                    "give --validation_examples=N (for example 2000)"
+                )
+            if self.stats_stop_tau > 0:
+                raise ConfigError.got(
+                    "--stats_stop_tau",
+                    self.stats_stop_tau,
+                    "the stop watches a recorded statistic, not the oracle; use --stats_stop_tau=0",
+                )
+        f = self.match_params
+        if isinstance(f, bool) or not isinstance(f, (int, float)) or not 0 <= f < 1:
+            raise ConfigError.got(
+                "--match_params", f, "expected a fraction in [0, 1), e.g. 0.05 (0: no matching)"
+            )
+        if f and self.mode != "random":
+            raise ConfigError.got("--match_params", f, "is for --mode=random; drop it or use --mode=random")
+        if f and self.config_random is not None and self.random_pool is None:
+            raise ConfigError.got(
+                "--match_params", f, "matches --arch baselines, not a --config random generator; drop one"
+            )
+        if f:
+            self.matched_random_networks()  # a bound that cannot be met fails here, before training
 
     # -- derived values ----------------------------------------------------------------------
 
@@ -634,6 +667,34 @@ class RunConfig:
 
     def random_networks(self) -> list[tuple[int, arch_lib.Network]]:
         """(seed, network) of each random baseline, drawn from the run's seed."""
+        return [(seed, network) for seed, network, _ in self.matched_random_networks()]
+
+    # --- ablation ---
+    def matched_random_networks(self) -> list[tuple[int, arch_lib.Network, int]]:
+        """(seed, network, draws) of each random baseline: with `match_params`, redrawn until
+        within that fraction of the reference's parameters (`nac.spec.matched`)."""
+        from nac.spec import cost as cost_lib
+        from nac.spec import matched
+
+        out = []
+        reference = cost_lib.count_params(self.initial_network())
+        for j, (seed, network) in enumerate(self._random_draws()):
+            if not self.match_params:
+                out.append((seed, network, 1))
+                continue
+            pool = list(self.random_pool) if self.random_pool else [op for _, op in self.envelope_cell()]
+            base = self.initial_network()
+            network, draws = matched.draw_matched(
+                lambda s, base=base, pool=pool: random_arch.random_like(base, s, pool),
+                seed,
+                reference,
+                self.match_params,
+                f"random_{j}",
+            )
+            out.append((seed, network, draws))
+        return out
+
+    def _random_draws(self) -> list[tuple[int, arch_lib.Network]]:
         base = self.initial_network()
         out = []
         for j in range(self.num_random):

@@ -125,6 +125,7 @@ class Runner:
         self.flags_text = flags_text
         self.stream = stream
         self.config = config
+        self._random_draws: dict[str, int] = {}  # --- ablation ---: draws of matched baselines
 
     # -- set-up --------------------------------------------------------------------------------
 
@@ -213,7 +214,8 @@ class Runner:
         config = self.config
         total = len(_steps_plan(config))
         if config.mode == "random":
-            for j, (seed, network) in enumerate(config.random_networks()):
+            for j, (seed, network, draws) in enumerate(config.matched_random_networks()):
+                self._random_draws[f"random_{j}"] = draws  # --- ablation ---
                 self._step(f"random_{j}", network, seed, j, total)
             return
         network = config.initial_network()
@@ -330,16 +332,31 @@ class Runner:
                     should_stop=self._stop.event.is_set,
                     progress=progress,
                 )
-                final_stats = stats_cb.scaled(stats_cb.final)[c.statistic]
+                # --- ablation ---: the oracle is measured after the window, l2 recorded as ever
+                tapped = "l2" if c.statistic == "oracle" else c.statistic
+                final_stats = stats_cb.scaled(stats_cb.final)[tapped]
+                oracle = None
+                if c.statistic == "oracle" and name.startswith("iter_"):
+                    from nac.run import ablate as ablate_lib
+
+                    oracle = ablate_lib.oracle_values(result.model, self.data, c)
+                    final_stats = oracle.pop("values")
             from nac.spec.jsonio import write_json
 
             write_json(os.path.join(out, "network.json"), network.arch_json(), original_format=True)
-            stats_cb.write(out, c.statistic)
+            stats_cb.write(out, tapped)
+            if oracle is not None:
+                write_json(os.path.join(out, "stats.json"), final_stats)  # the driving values
             metrics = self._metrics(name, network, cost, seed, steps, result)
             if stop is not None:
                 metrics["stability_stop"] = stop.to_dict()
             if inherited is not None:
                 metrics["inherited"] = inherited
+            if oracle is not None:
+                metrics["oracle"] = oracle
+            if c.match_params and name in self._random_draws:  # --- ablation ---
+                metrics["random_draws"] = self._random_draws[name]
+                metrics["match_params"] = c.match_params
             if c.inherit_weights and name.startswith("iter_"):
                 # The evaluation (EMA, re-estimated BN) weights the next step inherits, kept
                 # whatever --save_models says so that a resumed run inherits the same ones.
