@@ -70,3 +70,24 @@ def test_ablation_document_by_hand():
     assert stage0["tau"]["l2"] == {"value": 1.0, "ci": [1.0, 1.0]}
     assert "partial" not in stage0["tau"] and "partial" not in stage0["prune_agreement"]
     assert stage0["prune_agreement"]["l2"] == 1.0 and stage1["prune_agreement"]["l2"] is None
+
+
+def test_oracle_statistic_needs_held_out_images_and_no_stability_stop():
+    from nac.run.runconfig import RunConfig
+    from nac.spec.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="--statistic=oracle needs held-out training images"):
+        RunConfig(run_dir="x", dataset="synthetic", statistic="oracle")
+    with pytest.raises(ConfigError, match="--stats_stop_tau"):
+        RunConfig(
+            run_dir="x",
+            dataset="synthetic",
+            statistic="oracle",
+            validation_examples=50,
+            stats_stop_tau=0.9,
+            stats_every=4,
+        )
+    assert (
+        RunConfig(run_dir="x", dataset="synthetic", statistic="oracle", validation_examples=50).statistic
+        == "oracle"
+    )
