@@ -382,6 +382,9 @@ def build_report(
     widths = _figure4_section(out, active)
     arch_json = _architectures_section(out, active)
     stab = _stability_section(out, active, threshold)
+    from nac.reporting.ablation import ablation_section  # --- ablation ---
+
+    ablation = ablation_section(out, active)
     study = study_statistics(active, stab, variants)
     out.md += ["## Study statistics", "", studystats.study_markdown(study)]
 
@@ -412,6 +415,7 @@ def build_report(
         "figure4": widths,
         "architectures": arch_json,
         "stability": {"threshold": threshold, "runs": stab},
+        "ablation": ablation,
         "study": study,
         "notes": notes,
         "files": out.files + ["report.json"],
