@@ -172,6 +172,19 @@ def figure4(widths: list[dict]):
                 capsize=3,
                 label=f"stage {s}",
             )
+            chance = w.get("chance")  # --- ablation ---: random statistics through the rule
+            if chance and s < len(chance):
+                cx = [xi for xi, _ in zip(xs, chance[s])]
+                ax.errorbar(
+                    cx,
+                    [c["mean"] for c in chance[s][: len(cx)]],
+                    yerr=[c["std"] for c in chance[s][: len(cx)]],
+                    fmt="D",
+                    color="black",
+                    ms=4,
+                    capsize=4,
+                    label="random statistics" if s == 0 else None,
+                )
             for xi, layer in zip(xs, layers):
                 if layer["n"] < len(w["runs"]):
                     ax.text(
@@ -189,7 +202,8 @@ def figure4(widths: list[dict]):
         ax.set_xlabel("layer (position within its stage, network order)")
         ax.set_ylabel("branches per layer")
         ax.set_title(
-            f"{w['dataset']}: width of constructed networks from {w['initial_notation']} "
+            f"{w['dataset']}{', ' + w['setting'] if w.get('setting') else ''}: width of "
+            f"constructed networks from {w['initial_notation']} "
             f"(mean ± std over {len(w['runs'])} run{'s' if len(w['runs']) > 1 else ''})",
             fontsize=10,
             pad=14,

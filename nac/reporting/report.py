@@ -382,9 +382,11 @@ def build_report(
     widths = _figure4_section(out, active)
     arch_json = _architectures_section(out, active)
     stab = _stability_section(out, active, threshold)
+    from nac.reporting import chance
     from nac.reporting.ablation import ablation_section  # --- ablation ---
 
     ablation = ablation_section(out, active)
+    agreement = chance.agreement_section(out, active)
     study = study_statistics(active, stab, variants)
     out.md += ["## Study statistics", "", studystats.study_markdown(study)]
 
@@ -416,6 +418,7 @@ def build_report(
         "architectures": arch_json,
         "stability": {"threshold": threshold, "runs": stab},
         "ablation": ablation,
+        "pruning_agreement": agreement,
         "study": study,
         "notes": notes,
         "files": out.files + ["report.json"],
@@ -578,12 +581,18 @@ def _figure3_section(out: _Writer, active, variants):
 
 def _figure4_section(out: _Writer, active):
     out.md += ["## Figure 4: layer widths of constructed networks", ""]
-    widths = width_profiles(active, out.notes)
+    from nac.reporting import chance  # --- ablation ---: settings apart, random statistics beside
+
+    widths = chance.widths_by_setting(active, out.notes, width_profiles)
     out.figure_section(
         "figure4_widths",
         out.plots.figure4(widths) if widths else None,
-        ", ".join(f"{w['dataset']} from {w['initial_notation']}: {len(w['runs'])} run(s)" for w in widths)
-        + ".",
+        ", ".join(
+            f"{w['dataset']} from {w['initial_notation']} ({w['setting']}): {len(w['runs'])} run(s)"
+            for w in widths
+        )
+        + f"; black diamonds: mean ± std of {chance.DRAWS} restructures of the same envelope with "
+        "random statistics (no training).",
         "Figure 4: no constructed run with a final network; not drawn",
         "*No constructed run with a final network.*",
     )
