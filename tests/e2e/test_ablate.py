@@ -90,3 +90,13 @@ def test_oracle_drives_construction_from_held_out_images(tmp_path_factory):
     assert doc["examples"] == 64
     for branch, value in stats.items():
         assert abs(doc["branches"][branch]["delta_loss"] - value) < 1e-5
+
+
+def test_match_params_is_listed_and_validated_before_tensorflow():
+    from conftest import construct
+
+    out = construct("--helpfull")
+    assert "--match_params: [search]" in out.stdout and "oracle: the loss increase" in out.stdout
+    bad = construct("--run_dir=x", "--dataset=synthetic", "--match_params=0.05")
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1
+    assert "--match_params: got 0.05; is for --mode=random" in bad.stderr
