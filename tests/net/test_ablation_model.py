@@ -71,3 +71,15 @@ def test_l1_kernel_by_hand(trained_like):
     sep = model.get_layer("cell1_branch3_conv")  # 3x3sep: depthwise and pointwise together
     d, p = sep.depthwise_kernel.numpy(), sep.pointwise_kernel.numpy()
     assert values["Cell1/Branch3"] == pytest.approx((np.abs(d).sum() + np.abs(p).sum()) / (d.size + p.size))
+
+
+def test_per_branch_build_ablates_as_the_per_cell_one(trained_like):
+    model, images, labels = trained_like
+    twin = model_lib.build_model(model.network, SIZE, model_lib.BuildOptions(cell_impl="per_branch"))
+    model_lib.transfer_weights(model, twin)
+    batches = [(images, labels)]
+    ours, theirs = ablation.Ablator(model), ablation.Ablator(twin)
+    for branch in ("Cell1/Branch5", "Cell4/Branch1"):
+        np.testing.assert_allclose(
+            ours.evaluate(batches, branch)["loss"], theirs.evaluate(batches, branch)["loss"], rtol=1e-5
+        )
