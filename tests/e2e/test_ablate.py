@@ -100,3 +100,31 @@ def test_match_params_is_listed_and_validated_before_tensorflow():
     bad = construct("--run_dir=x", "--dataset=synthetic", "--match_params=0.05")
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1
     assert "--match_params: got 0.05; is for --mode=random" in bad.stderr
+
+
+def test_matched_random_baseline_records_its_draws(finished_run, tmp_path_factory):
+    from conftest import finished
+
+    from nac.run.runconfig import load_network_file
+    from nac.spec import cost
+
+    arch = finished_run / "final" / "network.json"
+    run = finished(
+        tmp_path_factory,
+        "matched",
+        "--mode=random",
+        f"--arch={arch}",
+        "--num_random=1",
+        "--match_params=0.03",
+        "--dataset=synthetic",
+        "--final_steps=2",
+        "--eval_every=2",
+        "--seed=5",
+        "--nosave_models",
+        "--notensorboard",
+        "--noprogress",
+    )
+    metrics = json.loads((run / "random_0" / "metrics.json").read_text())
+    reference = cost.count_params(load_network_file(str(arch), "conv1x1", 3, 10))
+    assert metrics["match_params"] == 0.03 and metrics["random_draws"] >= 1
+    assert abs(metrics["trainable_params"] - reference) <= 0.03 * reference
