@@ -33,6 +33,7 @@ def main(argv=None):
     import numpy as np
 
     from nac.data import pipelines as data_lib
+    from nac.net import weights as net_weights
     from nac.net.model import BuildOptions, build_model
     from nac.run.runconfig import RunConfig
     from nac.search import inherit, statsio
@@ -42,20 +43,20 @@ def main(argv=None):
 
     run = args.run
     with open(os.path.join(run, "run_config.json")) as f:
-        config = RunConfig.from_dict(json.load(f))
+        config = RunConfig.from_flat(json.load(f))
     with open(os.path.join(run, "config.json")) as f:
         policy = restructure_lib.Policy.from_config(OriginalConfig.from_original(json.load(f)))
     data = data_lib.load(
         data_lib.DataConfig(
-            dataset=config.dataset,
-            data_dir=config.data_dir,
+            dataset=config.data.dataset,
+            data_dir=config.data.data_dir,
             image_size=config.resolved_image_size,
             seed=0,
         )
     )
     test = data.evaluation("test", 500).take(max(1, args.examples // 500))
     base = config.initial_network()
-    options = BuildOptions(branch_order=config.branch_order)
+    options = BuildOptions(branch_order=config.statistic.branch_order)
 
     def accuracy(model):
         correct = total = 0
@@ -81,10 +82,10 @@ def main(argv=None):
             old = {k: saved[k] for k in saved.files}
         keras.utils.set_random_seed(i)
         old_model = build_model(old_net, config.resolved_image_size, options)
-        inherit.assign(old_model, old)
+        net_weights.assign(old_model, old)
         row = [accuracy(old_model)]
         new_model = build_model(new_net, config.resolved_image_size, options)
-        fresh = inherit.model_weights(new_model)
+        fresh = net_weights.model_weights(new_model)
         row.append(accuracy(new_model))
         for appended in ("identity", "fresh"):
             for new_inputs in ("zero", "fresh"):
@@ -96,9 +97,9 @@ def main(argv=None):
                     report.cell_map,
                     appended=appended,
                     new_inputs=new_inputs,
-                    branch_order=config.branch_order,
+                    branch_order=config.statistic.branch_order,
                 )
-                inherit.assign(new_model, weights)
+                net_weights.assign(new_model, weights)
                 row.append(accuracy(new_model))
         print(f"| {i} -> {i + 1} | " + " | ".join(f"{a:.4f}" for a in row) + " |", flush=True)
         keras.backend.clear_session()

@@ -5,7 +5,7 @@
     python benchmarks/gpu_check.py report OUT_DIR             # every part -> results.json, results.md
 
 Throughput: Envelope A (128/10-1-1-1/6) at 28x28 on synthetic 28x28x3 images (nac's synthetic
-set is generated at the input size; the issue's 28x28 crops of 32x32 images give the network
+set is generated at the input size; CIFAR-10's 28x28 training crops of 32x32 images give the network
 the same shape), batch 50, trained by nac's loop (`nac.training.train.Trainer`, per-cell default, taps
 collecting) in float32, with mixed precision (`mixed_float16`) and with XLA (`jit_compile`);
 images/s excludes the first (tracing) call and evaluation; each at one step per device call and at the automatic setting with a GPU (20

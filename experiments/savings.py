@@ -192,7 +192,7 @@ def replay_totals(entries) -> dict:
 def _network(run_config: dict, body) -> arch_lib.Network:
     from nac.run.runconfig import RunConfig
 
-    base = RunConfig.from_dict(run_config).initial_network()
+    base = RunConfig.from_flat(run_config).initial_network()
     return arch_lib.Network(body, base.stem, base.head, base.input_channels)
 
 

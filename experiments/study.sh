@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The Fashion-MNIST study (issue 15): does construction beat random and worst-case networks
+# The Fashion-MNIST study: does construction beat random and worst-case networks
 # (question 1), and does the branch ranking settle before accuracy does (question 2)?
 #
 # Scale: Fashion-MNIST average-pooled to 14x14 (--downsample=2), EnvelopeNet ENVELOPE
@@ -9,23 +9,24 @@
 # epochs of a final training; a 100-step construction window stays at 0.1), batch 50, no
 # augmentation. Every final network trains FINAL_STEPS (3600, 3 epochs) steps. A cosine
 # schedule to 0 did not flatten every curve at any budget that fits: its last 20% anneals the
-# learning rate from about 0.01 to 0 and gains about 0.3 points whatever the length (3000
-# steps: one of 16 gained 0.58; 3600: two of the first 6 gained 0.54 and 0.55), while the
-# staircase's last 20% runs at 0.001 after 480 steps there (BUILD_NOTES, "The study, converged").
+# learning rate to 0 and adds accuracy whatever the length, while the staircase's last 20%
+# runs at 0.001 after 480 steps there (docs/study/README.md, "Why 3,600 steps and the
+# staircase schedule").
 # Roles:
 #   envelope      the envelope itself (seed 1)
 #   constructed   from each construction seed in SEEDS
 #   worstcase     the worst case from the same seeds (prunes the strongest branches)
 #   random        RANDOM_PER random nets per constructed net, matched to it (its --arch),
 #                 drawn with its construction seed
-#   stopinherit   constructions from the same seeds with the stability stop (tau 0.9, patience
-#                 3: issue 14's recommendation) and weight inheritance (--inherit_weights);
-#                 their final networks train from scratch like every other role
+#   stopinherit   constructions from the same seeds with the stability stop (tau 0.9,
+#                 patience 3: the rule docs/savings.md recommends) and weight inheritance
+#                 (--inherit_weights); their final networks train from scratch like every
+#                 other role
 # Evaluations: every EVAL_EVERY (720) steps of a final training and every
 # CONSTRUCTION_EVAL_EVERY (20) steps of a construction iteration, each on all 10,000 test
 # images (EVAL_EXAMPLES=0; N reads the first N images in the evaluations before the last): on
-# 2,000 images one evaluation's sampling error (about 0.9 points) is larger than the 0.5-point
-# convergence test it decides. The statistic is recorded every 10 steps (question 2 compares
+# 2,000 images one evaluation's sampling error is larger than the 0.5-point convergence test
+# it decides. The statistic is recorded every 10 steps (question 2 compares
 # ranking and accuracy per iteration).
 # Then `nac.report` writes Table 1, Figures 2-4, stability and the study statistics to REPORT.
 #
@@ -41,7 +42,7 @@
 # dataset-fashion-mnist), STUDY_DIR and STUDY_REPORT (the output folders), ENVELOPE,
 # ITERATIONS, EVAL_EXAMPLES, JOBS; at full scale FINAL_STEPS, EVAL_EVERY, DECAY_EPOCHS,
 # CONSTRUCTION_STEPS and CONSTRUCTION_EVAL_EVERY override the budget (nac.construct refuses to
-# resume a run with other values: use a new STUDY_DIR). Cost arithmetic: BUILD_NOTES.md, "The study, converged".
+# resume a run with other values: use a new STUDY_DIR). Cost: docs/study/README.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SCALE=${STUDY_SCALE:-full}

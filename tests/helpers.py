@@ -31,3 +31,10 @@ def arrays(dataset):
     """The (images, labels) NumPy arrays of a batched tf.data set of pairs."""
     images, labels = zip(*[(x.numpy(), y.numpy()) for x, y in dataset])
     return np.concatenate(images), np.concatenate(labels)
+
+
+def run_config(**flat):
+    """A `RunConfig` from flat fields keyed by flag name (as in `run_config.json`)."""
+    from nac.run.runconfig import RunConfig
+
+    return RunConfig.from_flat(flat)

@@ -1,5 +1,6 @@
 """The layer contract in `.importlinter` holds, and breaking it fails `lint-imports`."""
 
+import ast
 import pathlib
 import shutil
 import subprocess
@@ -60,3 +61,22 @@ def test_a_lower_layer_importing_a_higher_one_breaks_the_contract(tree):
         arch.write_text(original)
     assert out.returncode != 0
     assert "nac.spec is not allowed to import nac.run" in out.stdout, out.stdout
+
+
+SIZED = ("spec", "search", "net", "data", "training", "run", "reporting", "cli")
+
+
+def test_modules_and_functions_stay_small():
+    """At most 500 lines a module and 80 a function (def to last line, docstring included)."""
+    big = []
+    for package in SIZED:
+        for module in sorted((ROOT / "nac" / package).rglob("*.py")):
+            text = module.read_text()
+            if len(text.splitlines()) > 500:
+                big.append(f"{module.relative_to(ROOT)}: {len(text.splitlines())} lines")
+            for node in ast.walk(ast.parse(text)):
+                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    lines = node.end_lineno - node.lineno + 1
+                    if lines > 80:
+                        big.append(f"{module.relative_to(ROOT)}: {node.name} {lines} lines")
+    assert not big, big

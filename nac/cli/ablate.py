@@ -52,7 +52,7 @@ def main(argv) -> int:
     runtime.enable_onednn()  # before TensorFlow's first import, as nac.construct
     runtime.quiet_tensorflow()
     with runtime.native_stderr_filtered():
-        runtime.configure_threads(step.config.intra_op_threads, step.config.inter_op_threads)
+        runtime.configure_threads(step.config.runtime.intra_op_threads, step.config.runtime.inter_op_threads)
     doc = ablate_lib.ablate_step(step, args.split, args.examples or None)
     try:
         write_json(out, doc)

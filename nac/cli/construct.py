@@ -32,352 +32,21 @@ one line on stderr; finished steps are always kept.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import sys
 
 from absl import app, flags
 
 from nac.cli import common as cli
-from nac.run.runconfig import RunConfig
-from nac.spec.choices import (
-    AUGMENTATIONS,
-    BN_EVAL_MODES,
-    BRANCH_ORDERS,
-    CELL_IMPLS,
-    DATASET_ALIASES,
-    DATASETS,
-    LR_SCHEDULES,
-    MODES,
-    STATISTICS,
-    STEMS,
-    STRATEGIES,
-)
+from nac.cli import flags as flag_table
+from nac.run import runconfig
 from nac.spec.errors import NacError
 
 PROG = "nac.construct"
 FLAGS = flags.FLAGS
-# Every flag that is a RunConfig field defaults to that field's default.
-_DEFAULTS = {f.name: f.default for f in dataclasses.fields(RunConfig)}
-
-
-def _define_flags():
-    # -- output ---------------------------------------------------------------------------------
-    flags.DEFINE_string(
-        "run_dir",
-        None,
-        "[output] Directory for the run's artefacts; rerun with the same directory to resume.",
-    )
-    flags.DEFINE_boolean(
-        "save_models", _DEFAULTS["save_models"], "[output] Write SavedModels (--nosave_models: none at all)."
-    )
-    flags.DEFINE_boolean(
-        "save_iteration_models",
-        _DEFAULTS["save_iteration_models"],
-        "[output] Also write a SavedModel per construction iteration (with --save_models; "
-        "by default only the final network and every oneshot and random network are exported).",
-    )
-    flags.DEFINE_boolean("tensorboard", _DEFAULTS["tensorboard"], "[output] Write TensorBoard event files.")
-    flags.DEFINE_boolean(
-        "progress", _DEFAULTS["progress"], "[output] Show a progress line (one updating line on a terminal)."
-    )
-    flags.DEFINE_boolean(
-        "dry_run", False, "[output] Validate the flags, print the plan and exit (no TensorFlow)."
-    )
-    flags.DEFINE_boolean(
-        "force", _DEFAULTS["force"], "[output] Resume even if the flags change the construction."
-    )
-    # -- data -----------------------------------------------------------------------------------
-    flags.DEFINE_enum(
-        "dataset",
-        _DEFAULTS["dataset"],
-        [*DATASETS, *DATASET_ALIASES],
-        "[data] Dataset (synthetic: smoke tests only).",
-    )
-    flags.DEFINE_string("data_dir", None, "[data] Where the dataset's files are (see README).")
-    flags.DEFINE_integer(
-        "image_size",
-        None,
-        "[data] Input size after cropping (default: 28 for cifar10, "
-        "fashion_mnist and mnist; 299 for imagenet2012; 16 for synthetic).",
-    )
-    flags.DEFINE_integer(
-        "downsample",
-        _DEFAULTS["downsample"],
-        "[data] Average-pool the stored images by this factor once at load time (array "
-        "datasets: cifar10, fashion_mnist, mnist, synthetic), e.g. 2 with --image_size=14 "
-        "trains on 14x14 Fashion-MNIST (default 1: as stored).",
-    )
-    flags.DEFINE_enum(
-        "augment",
-        _DEFAULTS["augment"],
-        list(AUGMENTATIONS),
-        "[data] Training augmentation: original (the original's: random crop from the unpadded "
-        "image, flip, brightness, contrast; on ImageNet its Inception pipeline: distorted crop "
-        "of area [0.05, 1] in 100 attempts, random resize method, flip, colour distortion), "
-        "padded (pad 4 + crop + flip), crop_flip (ImageNet: crop of area [0.08, 1] in 10 "
-        "attempts, flip; nac's earlier ImageNet pipeline), none.",
-    )
-    flags.DEFINE_integer(
-        "validation_examples",
-        _DEFAULTS["validation_examples"],
-        "[data] Examples carved from the end of the training "
-        "split for a validation set (0: none, as the original).",
-    )
-    flags.DEFINE_boolean(
-        "cache", _DEFAULTS["cache"], "[data] Cache decoded examples in memory (tfds datasets)."
-    )
-    # -- search space ---------------------------------------------------------------------------
-    flags.DEFINE_enum("mode", _DEFAULTS["mode"], list(MODES), "[search] What to run.")
-    flags.DEFINE_string(
-        "envelope",
-        _DEFAULTS["envelope"],
-        "[search] The EnvelopeNet C/n1-n2-.../M (C: stem width, n_i: layers per stage, M: EnvelopeCell ops).",
-    )
-    flags.DEFINE_enum(
-        "stem",
-        _DEFAULTS["stem"],
-        list(STEMS),
-        "[search] Stem: conv1x1 (net A: 1x1 conv + LRN), conv3x3 (net B), imagenet (the "
-        "original's ImageNet stem: three layers of parallel stride-2 3x3/5x5/7x7 convs of 32, "
-        "64 and 96 filters, fixed whatever C, which sets the body's widths; head keep 0.7 "
-        "and 1001 classes on imagenet2012).",
-    )
-    flags.DEFINE_boolean(
-        "skip", _DEFAULTS["skip"], "[search] DenseNet-style skip inputs on every cell (net B)."
-    )
-    flags.DEFINE_string(
-        "arch",
-        None,
-        "[search] A network file (original network.json list, nac network "
-        "JSON or original config) for --mode=oneshot/random, or to construct from.",
-    )
-    flags.DEFINE_string(
-        "config", None, "[search] An original v2.0 config to run as it is; explicit flags override it."
-    )
-    flags.DEFINE_integer(
-        "iterations", _DEFAULTS["iterations"], "[search] Restructuring iterations N (the paper's 5)."
-    )
-    flags.DEFINE_list(
-        "maxlayersperstage",
-        None,
-        "[search] Per stage, the most layers a stage may have before "
-        "it stops being restructured (comma-separated, or one value for all; default: no "
-        "stage stops growing before the last iteration).",
-    )
-    flags.DEFINE_integer(
-        "maxfilterprune",
-        _DEFAULTS["maxfilterprune"],
-        "[search] Branches pruned per stage and iteration (at most 1/3 of the stage's branches).",
-    )
-    flags.DEFINE_list("construction", None, "[search] Per stage, true/false: restructure it (default: all).")
-    flags.DEFINE_list(
-        "parameterlimits",
-        None,
-        "[search] Per stage, true/false: the original's parameter "
-        "limit on layer widths (default: all false).",
-    )
-    flags.DEFINE_boolean(
-        "worstcase", _DEFAULTS["worstcase"], "[search] Prune the strongest branches (the paper's worst case)."
-    )
-    flags.DEFINE_integer(
-        "num_random", _DEFAULTS["num_random"], "[search] Random baselines to train in --mode=random."
-    )
-    flags.DEFINE_list("random_pool", None, "[search] Ops of random baselines (default: the EnvelopeCell's).")
-    flags.DEFINE_float(
-        "stats_stop_tau",
-        _DEFAULTS["stats_stop_tau"],
-        "[search] Stability stop: end a construction iteration once Kendall's tau-b between "
-        "the branch rankings at consecutive --stats_every records (per stage, weighted by "
-        "branches) is >= this for --stats_stop_patience records in a row (0: off, the fixed "
-        "windows of the paper).",
-    )
-    flags.DEFINE_integer(
-        "stats_stop_patience",
-        _DEFAULTS["stats_stop_patience"],
-        "[search] Stability stop: consecutive stable records needed.",
-    )
-    flags.DEFINE_integer(
-        "stats_stop_min_steps",
-        None,
-        "[search] Stability stop: never before this many steps (default: a quarter of the window).",
-    )
-    flags.DEFINE_boolean(
-        "inherit_weights",
-        _DEFAULTS["inherit_weights"],
-        "[search] Start every construction iteration after the first from the previous "
-        "iteration's trained weights (stem, wideners, head, kept branches; see BUILD_NOTES); "
-        "keeps each iteration's weights on disk.",
-    )
-    flags.DEFINE_boolean(
-        "inherit_final",
-        _DEFAULTS["inherit_final"],
-        "[search] With --inherit_weights, the final network inherits too (default: it trains "
-        "from scratch, as Table 1's comparison with random networks needs).",
-    )
-    # -- statistic ------------------------------------------------------------------------------
-    flags.DEFINE_enum(
-        "statistic",
-        _DEFAULTS["statistic"],
-        list(STATISTICS),
-        "[statistic] Featuremap statistic that drives "
-        "construction (l2: mean squared activation, the paper's; both are always logged "
-        "when variance is chosen; oracle: the loss increase on --validation_examples held-out "
-        "training images when the branch is zeroed, see nac.ablate).",
-    )
-    flags.DEFINE_integer(
-        "stats_every",
-        _DEFAULTS["stats_every"],
-        "[statistic] Record the running statistic every K steps "
-        "(stats_series.json, the paper's Figure 2); 0: only at the end.",
-    )
-    flags.DEFINE_enum(
-        "branch_order",
-        _DEFAULTS["branch_order"],
-        list(BRANCH_ORDERS),
-        "[statistic] Branch op order: the original code's, or the paper text's.",
-    )
-    flags.DEFINE_enum(
-        "cell_impl",
-        _DEFAULTS["cell_impl"],
-        list(CELL_IMPLS),
-        "[statistic] per_cell: one batch norm, ReLU and dropout per cell over its concatenated "
-        "branch convolutions (faster; the same function and the same per-branch statistic); "
-        "per_branch: Keras layers per branch, as the original's graph (weight names differ).",
-    )
-    # -- training -------------------------------------------------------------------------------
-    flags.DEFINE_integer("construction_steps", None, "[training] Steps per construction iteration.")
-    flags.DEFINE_float(
-        "construction_epochs",
-        None,
-        "[training] Epochs per construction iteration "
-        "(default 10, the paper's; give steps or epochs, not both).",
-    )
-    flags.DEFINE_integer("final_steps", None, "[training] Steps of the final (or oneshot/random) training.")
-    flags.DEFINE_float("final_epochs", None, "[training] Epochs of the final training (default 100).")
-    flags.DEFINE_integer(
-        "eval_every",
-        None,
-        "[training] Steps between test evaluations (default: one epoch for the final, "
-        "oneshot and random trainings; construction iterations only at their end).",
-    )
-    flags.DEFINE_integer(
-        "construction_eval_every",
-        None,
-        "[training] Steps between test evaluations within construction iterations (default: "
-        "--eval_every when given, else only at the end of each iteration). Lets a study read "
-        "dense curves inside the short construction windows and sparse ones in long trainings.",
-    )
-    flags.DEFINE_integer(
-        "eval_examples",
-        _DEFAULTS["eval_examples"],
-        "[training] Test images of the evaluations before the last of every training (the "
-        "first N; cheaper curves); 0: the whole test set. The last evaluation of every "
-        "training, the one reported, always uses the whole test set.",
-    )
-    flags.DEFINE_integer(
-        "batch_size",
-        _DEFAULTS["batch_size"],
-        "[training] GLOBAL batch size: per-replica batch x replicas (the original's 50).",
-    )
-    flags.DEFINE_integer(
-        "original_gpus",
-        _DEFAULTS["original_gpus"],
-        "[training] Train as the original did on N GPUs: --batch_size (or the config's "
-        "batchsize) is per GPU, the global batch N times it, and the learning rate decays "
-        "every decay_epochs x 50,000 images (CIFAR-10's epoch, the original's on every "
-        "dataset) / per-GPU batch steps. 0: --batch_size is the global batch (nac's).",
-    )
-    flags.DEFINE_float("learning_rate", _DEFAULTS["learning_rate"], "[training] Initial learning rate.")
-    flags.DEFINE_enum(
-        "lr_schedule",
-        _DEFAULTS["lr_schedule"],
-        list(LR_SCHEDULES),
-        "[training] exponential: x decay_rate every decay_epochs (the original's).",
-    )
-    flags.DEFINE_float(
-        "decay_epochs", _DEFAULTS["decay_epochs"], "[training] Epochs per exponential decay step."
-    )
-    flags.DEFINE_float("decay_rate", _DEFAULTS["decay_rate"], "[training] Exponential decay factor.")
-    flags.DEFINE_float(
-        "momentum", _DEFAULTS["momentum"], "[training] SGD momentum (the original: plain SGD)."
-    )
-    flags.DEFINE_float(
-        "weight_decay", _DEFAULTS["weight_decay"], "[training] L2 weight decay (the original: none)."
-    )
-    flags.DEFINE_boolean(
-        "ema",
-        _DEFAULTS["ema"],
-        "[training] Evaluate and export the exponential moving average of "
-        "the weights (decay min(0.9999, (1+t)/(10+t)), the original's).",
-    )
-    flags.DEFINE_enum(
-        "bn_eval",
-        _DEFAULTS["bn_eval"],
-        list(BN_EVAL_MODES),
-        "[training] Batch norm at evaluation: recalibrate (re-estimate statistics on "
-        "training images first), moving (Keras moving averages), batch_stats (each test "
-        "batch's own statistics, the original's behaviour).",
-    )
-    flags.DEFINE_integer(
-        "bn_recalibration_examples",
-        _DEFAULTS["bn_recalibration_examples"],
-        "[training] Images used to re-estimate batch norm.",
-    )
-    flags.DEFINE_boolean(
-        "synchronized_bn", _DEFAULTS["synchronized_bn"], "[training] Batch statistics over all replicas."
-    )
-    flags.DEFINE_boolean("mixed_precision", _DEFAULTS["mixed_precision"], "[training] mixed_float16 (GPU).")
-    flags.DEFINE_boolean(
-        "jit_compile",
-        _DEFAULTS["jit_compile"],
-        "[training] XLA-compile the training step (GPU; slow on CPU).",
-    )
-    flags.DEFINE_integer(
-        "steps_per_loop",
-        None,
-        "[training] Training steps per device call; the host reads results once per loop. "
-        "Loops end at every statistic record, log line, evaluation and interruption check, so "
-        "results equal one step per call. Default: 20 with a GPU, 1 on a CPU alone.",
-    )
-    # -- runtime --------------------------------------------------------------------------------
-    flags.DEFINE_enum(
-        "strategy",
-        _DEFAULTS["strategy"],
-        list(STRATEGIES),
-        "[runtime] auto: MultiWorkerMirroredStrategy when TF_CONFIG names several workers, "
-        "MirroredStrategy over several GPUs, else one device.",
-    )
-    flags.DEFINE_integer(
-        "intra_op_threads",
-        None,
-        "[runtime] TensorFlow's intra-op threads (0: TensorFlow's default; default: 1 on a "
-        "machine with at most 2 cores, else TensorFlow's default).",
-    )
-    flags.DEFINE_integer(
-        "inter_op_threads",
-        None,
-        "[runtime] TensorFlow's inter-op threads (0: TensorFlow's default; default: the "
-        "number of cores on a machine with at most 2, else TensorFlow's default).",
-    )
-    flags.DEFINE_integer(
-        "seed",
-        None,
-        "[runtime] Seed; with it, CPU runs are repeatable (op determinism). "
-        "Without it one is drawn and saved, so a resumed run still repeats its steps.",
-    )
-    # --- ablation ---
-    flags.DEFINE_float(
-        "match_params",
-        _DEFAULTS["match_params"],
-        "[search] With --mode=random, redraw each random network until its parameter count is "
-        "within this fraction of --arch's (e.g. 0.05; 0: no matching). Draws are seeded and "
-        "counted in metrics.json.",
-    )
-
 
 _before = set(FLAGS)
-_define_flags()
+flag_table.define_all()
 _NAC_FLAGS = frozenset(set(FLAGS) - _before)
 
 _LIST_INT = ("maxlayersperstage",)
@@ -405,7 +74,7 @@ def _parse_int(flag: str, text: str) -> int:
 
 def flag_values() -> tuple[dict, set]:
     """Reads FLAGS into RunConfig fields and the set of flags given explicitly."""
-    fields = {f for f in RunConfig.__dataclass_fields__}
+    fields = ("run_dir", "mode", *runconfig.SECTION_OF)
     values, present = {}, set()
     for name in fields:
         if name not in FLAGS:
@@ -435,14 +104,14 @@ def describe(config) -> str:
     network = config.initial_network()
     image_size = config.resolved_image_size
     lines = [
-        f"mode {config.mode} (role {config.role()}), dataset {config.dataset} at {image_size}x{image_size}, "
-        f"global batch {config.batch_size}"
+        f"mode {config.mode} (role {config.role()}), dataset {config.data.dataset} at {image_size}x{image_size}, "
+        f"global batch {config.training.batch_size}"
         + (
-            f" ({config.original_gpus} GPUs x the original's per-GPU {config.per_gpu_batch_size})"
-            if config.original_gpus > 1
+            f" ({config.training.original_gpus} GPUs x the original's per-GPU {config.per_gpu_batch_size})"
+            if config.training.original_gpus > 1
             else ""
         )
-        + f", seed {config.seed if config.seed is not None else 'drawn at start'}",
+        + f", seed {config.runtime.seed if config.runtime.seed is not None else 'drawn at start'}",
         f"network {network.notation(len(config.envelope_cell()))}: "
         f"{cost.count_params(network, image_size):,} trainable parameters",
     ]
@@ -450,36 +119,36 @@ def describe(config) -> str:
     if config.mode == "construct":
         lists = config.policy_lists()
         lines.append(
-            f"{config.iterations} iterations of {config.construction_budget()} steps "
-            f"({config.construction_budget() / epochs:.3g} epochs), statistic {config.statistic}"
+            f"{config.search.iterations} iterations of {config.construction_budget()} steps "
+            f"({config.construction_budget() / epochs:.3g} epochs), statistic {config.statistic.statistic}"
         )
         lines.append(
             "per stage: maxlayersperstage "
             + ",".join(map(str, lists["maxlayersperstage"]))
             + "; construction "
             + ",".join(str(v).lower() for v in lists["construction"])
-            + f"; maxfilterprune {config.maxfilterprune}; worstcase {str(config.worstcase).lower()}"
+            + f"; maxfilterprune {config.search.maxfilterprune}; worstcase {str(config.search.worstcase).lower()}"
         )
         every = config.train_config(config.construction_budget(), iteration=True).eval_every
         lines.append(
             f"iterations evaluated every {every} steps" if every else "iterations evaluated at their end"
         )
-        if config.stats_stop_tau:
+        if config.search.stats_stop_tau:
             rule = config.stop_rule()
             lines.append(
-                f"stability stop: tau >= {rule.tau:g} for {rule.patience} records of {config.stats_every} "
+                f"stability stop: tau >= {rule.tau:g} for {rule.patience} records of {config.statistic.stats_every} "
                 f"steps, not before step {rule.min_steps}"
             )
-        if config.inherit_weights:
+        if config.search.inherit_weights:
             lines.append(
                 "weights inherited between iterations"
                 + (
                     " and into the final network"
-                    if config.inherit_final
+                    if config.search.inherit_final
                     else "; the final network from scratch"
                 )
             )
-    count = config.num_random if config.mode == "random" else 1
+    count = config.search.num_random if config.mode == "random" else 1
     lines.append(
         f"{count} final training(s) of {config.final_budget()} steps ({config.final_budget() / epochs:.3g} "
         f"epochs), evaluation every {config.eval_interval()} steps"

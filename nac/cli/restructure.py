@@ -29,7 +29,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", required=True, help="where to write the next network.json")
     parser.add_argument(
         "--statistic",
-        "--metric",  # the name before issue 10; kept so that existing commands still run
+        "--metric",  # the flag's former name; kept so that existing commands still run
         dest="statistic",
         choices=sorted(statsio.LOG_TAGS),
         default="l2",

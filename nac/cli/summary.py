@@ -22,6 +22,7 @@ import os
 import sys
 
 from nac.cli import common as cli
+from nac.run.schema import cost_fields
 from nac.spec import arch as arch_lib
 from nac.spec import cost as cost_lib
 from nac.spec.config import OriginalConfig, network_file_kind
@@ -165,11 +166,7 @@ def summarise(
         "input_channels": network.input_channels,
         "num_classes": network.num_classes,
         "stem_channels": network.stem.out_channels(network.input_channels),
-        "trainable_params": cost.params,
-        "flops_per_image": cost.flops_per_image,
-        "flops_per_batch_50": cost.flops_per_batch,
-        "flops_forward_per_image": cost.flops_forward_per_image,
-        "flops_training_per_image": cost.flops_training_per_image,
+        **cost_fields(cost),
         "flops_batch": flops_batch,
         "flops_forward_per_batch": flops_batch * cost.flops_forward_per_image,
         "flops_training_per_batch": flops_batch * cost.flops_training_per_image,

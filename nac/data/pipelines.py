@@ -65,13 +65,13 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import random
 
 import numpy as np
 import tensorflow as tf
 
 from nac.data import datafiles, datasources, preprocess
+from nac.data.dataconfig import DataConfig, DatasetInfo
 from nac.spec.checks import is_int
 from nac.spec.choices import AUGMENTATIONS, DATASETS
 from nac.spec.errors import DataError
@@ -89,103 +89,6 @@ __all__ = [
 SPLITS = ("train", "validation", "test")
 
 _log = logging.getLogger(__name__)
-
-
-def _check_int(name: str, value, minimum: int) -> None:
-    if not is_int(value) or value < minimum:
-        raise DataError(f"DataConfig.{name}={value!r} is not valid; use an integer >= {minimum}")
-
-
-@dataclasses.dataclass(frozen=True)
-class DataConfig:
-    """Which data to load and how to preprocess it.
-
-    Attributes:
-      dataset: One of `DATASETS`.
-      data_dir: Folder holding the data files (see the module docstring), or None.
-      image_size: The model's input size; None picks the dataset default (cifar10 28,
-        the original's net A; imagenet2012 299; fashion_mnist/mnist 28; synthetic 16).
-      augment: Training augmentation, one of `AUGMENTATIONS`.
-      cache: Cache examples read through tfds in memory (in-memory sets ignore it).
-      seed: Seed of shuffling and augmentation; None draws a random one at load time.
-      validation_examples: Examples carved from the end of the unshuffled training
-        split as a validation split; 0 means no validation split.
-      synthetic_train_examples: Training examples of the synthetic set.
-      synthetic_test_examples: Test examples of the synthetic set.
-      shuffle_buffer: Shuffle buffer of streamed (tfds/ImageNet) data; in-memory sets
-        are fully permuted every epoch.
-      label_offset: Added to every label (ImageNet nets with 1001 classes use 1).
-      downsample: Average-pool the stored images of the array datasets by this factor
-        once at load time (`datafiles.downsample`); 1 keeps them as stored.
-    """
-
-    dataset: str
-    data_dir: str | None = None
-    image_size: int | None = None
-    augment: str = "original"
-    cache: bool = False
-    seed: int | None = None
-    validation_examples: int = 0
-    synthetic_train_examples: int = DATASETS["synthetic"].train_examples
-    synthetic_test_examples: int = 256
-    shuffle_buffer: int = 10000
-    label_offset: int = 0
-    downsample: int = 1
-
-    def __post_init__(self):
-        if self.dataset not in DATASETS:
-            raise DataError(
-                f"DataConfig.dataset={self.dataset!r} is not supported; use one of: {', '.join(DATASETS)}"
-            )
-        if self.data_dir is not None and not isinstance(self.data_dir, (str, os.PathLike)):
-            raise DataError(f"DataConfig.data_dir={self.data_dir!r} is not valid; use a folder path or None")
-        if self.image_size is not None:
-            _check_int("image_size", self.image_size, 1)
-        if self.augment not in AUGMENTATIONS:
-            raise DataError(
-                f"DataConfig.augment={self.augment!r} is not valid; use one of: {', '.join(AUGMENTATIONS)}"
-            )
-        if not isinstance(self.cache, bool):
-            raise DataError(f"DataConfig.cache={self.cache!r} is not valid; use True or False")
-        if self.seed is not None and (not is_int(self.seed) or not 0 <= self.seed < 2**63):
-            raise DataError(
-                f"DataConfig.seed={self.seed!r} is not valid; use None or an integer in [0, 2**63)"
-            )
-        _check_int("validation_examples", self.validation_examples, 0)
-        _check_int("synthetic_train_examples", self.synthetic_train_examples, 1)
-        _check_int("synthetic_test_examples", self.synthetic_test_examples, 1)
-        _check_int("shuffle_buffer", self.shuffle_buffer, 1)
-        _check_int("label_offset", self.label_offset, 0)
-        _check_int("downsample", self.downsample, 1)
-
-
-@dataclasses.dataclass(frozen=True)
-class DatasetInfo:
-    """What was loaded.
-
-    Attributes:
-      name: The dataset name.
-      num_classes: Classes the model must output (the dataset's classes plus
-        `label_offset`).
-      channels: Image channels (1 for (Fashion-)MNIST).
-      image_size: The model's input size after cropping/resizing.
-      raw_size: Stored image size before cropping (32 for cifar10, 28 for mnist);
-        0 for ImageNet, whose JPEGs vary in size.
-      train_examples: Training examples (after carving the validation split).
-      validation_examples: Validation examples.
-      test_examples: Test examples.
-      source: Where the data came from: a path, "tfds:<name> (<dir>)" or "synthetic".
-    """
-
-    name: str
-    num_classes: int
-    channels: int
-    image_size: int
-    raw_size: int
-    train_examples: int
-    validation_examples: int
-    test_examples: int
-    source: str
 
 
 # --------------------------------------------------------------------------------------
@@ -324,8 +227,8 @@ class Data:
             return _with_options(dataset.prefetch(tf.data.AUTOTUNE))
         # The array datasets' batches are a gather and a few element-wise ops: fixed
         # parallelism is enough, and without tf.data's autotuning no optimisation thread
-        # lives as long as the training (deleting a long-running autotuned iterator waited up
-        # to about 60 s for that thread; BUILD_NOTES, "The quickstart at 14x14").
+        # lives as long as the training (deleting a long-running autotuned iterator waits for
+        # that thread; docs/quickstart.md).
         dataset = self._array_train(global_batch_size, mode).prefetch(ARRAY_PREFETCH)
         return _with_options(dataset, autotune=False)
 
@@ -430,6 +333,60 @@ class Data:
 # Loading.
 
 
+def _load_imagenet(config: DataConfig):
+    """ImageNet 2012 through tensorflow-datasets: (source, tfds source, split counts)."""
+    if config.downsample > 1:
+        raise DataError(f"imagenet2012: downsample={config.downsample} is for the array datasets; use 1")
+    if config.augment == "padded":
+        raise DataError(
+            "imagenet2012: augment='padded' is for the small datasets; use "
+            "'original' (the original's Inception pipeline), 'crop_flip' or 'none'"
+        )
+    return datasources.load_imagenet(config)
+
+
+def _load_arrays(config: DataConfig, name: str, image_size: int):
+    """An array dataset, checked and split: ({split: (images, labels)}, source, raw size)."""
+    if config.augment == "crop_flip":
+        raise DataError(
+            f"{name}: augment='crop_flip' is for imagenet2012; use 'original', 'padded' or 'none'"
+        )
+    if name == "synthetic":
+        (train, test), source = datasources.synthetic(config, image_size * config.downsample), "synthetic"
+    elif name == "cifar10":
+        (train, test), source = datasources.load_cifar10(config.data_dir)
+    else:
+        (train, test), source = datasources.load_idx(name, config.data_dir)
+    if config.downsample > 1:
+        train = (datafiles.downsample(train[0], config.downsample, name), train[1])
+        test = (datafiles.downsample(test[0], config.downsample, name), test[1])
+    raw_size = train[0].shape[1]
+    if image_size > raw_size:
+        raise DataError(
+            f"{name}: image_size={image_size} is larger than the stored "
+            f"{raw_size}x{raw_size} images; use --image_size <= {raw_size}"
+        )
+    num_train = len(train[1])
+    validation = config.validation_examples
+    if validation >= num_train:
+        raise DataError(
+            f"{name}: validation_examples={validation} leaves no training data "
+            f"(the training split has {num_train}); use fewer"
+        )
+    arrays = {
+        "train": (
+            train[0][: num_train - validation],
+            train[1][: num_train - validation],
+        ),
+        "validation": (
+            train[0][num_train - validation :],
+            train[1][num_train - validation :],
+        ),
+        "test": test,
+    }
+    return arrays, source, raw_size
+
+
 def load(config: DataConfig) -> Data:
     """Finds, checks and loads the data named by config.
 
@@ -448,54 +405,11 @@ def load(config: DataConfig) -> Data:
     image_size = config.image_size or spec.image_size
     seed = config.seed if config.seed is not None else random.SystemRandom().randrange(2**31)
     if name == "imagenet2012":
-        if config.downsample > 1:
-            raise DataError(f"imagenet2012: downsample={config.downsample} is for the array datasets; use 1")
-        if config.augment == "padded":
-            raise DataError(
-                "imagenet2012: augment='padded' is for the small datasets; use "
-                "'original' (the original's Inception pipeline), 'crop_flip' or 'none'"
-            )
-        source, tfds_source, counts = datasources.load_imagenet(config)
+        source, tfds_source, counts = _load_imagenet(config)
         arrays = None
         raw_size = 0
     else:
-        if config.augment == "crop_flip":
-            raise DataError(
-                f"{name}: augment='crop_flip' is for imagenet2012; use 'original', 'padded' or 'none'"
-            )
-        if name == "synthetic":
-            (train, test), source = datasources.synthetic(config, image_size * config.downsample), "synthetic"
-        elif name == "cifar10":
-            (train, test), source = datasources.load_cifar10(config.data_dir)
-        else:
-            (train, test), source = datasources.load_idx(name, config.data_dir)
-        if config.downsample > 1:
-            train = (datafiles.downsample(train[0], config.downsample, name), train[1])
-            test = (datafiles.downsample(test[0], config.downsample, name), test[1])
-        raw_size = train[0].shape[1]
-        if image_size > raw_size:
-            raise DataError(
-                f"{name}: image_size={image_size} is larger than the stored "
-                f"{raw_size}x{raw_size} images; use --image_size <= {raw_size}"
-            )
-        num_train = len(train[1])
-        validation = config.validation_examples
-        if validation >= num_train:
-            raise DataError(
-                f"{name}: validation_examples={validation} leaves no training data "
-                f"(the training split has {num_train}); use fewer"
-            )
-        arrays = {
-            "train": (
-                train[0][: num_train - validation],
-                train[1][: num_train - validation],
-            ),
-            "validation": (
-                train[0][num_train - validation :],
-                train[1][num_train - validation :],
-            ),
-            "test": test,
-        }
+        arrays, source, raw_size = _load_arrays(config, name, image_size)
         counts = {split: len(arrays[split][1]) for split in SPLITS}
         tfds_source = None
     info = DatasetInfo(

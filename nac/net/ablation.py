@@ -22,6 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from nac.net import model as model_lib
+from nac.net import weights as net_weights
 from nac.net.ops import FeaturemapTap
 from nac.spec import arch as arch_lib
 
@@ -146,17 +147,27 @@ def l1_kernel(model: keras.Model) -> dict[str, float]:
     return out
 
 
+def save_evaluation_weights(directory, model) -> str:
+    """Writes `model`'s evaluation weights into `directory/eval_weights.npz`
+    (`nac.search.ablation.EVAL_WEIGHTS_FILE`); returns the path."""
+    import os
+
+    from nac.search.ablation import EVAL_WEIGHTS_FILE
+
+    path = os.path.join(os.fspath(directory), EVAL_WEIGHTS_FILE)
+    np.savez(path, **net_weights.model_weights(model))
+    return path
+
+
 def load_step_model(network: arch_lib.Network, image_size: int, options, weights: dict) -> keras.Model:
     """Builds `network` with `options` and assigns a step's evaluation weights to it."""
-    from nac.search import inherit
-
     model = model_lib.build_model(network, image_size, options)
-    missing = sorted(set(inherit.model_weights(model)) - set(weights))
+    missing = sorted(set(net_weights.model_weights(model)) - set(weights))
     if missing:
         from nac.spec.errors import RunError
 
         raise RunError(
             f"the saved evaluation weights lack {missing[0]} (and {len(missing) - 1} more): not this network's"
         )
-    inherit.assign(model, weights)
+    net_weights.assign(model, weights)
     return model

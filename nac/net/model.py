@@ -18,7 +18,7 @@ Semantics (the original code's, which reproduce the paper's parameter counts exa
   branch j's channels); ReLU and dropout act per element. Trainable parameters are the
   same. Only the random dropout masks differ (one draw over the cell instead of one per
   branch: the same distribution, another stream). ``per_cell`` runs far fewer ops per step
-  (BUILD_NOTES.md, "The per-cell form"). Weight names differ: per branch
+  (BUILD_NOTES.md, "Speed and output"). Weight names differ: per branch
   `cell12_branch3_bn/beta`, per cell `cell12_bn/beta` (the branches' betas concatenated in
   sorted key order), so checkpoints of one form do not load into the other;
   `network.json` and the SavedModel's signature are the same.

@@ -5,8 +5,9 @@ training mode it accumulates the branch's featuremap statistics into non-trainab
 created with `synchronization="on_read"` and `aggregation="sum"`: every replica adds to its own
 copy, and a read in cross-replica context (a callback) returns the exact sum over replicas.
 (Keras' usual on-write `add_weight(aggregation="sum")` over-counts under MirroredStrategy; see
-BUILD_NOTES.md.) The variables are not trainable, never reach the optimizer and are not
-counted as parameters. Sums are kept in float64 so that long windows do not lose precision.
+BUILD_NOTES.md, "Statistics under distribution".) The variables are not trainable, never
+reach the optimizer and are not counted as parameters. Sums are kept in float64 so that long
+windows do not lose precision.
 
 A tap may watch a channel slice of its input (`channels=(start, stop)`): a cell built with
 one batch norm, ReLU and dropout over its concatenated branches (`BuildOptions.cell_impl=

@@ -35,6 +35,7 @@ import re
 
 from nac.run.runconfig import ORIGINAL_EPOCH_IMAGES
 from nac.run.rundir import Run, Step
+from nac.run.schema import cost_fields
 from nac.search import statsio
 from nac.spec import arch as arch_lib
 from nac.spec import cost as cost_lib
@@ -150,6 +151,65 @@ def load_original(path: str, config_path: str | None = None, label: str | None =
     return runs
 
 
+def _load_step(name, folder, config, image_size, batch, train_examples, notes) -> Step:
+    """One network folder of the original's results as a step: its network.json, cost and
+    accuracy events (a note when it has none)."""
+    raw = load_json(os.path.join(folder, "network.json"), RunError, "network.json")
+    try:
+        body = arch_lib.body_from_original(raw, f"{folder}/network.json")
+        if config is not None:
+            network = config.network(body)
+        else:
+            network = arch_lib.Network(body, arch_lib.stem_for_body(body), arch_lib.Head.default(10))
+        cost = cost_lib.analyse(network, image_size)
+    except NacError as e:
+        raise RunError(f"{folder}/network.json: {e}") from None
+    events = accuracy_events(folder)
+    history = [{"step": s, "test_accuracy": a} for s, a, _ in events]
+    walls = [w for _, _, w in events]
+    accuracy = history[-1]["test_accuracy"] if history else float("nan")
+    if not history:
+        notes.append(f"{os.path.basename(folder)}: no '{ACCURACY_TAG}' events; no test accuracy")
+    last_step = history[-1]["step"] if history else 0
+    row = {
+        "name": name,
+        "notation": network.notation(
+            len(config.envelopenet.envelopecell) if config and config.envelopenet else None
+        ),
+        **cost_fields(cost),
+        "steps": last_step,
+        "epochs": last_step * batch / train_examples,
+        "test_accuracy": accuracy,
+        "test_error": 1.0 - accuracy,
+        "wall_time_s": (walls[-1] - walls[0]) if walls else 0.0,
+    }
+    return Step(name, folder, {**row, "history": history, "original_folder": folder}, row, network_list=raw)
+
+
+def _read_res_log(step: Step, folder, name, batch, notes) -> None:
+    """Attaches a folder's res.log statistics and series to `step` (a note when a
+    construction iteration has none)."""
+    log = os.path.join(folder, "res.log")
+    if os.path.isfile(log):
+        try:
+            with open(log, encoding="utf-8", errors="replace") as f:
+                stats, series = res_log_series(f.read(), log)
+        except NacError as e:
+            raise RunError(str(e)) from None
+        step.stats = stats
+        rounds = min(len(v) for v in series.values())
+        step.series = {
+            "format": "nac-stats-series/1",
+            "metric": "l2",
+            "batch_size": batch,
+            "steps": list(range(1, rounds + 1)),
+            "values": {b: v[:rounds] for b, v in series.items()},
+            "x": "res.log round",
+        }
+    elif name != "final":
+        notes.append(f"{os.path.basename(folder)}: no res.log; no statistics")
+
+
 def _load_archname(archname, folders, config, label) -> Run:
     p = config.parameters if config is not None else None
     dataset = {"imagenet": "imagenet2012"}.get(p.dataset, p.dataset) if p else "cifar10"
@@ -170,61 +230,8 @@ def _load_archname(archname, folders, config, label) -> Run:
         name = "final" if position == len(folders) - 1 else f"iter_{position}"
         if role == "random":  # one random network per folder
             name = f"random_{position}"
-        raw = load_json(os.path.join(folder, "network.json"), RunError, "network.json")
-        try:
-            body = arch_lib.body_from_original(raw, f"{folder}/network.json")
-            if config is not None:
-                network = config.network(body)
-            else:
-                network = arch_lib.Network(body, arch_lib.stem_for_body(body), arch_lib.Head.default(10))
-            cost = cost_lib.analyse(network, image_size)
-        except NacError as e:
-            raise RunError(f"{folder}/network.json: {e}") from None
-        events = accuracy_events(folder)
-        history = [{"step": s, "test_accuracy": a} for s, a, _ in events]
-        walls = [w for _, _, w in events]
-        accuracy = history[-1]["test_accuracy"] if history else float("nan")
-        if not history:
-            notes.append(f"{os.path.basename(folder)}: no '{ACCURACY_TAG}' events; no test accuracy")
-        last_step = history[-1]["step"] if history else 0
-        row = {
-            "name": name,
-            "notation": network.notation(
-                len(config.envelopenet.envelopecell) if config and config.envelopenet else None
-            ),
-            "trainable_params": cost.params,
-            "flops_per_image": cost.flops_per_image,
-            "flops_per_batch_50": cost.flops_per_batch,
-            "flops_forward_per_image": cost.flops_forward_per_image,
-            "flops_training_per_image": cost.flops_training_per_image,
-            "steps": last_step,
-            "epochs": last_step * batch / train_examples,
-            "test_accuracy": accuracy,
-            "test_error": 1.0 - accuracy,
-            "wall_time_s": (walls[-1] - walls[0]) if walls else 0.0,
-        }
-        step = Step(
-            name, folder, {**row, "history": history, "original_folder": folder}, row, network_list=raw
-        )
-        log = os.path.join(folder, "res.log")
-        if os.path.isfile(log):
-            try:
-                with open(log, encoding="utf-8", errors="replace") as f:
-                    stats, series = res_log_series(f.read(), log)
-            except NacError as e:
-                raise RunError(str(e)) from None
-            step.stats = stats
-            rounds = min(len(v) for v in series.values())
-            step.series = {
-                "format": "nac-stats-series/1",
-                "metric": "l2",
-                "batch_size": batch,
-                "steps": list(range(1, rounds + 1)),
-                "values": {b: v[:rounds] for b, v in series.items()},
-                "x": "res.log round",
-            }
-        elif name != "final":
-            notes.append(f"{os.path.basename(folder)}: no res.log; no statistics")
+        step = _load_step(name, folder, config, image_size, batch, train_examples, notes)
+        _read_res_log(step, folder, name, batch, notes)
         steps[name] = step
     run = Run(
         path=os.path.dirname(folders[0][1]) or ".",

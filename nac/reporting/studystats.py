@@ -315,7 +315,14 @@ def _num(v, fmt="{:.2f}") -> str:
 
 
 def study_markdown(s: dict) -> str:
-    pct = int(round(100 * s["level"]))
+    """The study section of report.md from report.json's "study" dict (`study`)."""
+    lines = _groups_markdown(s) + _comparisons_markdown(s) + _beats_markdown(s)
+    lines += _convergence_markdown(s) + _stability_vs_convergence_markdown(s)
+    return "\n".join(lines) + "\n"
+
+
+def _groups_markdown(s: dict) -> list[str]:
+    """The per-role table."""
     lines = ["### Per role", "", "| Dataset | Role | n | Test error (%) | Params |", "|---|---|---|---|---|"]
     for g in s["groups"]:
         e, p = g["test_error_pct"], g["params"]
@@ -323,9 +330,13 @@ def study_markdown(s: dict) -> str:
             f"| {g['dataset']} | {g['group']} | {g['n']} | {e['mean']:.2f} ± {e['std']:.2f} | "
             f"{p['mean']:,.0f} ± {p['std']:,.0f} |"
         )
-    lines += [
-        "",
-        "Mean ± sample standard deviation (0 for one network).",
+    return lines + ["", "Mean ± sample standard deviation (0 for one network)."]
+
+
+def _comparisons_markdown(s: dict) -> list[str]:
+    """Constructed minus the other roles, with bootstrap intervals."""
+    pct = int(round(100 * s["level"]))
+    lines = [
         "",
         "### Constructed minus other roles (test error, points)",
         "",
@@ -351,7 +362,12 @@ def study_markdown(s: dict) -> str:
         )
     if not s["comparisons"]:
         lines.append("| | | | | *no constructed network with a comparison group* | |")
-    lines += ["", "### Random networks each constructed network beats", ""]
+    return lines
+
+
+def _beats_markdown(s: dict) -> list[str]:
+    """The random networks each constructed network beats."""
+    lines = ["", "### Random networks each constructed network beats", ""]
     if s["beats_random"]:
         lines += ["| Network | Test error (%) | Beats | Ties |", "|---|---|---|---|"]
         for b in s["beats_random"]:
@@ -360,7 +376,12 @@ def study_markdown(s: dict) -> str:
             )
     else:
         lines.append("*No constructed and random networks of one dataset.*")
-    lines += [
+    return lines
+
+
+def _convergence_markdown(s: dict) -> list[str]:
+    """The convergence of every training."""
+    lines = [
         "",
         "### Convergence of the trainings",
         "",
@@ -384,7 +405,12 @@ def study_markdown(s: dict) -> str:
             f"| {c['net']} | {c['group']} | {_num(c['steps'], '{}')} | {c['evaluations']} | {_num(c['from_step'], '{}')} | "
             f"{_num(c['gain_points'])} | {same} | {flat} |"
         )
-    lines += [
+    return lines
+
+
+def _stability_vs_convergence_markdown(s: dict) -> list[str]:
+    """Question 2: ranking stable vs accuracy converged."""
+    lines = [
         "",
         "### Question 2: ranking stable vs accuracy converged, per construction iteration",
         "",
@@ -408,4 +434,4 @@ def study_markdown(s: dict) -> str:
         )
     if not s["stability_vs_convergence"]:
         lines.append("| *no construction iteration with a stability result* | | | | | | |")
-    return "\n".join(lines) + "\n"
+    return lines

@@ -55,7 +55,7 @@ class NetResult:
     origin: str = "nac"  # "original": from the original's results folder
     construction_cost_epochs_planned: float | None = None
     inherited: bool = False
-    # "stability stop", "inherited weights" or both for constructions run with them (issue 15)
+    # "stability stop", "inherited weights" or both for constructions run with them
     variant: str = ""
 
     @property

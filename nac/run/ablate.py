@@ -53,7 +53,7 @@ def prepare(step_dir: str) -> StepToAblate:
             f"STEP_DIR: {step_dir!r} is not a directory; give a trained step (RUN/iter_0, RUN/final)"
         )
     rc = _read(os.path.join(os.path.dirname(step_dir), "run_config.json"), "run configuration")
-    config = RunConfig.from_dict(rc)
+    config = RunConfig.from_flat(rc)
     body = arch_lib.body_from_original(_read(os.path.join(step_dir, "network.json"), "network"))
     network = dataclasses.replace(config.initial_network(), body=body)
     metrics = _read(os.path.join(step_dir, "metrics.json"), "step metrics")
@@ -86,14 +86,14 @@ def load_data(config: RunConfig):
 
     return data_lib.load(
         data_lib.DataConfig(
-            dataset=config.dataset,
-            data_dir=config.data_dir,
+            dataset=config.data.dataset,
+            data_dir=config.data.data_dir,
             image_size=config.resolved_image_size,
-            downsample=config.downsample,
-            augment=config.augment,
-            cache=config.cache,
-            seed=config.seed,
-            validation_examples=config.validation_examples,
+            downsample=config.data.downsample,
+            augment=config.data.augment,
+            cache=config.data.cache,
+            seed=config.runtime.seed,
+            validation_examples=config.data.validation_examples,
             label_offset=config.label_offset,
         )
     )
@@ -105,7 +105,7 @@ def step_model(step: StepToAblate, image_size: int):
     from nac.net.model import BuildOptions
 
     c = step.config
-    options = BuildOptions(branch_order=c.branch_order, cell_impl=c.cell_impl)
+    options = BuildOptions(branch_order=c.statistic.branch_order, cell_impl=c.statistic.cell_impl)
     return load_step_model(
         step.network, image_size, options, ablation_lib.load_evaluation_weights(step.step_dir)
     )
@@ -115,7 +115,7 @@ def criteria_of(step: StepToAblate, model) -> tuple[dict, list[str]]:
     """Every criterion the step holds or implies (see `nac.search.ablation`)."""
     from nac.net.ablation import l1_kernel
 
-    values, notes = ablation_lib.recorded_criteria(step.step_dir, step.config.statistic)
+    values, notes = ablation_lib.recorded_criteria(step.step_dir, step.config.statistic.statistic)
     values["l1_kernel"] = l1_kernel(model)
     branches = [b.original for b in step.network.branch_ids()]
     values["random"] = ablation_lib.random_values(branches, int(step.metrics.get("seed", 0)))
@@ -132,9 +132,9 @@ def ablate_step(step: StepToAblate, split: str, examples: int | None, log=print,
         raise NacError(
             "--split=validation: the run has no validation split (it ran with --validation_examples=0)"
         )
-    batches = _batches(data, split, examples, step.config.batch_size)
+    batches = _batches(data, split, examples, step.config.training.batch_size)
     model = step_model(step, data.info.image_size)
-    ablator = Ablator(model, batch_stats=step.config.bn_eval == "batch_stats")
+    ablator = Ablator(model, batch_stats=step.config.training.bn_eval == "batch_stats")
     base, ablated = ablator.all_branches(batches)
     criteria, notes = criteria_of(step, model)
     doc = ablation_lib.ablation_document(
@@ -161,15 +161,16 @@ def oracle_values(model, data, config) -> dict:
     Returns:
       `{"values": {branch: delta_loss}, "examples", "base_loss", "base_accuracy", "seconds"}`.
     """
+    from nac.net import weights as net_weights
     from nac.net.ablation import Ablator, load_step_model
     from nac.net.model import BuildOptions
 
     t0 = time.perf_counter()
-    options = BuildOptions(branch_order=config.branch_order, cell_impl=config.cell_impl)
+    options = BuildOptions(branch_order=config.statistic.branch_order, cell_impl=config.statistic.cell_impl)
     # A copy off the training strategy, with the evaluation weights (EMA, re-estimated BN).
-    fresh = load_step_model(model.network, data.info.image_size, options, inherit.model_weights(model))
-    batches = _batches(data, "validation", None, config.batch_size)
-    base, ablated = Ablator(fresh, batch_stats=config.bn_eval == "batch_stats").all_branches(batches)
+    fresh = load_step_model(model.network, data.info.image_size, options, net_weights.model_weights(model))
+    batches = _batches(data, "validation", None, config.training.batch_size)
+    base, ablated = Ablator(fresh, batch_stats=config.training.bn_eval == "batch_stats").all_branches(batches)
     base_loss = float(base["loss"].mean())
     return {
         "values": {b: float(r["loss"].mean()) - base_loss for b, r in ablated.items()},

@@ -1,38 +1,26 @@
 """A run's resolved configuration (pure Python, no TensorFlow, no absl).
 
 `RunConfig` holds every choice of a run after flags, an original config file and defaults
-have been merged, validated with messages that name the flag, the value and the fix. It
-resolves the initial network and the step budgets before TensorFlow is imported, so a user's
-mistake is reported in one line. `original_config()` renders the run in the original's v2.0
-schema for `RUN/config.json`, so that `python -m nac.restructure --config RUN/config.json`
-replays the construction's decisions.
+have been merged: `run_dir`, `mode` and one frozen section per `[section]` of the flags
+(`nac.run.sections`), each validated on its own with messages that name the flag, the value
+and the fix; `RunConfig` adds the checks that need several sections and resolves the initial
+network (`nac.run.networks`) and the step budgets before TensorFlow is imported, so a user's
+mistake is reported in one line. `run_config.json` holds the flat form (`to_flat`,
+`from_flat`: one object keyed by flag names), so runs written by any nac resume.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-import os
 
+from nac.run import sections as sections_lib
+from nac.run.networks import derive_seed, load_network_file  # noqa: F401  (re-exported)
 from nac.search import restructure as restructure_lib
 from nac.spec import arch as arch_lib
-from nac.spec import random_arch
-from nac.spec.checks import lists_to_tuples
-from nac.spec.choices import (
-    AUGMENTATIONS,
-    BRANCH_ORDERS,
-    CELL_IMPLS,
-    DATASET_ALIASES,
-    DATASETS,
-    MODES,
-    STATISTICS,
-    STEMS,
-    STRATEGIES,
-    DatasetFacts,
-)
-from nac.spec.config import OriginalConfig, RandomParams, network_file_kind
-from nac.spec.errors import ConfigError, NacError, SpecError
-from nac.spec.jsonio import load_json
+from nac.spec.choices import DATASET_ALIASES, DATASETS, MODES, DatasetFacts
+from nac.spec.config import OriginalConfig
+from nac.spec.errors import ConfigError
 from nac.training.recipe import TrainConfig
 
 # Fields that do not change what a run computes; a resumed run may change them freely.
@@ -58,28 +46,22 @@ RUNTIME_FIELDS = frozenset(
     }
 )
 
+# The sections of a RunConfig, in the flat form's order; each section's fields are flags.
+SECTIONS = {
+    "data": sections_lib.DataSection,
+    "search": sections_lib.SearchSection,
+    "statistic": sections_lib.StatisticSection,
+    "training": sections_lib.TrainingSection,
+    "runtime": sections_lib.RuntimeSection,
+    "output": sections_lib.OutputSection,
+}
+# Flat field name -> its section (the table from_flat and to_flat follow).
+SECTION_OF = {f.name: name for name, cls in SECTIONS.items() for f in dataclasses.fields(cls)}
 
 # Images per epoch in the original's learning-rate decay interval: CIFAR-10's training set,
 # whatever the dataset (its decay steps were 350 * 50,000 / batchsize, also on ImageNet).
 ORIGINAL_EPOCH_IMAGES = 50_000
 
-
-_RECIPE = TrainConfig(steps=1)
-# RunConfig fields passed to the training recipe (`TrainConfig`) unchanged.
-_RECIPE_FIELDS = (
-    "batch_size",
-    "learning_rate",
-    "lr_schedule",
-    "decay_rate",
-    "momentum",
-    "weight_decay",
-    "ema",
-    "bn_eval",
-    "bn_recalibration_examples",
-    "eval_examples",
-    "mixed_precision",
-    "jit_compile",
-)
 # Fields of an original config's `envelopenet` section that a run takes over (`from_flags`).
 _ENVELOPE_FIELDS = (
     "maxlayersperstage",
@@ -92,343 +74,185 @@ _ENVELOPE_FIELDS = (
 AUTO_STEPS_PER_LOOP_GPU = 20
 
 
+def flat_defaults() -> dict:
+    """Every flat field's default (`run_dir` has none), keyed by flag name."""
+    out = {"mode": "construct"}
+    for cls in SECTIONS.values():
+        out.update({f.name: f.default for f in dataclasses.fields(cls)})
+    return out
+
+
 @dataclasses.dataclass(frozen=True)
 class RunConfig:
-    """Every setting of a run. Field names are the driver's flag names."""
+    """Every setting of a run: `run_dir`, `mode` and one section per group of flags."""
 
     run_dir: str
     mode: str = "construct"
-    # data
-    dataset: str = "cifar10"
-    data_dir: str | None = None
-    image_size: int | None = None
-    downsample: int = 1
-    augment: str = "original"
-    validation_examples: int = 0
-    cache: bool = False
-    # search space
-    envelope: str = "128/10-1-1-1/6"
-    stem: str = "conv1x1"
-    skip: bool = False
-    arch: str | None = None
-    config: str | None = None
-    iterations: int = 5
-    maxlayersperstage: tuple[int, ...] | None = None
-    maxfilterprune: int = 6
-    construction: tuple[bool, ...] | None = None
-    parameterlimits: tuple[bool, ...] | None = None
-    worstcase: bool = False
-    num_random: int = 10
-    random_pool: tuple[str, ...] | None = None
-    stats_stop_tau: float = 0.0
-    stats_stop_patience: int = 3
-    stats_stop_min_steps: int | None = None
-    inherit_weights: bool = False
-    inherit_final: bool = False
-    # --- ablation ---
-    match_params: float = 0.0  # --mode=random: redraw until within this fraction of the params
-    # statistic
-    statistic: str = "l2"
-    stats_every: int = 100
-    branch_order: str = "conv_bn_relu"
-    cell_impl: str = "per_cell"
-    # training
-    construction_steps: int | None = None
-    construction_epochs: float | None = None
-    final_steps: int | None = None
-    final_epochs: float | None = None
-    eval_every: int | None = None
-    construction_eval_every: int | None = None
-    eval_examples: int = _RECIPE.eval_examples
-    # the training recipe's defaults are nac.training.recipe.TrainConfig's
-    batch_size: int = _RECIPE.batch_size
-    learning_rate: float = _RECIPE.learning_rate
-    lr_schedule: str = _RECIPE.lr_schedule
-    decay_epochs: float = _RECIPE.decay_epochs
-    decay_rate: float = _RECIPE.decay_rate
-    momentum: float = _RECIPE.momentum
-    weight_decay: float = _RECIPE.weight_decay
-    ema: bool = _RECIPE.ema
-    bn_eval: str = _RECIPE.bn_eval
-    bn_recalibration_examples: int = _RECIPE.bn_recalibration_examples
-    # >= 1: run an original config as the original did on this many GPUs (its batchsize per
-    # GPU, its decay interval); `batch_size` is then the global batch, from_flags multiplies.
-    original_gpus: int = 0
-    synchronized_bn: bool = False
-    mixed_precision: bool = _RECIPE.mixed_precision
-    jit_compile: bool = _RECIPE.jit_compile
-    steps_per_loop: int | None = None
-    # runtime
-    strategy: str = "auto"
-    intra_op_threads: int | None = None
-    inter_op_threads: int | None = None
-    seed: int | None = None
-    deterministic: bool = False
-    force: bool = False
-    save_models: bool = True
-    save_iteration_models: bool = False
-    tensorboard: bool = True
-    progress: bool = True
-    # resolved from --config (an original v2.0 file), not flags of their own
-    config_network: dict | None = None
-    envelopecell: tuple[tuple[str, str], ...] | None = None
-    config_random: RandomParams | None = None  # run_config.json keeps the original's dict
+    data: sections_lib.DataSection = dataclasses.field(default_factory=sections_lib.DataSection)
+    search: sections_lib.SearchSection = dataclasses.field(default_factory=sections_lib.SearchSection)
+    statistic: sections_lib.StatisticSection = dataclasses.field(
+        default_factory=sections_lib.StatisticSection
+    )
+    training: sections_lib.TrainingSection = dataclasses.field(default_factory=sections_lib.TrainingSection)
+    runtime: sections_lib.RuntimeSection = dataclasses.field(default_factory=sections_lib.RuntimeSection)
+    output: sections_lib.OutputSection = dataclasses.field(default_factory=sections_lib.OutputSection)
 
     def __post_init__(self):
-        object.__setattr__(self, "dataset", DATASET_ALIASES.get(self.dataset, self.dataset))
-        lists_to_tuples(self, ("maxlayersperstage", "construction", "parameterlimits", "random_pool"))
-        if self.envelopecell is not None:
-            cell = self.envelopecell.items() if isinstance(self.envelopecell, dict) else self.envelopecell
-            object.__setattr__(self, "envelopecell", tuple(sorted(tuple(b) for b in cell)))
-        if isinstance(self.config_random, dict):  # read back from run_config.json
-            object.__setattr__(self, "config_random", RandomParams.from_original(self.config_random))
-        self._validate()
-
-    # -- validation --------------------------------------------------------------------------
-
-    def _validate(self):
-        choices = {
-            "mode": MODES,
-            "stem": STEMS,
-            "statistic": STATISTICS,
-            "augment": AUGMENTATIONS,
-            "strategy": STRATEGIES,
-            "branch_order": BRANCH_ORDERS,
-            "cell_impl": CELL_IMPLS,
-            "dataset": tuple(DATASETS),
-        }
-        for flag, allowed in choices.items():
-            if getattr(self, flag) not in allowed:
-                raise ConfigError.got(
-                    f"--{flag}", getattr(self, flag), f"expected one of {', '.join(allowed)}"
-                )
+        sections_lib.check_choices(self, {"mode": MODES})
         if not self.run_dir:
             raise ConfigError.got(
                 "--run_dir", self.run_dir, "give a directory for the run's artefacts, e.g. runs/quickstart"
             )
-        positive = {
-            "batch_size": 1,
-            "stats_every": 0,
-            "maxfilterprune": 1,
-            "num_random": 1,
-            "iterations": 0,
-            "validation_examples": 0,
-            "eval_examples": 0,
-            "original_gpus": 0,
-            "downsample": 1,
-        }
-        for flag, minimum in positive.items():
-            value = getattr(self, flag)
-            if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-                raise ConfigError.got(f"--{flag}", value, f"expected an integer >= {minimum}")
-        self._validate_downsample()
-        if self.augment == "crop_flip" and self.dataset != "imagenet2012":
-            raise ConfigError.got(
-                "--augment", self.augment, "crop_flip is for imagenet2012; use original, padded or none"
-            )
-        if self.original_gpus > 1 and self.batch_size % self.original_gpus:
-            raise ConfigError.got(
-                "--batch_size",
-                self.batch_size,
-                f"with --original_gpus={self.original_gpus} the global batch must be a multiple of it",
-            )
-        for flag in (
-            "image_size",
-            "eval_every",
-            "construction_eval_every",
-            "construction_steps",
-            "final_steps",
-            "seed",
-        ):
-            value = getattr(self, flag)
-            if value is not None and (not isinstance(value, int) or value < (0 if flag == "seed" else 1)):
-                raise ConfigError.got(
-                    f"--{flag}",
-                    value,
-                    "expected a positive integer" if flag != "seed" else "expected an integer >= 0",
-                )
-        if self.steps_per_loop is not None and (
-            not isinstance(self.steps_per_loop, int)
-            or isinstance(self.steps_per_loop, bool)
-            or self.steps_per_loop < 1
-        ):
-            raise ConfigError.got(
-                "--steps_per_loop", self.steps_per_loop, "expected an integer >= 1 (unset: automatic)"
-            )
-        for flag in ("intra_op_threads", "inter_op_threads"):
-            value = getattr(self, flag)
-            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
-                raise ConfigError.got(
-                    f"--{flag}",
-                    value,
-                    "expected an integer >= 0 (0: TensorFlow's default; unset: nac's choice)",
-                )
-        for flag in ("construction_epochs", "final_epochs"):
-            value = getattr(self, flag)
-            if value is not None and not value > 0:
-                raise ConfigError.got(f"--{flag}", value, "expected a positive number")
-        try:  # the training recipe's own checks, reported with the flag names
-            self.train_config(1)
-        except ConfigError as e:
-            raise ConfigError(str(e).replace("TrainConfig.", "--", 1)) from None
-        for a, b in (("construction_steps", "construction_epochs"), ("final_steps", "final_epochs")):
-            if getattr(self, a) is not None and getattr(self, b) is not None:
-                raise ConfigError(
-                    f"--{a} and --{b} both given ({getattr(self, a)} and {getattr(self, b)}); give one of them"
-                )
-        if self.mode == "random" and self.arch is None and self.config_network is None:
+        self._validate_across()
+
+    def _validate_across(self):
+        """The checks that need more than one section."""
+        search = self.search
+        if self.mode == "random" and search.arch is None and search.config_network is None:
             raise ConfigError(
                 "--mode=random needs --arch=ARCH.json (the network whose layers and branches the "
                 "random baselines match) or --config with algorithm random"
             )
-        facts = DATASETS[self.dataset]
-        if self.validation_examples >= facts.train_examples and self.dataset != "synthetic":
-            raise ConfigError.got(
-                "--validation_examples",
-                self.validation_examples,
-                f"must be smaller than the {facts.train_examples} training examples",
-            )
-        if self.random_pool is not None:
-            for op in self.random_pool:
-                try:
-                    arch_lib.Op.parse(op, "--random_pool")
-                except SpecError as e:
-                    raise ConfigError(str(e)) from None
-        self._validate_search_savings()
-        self._validate_ablation()
-        self.initial_network()  # resolves and validates the network and the per-stage lists
-        self.policy_lists()
-
-    def _validate_search_savings(self):
-        """The stability stop and weight inheritance (`nac.search.stopping`, `nac.search.inherit`)."""
-        tau = self.stats_stop_tau
-        if isinstance(tau, bool) or not isinstance(tau, (int, float)) or not 0 <= tau <= 1:
-            raise ConfigError.got(
-                "--stats_stop_tau", tau, "expected a Kendall tau in (0, 1], or 0 to train fixed windows"
-            )
-        patience = self.stats_stop_patience
-        if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1:
-            raise ConfigError.got(
-                "--stats_stop_patience", patience, "expected an integer >= 1 (stable records in a row)"
-            )
-        minimum = self.stats_stop_min_steps
-        if minimum is not None and (isinstance(minimum, bool) or not isinstance(minimum, int) or minimum < 0):
-            raise ConfigError.got(
-                "--stats_stop_min_steps",
-                minimum,
-                "expected an integer >= 0 (default: a quarter of the window)",
-            )
+        tau, patience, every = search.stats_stop_tau, search.stats_stop_patience, self.statistic.stats_every
         if tau > 0 and self.mode == "construct":
-            if self.stats_every == 0:
+            if every == 0:
                 raise ConfigError.got(
                     "--stats_stop_tau",
                     tau,
                     "the stop is checked at statistic records; give --stats_every > 0 or --stats_stop_tau=0",
                 )
             window = self.construction_budget()
-            if (patience + 1) * self.stats_every > window:
+            if (patience + 1) * every > window:
                 raise ConfigError.got(
                     "--stats_stop_patience",
                     patience,
-                    f"the stop needs {patience + 1} records of --stats_every={self.stats_every} steps, "
+                    f"the stop needs {patience + 1} records of --stats_every={every} steps, "
                     f"more than the {window}-step window; lower it or --stats_every",
                 )
-        if self.inherit_final and not self.inherit_weights:
-            raise ConfigError.got(
-                "--inherit_final", True, "needs --inherit_weights (the final network inherits only then)"
-            )
+        self._validate_ablation()
+        self.initial_network()  # resolves and validates the network and the per-stage lists
+        self.policy_lists()
 
-    # --- ablation ---
     def _validate_ablation(self):
         """The oracle criterion (`--statistic=oracle`: held-out training images, no stability
         stop) and parameter-matched random baselines (`--match_params`)."""
-        if self.statistic == "oracle" and self.mode == "construct":
-            if self.validation_examples == 0:
+        search = self.search
+        if self.statistic.statistic == "oracle" and self.mode == "construct":
+            if self.data.validation_examples == 0:
                 raise ConfigError(
                     "--statistic=oracle needs held-out training images (never test images); "
                     "give --validation_examples=N (for example 2000)"
                 )
-            if self.stats_stop_tau > 0:
+            if search.stats_stop_tau > 0:
                 raise ConfigError.got(
                     "--stats_stop_tau",
-                    self.stats_stop_tau,
+                    search.stats_stop_tau,
                     "the stop watches a recorded statistic, not the oracle; use --stats_stop_tau=0",
                 )
-        f = self.match_params
-        if isinstance(f, bool) or not isinstance(f, (int, float)) or not 0 <= f < 1:
-            raise ConfigError.got(
-                "--match_params", f, "expected a fraction in [0, 1), e.g. 0.05 (0: no matching)"
-            )
+        f = search.match_params
         if f and self.mode != "random":
             raise ConfigError.got("--match_params", f, "is for --mode=random; drop it or use --mode=random")
-        if f and self.config_random is not None and self.random_pool is None:
+        if f and search.config_random is not None and search.random_pool is None:
             raise ConfigError.got(
                 "--match_params", f, "matches --arch baselines, not a --config random generator; drop one"
             )
         if f:
-            self.matched_random_networks()  # a bound that cannot be met fails here, before training
+            from nac.run.networks import matched_random_networks
+
+            matched_random_networks(self)  # a bound that cannot be met fails here, before training
+
+    # -- the flat form (run_config.json, flags) ------------------------------------------------
+
+    @classmethod
+    def from_flat(cls, values: dict) -> RunConfig:
+        """A RunConfig from flat fields keyed by flag name (unknown keys are ignored)."""
+        grouped = {name: {} for name in SECTIONS}
+        for key, value in values.items():
+            if key in SECTION_OF:
+                grouped[SECTION_OF[key]][key] = value
+        top = {k: values[k] for k in ("run_dir", "mode") if k in values}
+        if "run_dir" not in top:  # the one field without a default, reported before the sections
+            return cls(**top)
+        config = cls(**top, **{name: SECTIONS[name](**fields) for name, fields in grouped.items()})
+        # Fields newer than the object (an older run_config.json) take their defaults and are
+        # left out of its flat form again while they keep them, so the file reads back as it was.
+        object.__setattr__(config, "_absent", frozenset(SECTION_OF) - set(values))
+        return config
+
+    def to_flat(self) -> dict:
+        """The flat form: one object keyed by flag name (the resolved fields last)."""
+        out = {"run_dir": self.run_dir, "mode": self.mode}
+        for name in SECTIONS:
+            section = getattr(self, name)
+            out.update(section.to_flat() if hasattr(section, "to_flat") else dataclasses.asdict(section))
+        for key in sections_lib.RESOLVED_FIELDS:
+            out[key] = out.pop(key)
+        absent = self.__dict__.get("_absent", ())
+        if absent:
+            defaults = flat_defaults()
+            out = {k: v for k, v in out.items() if k not in absent or v != defaults[k]}
+        return out
+
+    def replace(self, **flat) -> RunConfig:
+        """A copy with some flat fields changed (validated again)."""
+        return RunConfig.from_flat({**self.to_flat(), **flat})
+
+    def differences(self, other: RunConfig) -> list[str]:
+        """Settings that change what the run computes and differ from `other`."""
+        defaults = flat_defaults()
+        mine, theirs = {**defaults, **self.to_flat()}, {**defaults, **other.to_flat()}
+        out = [k for k in mine if k not in RUNTIME_FIELDS and mine[k] != theirs.get(k)]
+        if self.initial_network().fingerprint() != other.initial_network().fingerprint():
+            out.append("network")
+        return sorted(out)
+
+    def value(self, name: str):
+        """The flat field `name` (e.g. in a message naming the flag)."""
+        if name in ("run_dir", "mode"):
+            return getattr(self, name)
+        return getattr(getattr(self, SECTION_OF[name]), name)
 
     # -- derived values ----------------------------------------------------------------------
 
     @property
     def facts(self) -> DatasetFacts:
-        return DATASETS[self.dataset]
+        return DATASETS[self.data.dataset]
 
     @property
     def resolved_image_size(self) -> int:
-        if self.image_size:
-            return self.image_size
+        data = self.data
+        if data.image_size:
+            return data.image_size
         raw = self.facts.raw_size
-        if self.downsample > 1 and raw is not None:
-            return min(self.facts.image_size, raw // self.downsample)
+        if data.downsample > 1 and raw is not None:
+            return min(self.facts.image_size, raw // data.downsample)
         return self.facts.image_size
-
-    def _validate_downsample(self):
-        d = self.downsample
-        if d == 1:
-            return
-        if self.dataset == "imagenet2012":
-            raise ConfigError.got(
-                "--downsample",
-                d,
-                "it is for the array datasets (cifar10, fashion_mnist, mnist, synthetic); use 1",
-            )
-        raw = self.facts.raw_size
-        if raw is not None and raw % d:
-            raise ConfigError.got(
-                "--downsample", d, f"{self.dataset}'s {raw}x{raw} images need a factor dividing {raw}"
-            )
-        if raw is not None and self.image_size and self.image_size > raw // d:
-            raise ConfigError.got(
-                "--image_size",
-                self.image_size,
-                f"--downsample={d} leaves {raw // d}x{raw // d} images; use --image_size <= {raw // d}",
-            )
 
     @property
     def label_offset(self) -> int:
         """1 for ImageNet networks with 1001 classes (a background class 0, as in slim)."""
-        return 1 if self.dataset == "imagenet2012" and self.initial_network().num_classes == 1001 else 0
+        imagenet = self.data.dataset == "imagenet2012"
+        return 1 if imagenet and self.initial_network().num_classes == 1001 else 0
 
     @property
     def train_examples(self) -> int:
-        return self.facts.train_examples - self.validation_examples
+        return self.facts.train_examples - self.data.validation_examples
 
     @property
     def per_gpu_batch_size(self) -> int:
         """The original's `batchsize` (per GPU) with --original_gpus; else the global batch."""
-        return self.batch_size // max(1, self.original_gpus)
+        return self.training.batch_size // max(1, self.training.original_gpus)
 
     def steps_per_epoch(self) -> float:
-        return self.train_examples / self.batch_size
+        return self.train_examples / self.training.batch_size
 
     def construction_budget(self) -> int:
         """Training steps of each construction iteration (default 10 epochs, the paper's)."""
-        return self._budget(self.construction_steps, self.construction_epochs, 10.0)
+        return self._budget(self.training.construction_steps, self.training.construction_epochs, 10.0)
 
     def final_budget(self) -> int:
         """Training steps of the final network (default 100 epochs, the paper's)."""
-        return self._budget(self.final_steps, self.final_epochs, 100.0)
+        return self._budget(self.training.final_steps, self.training.final_epochs, 100.0)
 
     def _budget(self, steps, epochs, default_epochs) -> int:
         if steps is not None:
@@ -439,21 +263,22 @@ class RunConfig:
         """The construction iterations' stability stop (`nac.search.stopping.StopRule`)."""
         from nac.search.stopping import StopRule, default_min_steps
 
-        minimum = self.stats_stop_min_steps
+        search = self.search
+        minimum = search.stats_stop_min_steps
         if minimum is None:
             minimum = default_min_steps(self.construction_budget())
-        return StopRule(float(self.stats_stop_tau), self.stats_stop_patience, minimum)
+        return StopRule(float(search.stats_stop_tau), search.stats_stop_patience, minimum)
 
     def eval_interval(self) -> int:
         """Steps between evaluations (default: one epoch)."""
-        return self.eval_every or max(1, round(self.steps_per_epoch()))
+        return self.training.eval_every or max(1, round(self.steps_per_epoch()))
 
     def resolved_steps_per_loop(self, has_gpu: bool = False) -> int:
         """`--steps_per_loop`, or the automatic choice: 20 with a GPU (the host's per-step
         call and read would leave the GPU idle between steps), 1 on a CPU alone (where the
-        host's share of a step is small; BUILD_NOTES.md)."""
-        if self.steps_per_loop is not None:
-            return self.steps_per_loop
+        host's share of a step is small; docs/benchmarks.md)."""
+        if self.training.steps_per_loop is not None:
+            return self.training.steps_per_loop
         return AUTO_STEPS_PER_LOOP_GPU if has_gpu else 1
 
     def train_config(self, steps: int, iteration: bool = False, steps_per_loop: int = 1) -> TrainConfig:
@@ -463,43 +288,43 @@ class RunConfig:
         `--construction_eval_every` steps when given, else every `--eval_every` steps when
         that was given, else once, at the end of its window (the study's curves need more).
         """
-        if iteration and self.construction_eval_every is not None:
-            eval_every = min(self.construction_eval_every, steps)
-        elif iteration and self.eval_every is None:
+        t = self.training
+        if iteration and t.construction_eval_every is not None:
+            eval_every = min(t.construction_eval_every, steps)
+        elif iteration and t.eval_every is None:
             eval_every = 0
         else:
             eval_every = min(self.eval_interval(), steps)
         # Larger evaluation batches cut per-batch overhead; ImageNet keeps the training batch
         # (its activations are large). With batch_stats each test batch is normalised by its
         # own statistics, so it must be the original's batch (its batchsize, per GPU).
-        eval_batch = self.batch_size if self.dataset == "imagenet2012" else 4 * self.batch_size
-        if self.bn_eval == "batch_stats":
+        imagenet = self.data.dataset == "imagenet2012"
+        eval_batch = t.batch_size if imagenet else 4 * t.batch_size
+        if t.bn_eval == "batch_stats":
             eval_batch = self.per_gpu_batch_size
-        decay_epochs = self.decay_epochs
-        if self.original_gpus:
+        decay_epochs = t.decay_epochs
+        if t.original_gpus:
             # The original decayed every decay_epochs * 50,000 / (per-GPU batch) steps.
-            decay_epochs = (
-                self.decay_epochs * ORIGINAL_EPOCH_IMAGES * self.original_gpus / self.train_examples
-            )
+            decay_epochs = t.decay_epochs * ORIGINAL_EPOCH_IMAGES * t.original_gpus / self.train_examples
         return TrainConfig(
             steps=steps,
             eval_every=eval_every,
             steps_per_loop=steps_per_loop,
-            record_every=self.stats_every,
+            record_every=self.statistic.stats_every,
             eval_batch_size=eval_batch,
             decay_epochs=decay_epochs,
-            top5=self.dataset == "imagenet2012",
-            validation=self.validation_examples > 0,
+            top5=imagenet,
+            validation=self.data.validation_examples > 0,
             log_every=max(1, min(50, steps // 20 or 1)),
-            **{name: getattr(self, name) for name in _RECIPE_FIELDS},
+            **t.recipe(),
         )
 
     def role(self) -> str:
         if self.mode == "construct":
-            return "worst_case" if self.worstcase else "constructed"
+            return "worst_case" if self.search.worstcase else "constructed"
         if self.mode == "random":
             return "random"
-        return "oneshot" if self.arch or self.config_network else "envelope"
+        return "oneshot" if self.search.arch or self.search.config_network else "envelope"
 
     def initial_network(self) -> arch_lib.Network:
         """The network the run starts from (construct, oneshot) or that random nets match.
@@ -508,7 +333,9 @@ class RunConfig:
         """
         cached = self.__dict__.get("_initial_network")
         if cached is None:
-            cached = self._resolve_network()
+            from nac.run.networks import resolve_network
+
+            cached = resolve_network(self)
             object.__setattr__(self, "_initial_network", cached)
         return cached
 
@@ -519,8 +346,8 @@ class RunConfig:
         return restructure_lib.Policy(
             construction=tuple(lists["construction"]),
             maxlayersperstage=tuple(lists["maxlayersperstage"]),
-            maxfilterprune=self.maxfilterprune,
-            worstcase=self.worstcase,
+            maxfilterprune=self.search.maxfilterprune,
+            worstcase=self.search.worstcase,
             envelopecell=tuple(self.envelope_cell()),
             parameterlimits=tuple(lists["parameterlimits"]),
             skip=self.effective_skip(),
@@ -528,60 +355,28 @@ class RunConfig:
 
     def effective_skip(self) -> bool:
         """Skip connections: `--skip`, or a starting network that already has them."""
-        return self.skip or any(c.inputs == "all" for _, c in self.initial_network().cells())
-
-    def _resolve_network(self) -> arch_lib.Network:
-        facts = self.facts
-        # The original's ImageNet stem comes with its 1001-class head (slim's background class).
-        stem_classes = facts.num_classes
-        if self.stem == "imagenet" and self.dataset == "imagenet2012":
-            stem_classes = arch_lib.IMAGENET_CLASSES
-        try:
-            if self.arch is not None:
-                network = load_network_file(self.arch, self.stem, facts.channels, stem_classes)
-            elif self.config_network is not None:
-                network = arch_lib.Network.from_dict(self.config_network)
-            else:
-                network = arch_lib.network_from_notation(
-                    self.envelope, self.stem, self.skip, facts.channels, stem_classes
-                )
-                c = arch_lib.parse_notation(self.envelope)[0]
-                if self.mode == "construct" and c != network.stem.base_width():
-                    raise ConfigError(
-                        f"--envelope: got C = {c} with --stem={self.stem}; the restructure step "
-                        f"sets widths from the stem's last conv ({network.stem.base_width()}, the "
-                        f"original's rule), so construct with C = {network.stem.base_width()}"
-                    )
-        except SpecError as e:
-            raise ConfigError(str(e).replace("notation:", "--envelope:", 1)) from None
-        classes = network.num_classes
-        if not (self.dataset == "imagenet2012" and classes == 1001):
-            classes = facts.num_classes
-        try:
-            return arch_lib.Network(
-                network.body, network.stem, network.head.with_num_classes(classes), facts.channels
-            )
-        except SpecError as e:
-            raise ConfigError(str(e)) from None
+        return self.search.skip or any(c.inputs == "all" for _, c in self.initial_network().cells())
 
     def envelope_cell(self) -> tuple[tuple[str, str], ...]:
         """The EnvelopeCell appended by the restructure step."""
-        if self.envelopecell is not None:
-            return self.envelopecell
-        if self.arch is None and self.config_network is None:
-            return arch_lib.envelope_cell(arch_lib.parse_notation(self.envelope)[2])
+        search = self.search
+        if search.envelopecell is not None:
+            return search.envelopecell
+        if search.arch is None and search.config_network is None:
+            return arch_lib.envelope_cell(arch_lib.parse_notation(search.envelope)[2])
         return arch_lib.STANDARD_CELL
 
     def policy_lists(self) -> dict:
         """Per-stage `maxlayersperstage`, `construction`, `parameterlimits`, checked."""
         network = self.initial_network()
+        search = self.search
         stages = network.num_stages
         layers = network.layers_per_stage()
         lists = {
             # Default: no stage stops growing before the last iteration.
-            "maxlayersperstage": self.maxlayersperstage or tuple(n + self.iterations for n in layers),
-            "construction": self.construction or (True,) * stages,
-            "parameterlimits": self.parameterlimits or (False,) * stages,
+            "maxlayersperstage": search.maxlayersperstage or tuple(n + search.iterations for n in layers),
+            "construction": search.construction or (True,) * stages,
+            "parameterlimits": search.parameterlimits or (False,) * stages,
         }
         for name, values in lists.items():
             if len(values) == 1 and stages > 1:
@@ -593,158 +388,6 @@ class RunConfig:
                     f"for a network of {stages} stages; give one value per stage, or one for all"
                 )
         return lists
-
-    # -- serialisation -----------------------------------------------------------------------
-
-    def to_dict(self) -> dict:
-        out = dataclasses.asdict(self)
-        if self.config_random is not None:
-            out["config_random"] = self.config_random.to_original()
-        return out
-
-    @classmethod
-    def from_dict(cls, value: dict) -> RunConfig:
-        fields = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in value.items() if k in fields})
-
-    def differences(self, other: RunConfig) -> list[str]:
-        """Settings that change what the run computes and differ from `other`."""
-        mine, theirs = self.to_dict(), other.to_dict()
-        out = [k for k in mine if k not in RUNTIME_FIELDS and mine[k] != theirs.get(k)]
-        if self.initial_network().fingerprint() != other.initial_network().fingerprint():
-            out.append("network")
-        return sorted(out)
-
-    def original_config(self) -> dict:
-        """The run in the original's v2.0 schema (for `RUN/config.json`)."""
-        network = self.initial_network()
-        lists = self.policy_lists()
-        algorithm = {"construct": "envelopenet", "oneshot": "deterministic", "random": "random"}[self.mode]
-        parameters = {
-            "archname": os.path.basename(os.path.normpath(self.run_dir)),
-            "mode": "construct" if self.mode == "construct" else "oneshot",
-            "algorithm": algorithm,
-            "gpus": "[" + ",".join(map(str, range(self.original_gpus))) + "]"
-            if self.original_gpus > 1
-            else "[]",
-            "steps": self.construction_budget() if self.mode == "construct" else self.final_budget(),
-            "evalintval": self.eval_interval(),
-            "batchsize": self.per_gpu_batch_size,
-            "dataset": self.dataset,
-            "iterations": {"construct": self.iterations, "random": self.num_random}.get(self.mode, 0),
-            "image_size": self.resolved_image_size,
-        }
-        if self.data_dir:
-            parameters["data_dir"] = self.data_dir
-        out = {
-            "parameters": parameters,
-            "initcell": network.stem.to_original(),
-            "classificationcell": network.head.to_original(),
-            "envelopenet": {
-                "stages": network.num_stages,
-                "layersperstage": network.layers_per_stage(),
-                "maxlayersperstage": list(lists["maxlayersperstage"]),
-                "construction": list(lists["construction"]),
-                "parameterlimits": list(lists["parameterlimits"]),
-                "maxfilterprune": self.maxfilterprune,
-                "envelopecell": dict(self.envelope_cell()),
-                "skip": self.effective_skip(),
-                "worstcase": self.worstcase,
-            },
-        }
-        if self.mode != "construct" or self.arch is not None or self.config_network is not None:
-            out["arch"] = network.arch_json()
-        if self.mode == "random":
-            out["random"] = {
-                "stages": network.num_stages,
-                "layersperstage": network.layers_per_stage(),
-                "numblocksperstage": network.branches_per_stage(),
-                "parameterlimits": list(lists["parameterlimits"]),
-                "blocks": list(self.random_pool or [op for _, op in self.envelope_cell()]),
-                "skip": out["envelopenet"]["skip"],
-            }
-        return out
-
-    def random_networks(self) -> list[tuple[int, arch_lib.Network]]:
-        """(seed, network) of each random baseline, drawn from the run's seed."""
-        return [(seed, network) for seed, network, _ in self.matched_random_networks()]
-
-    # --- ablation ---
-    def matched_random_networks(self) -> list[tuple[int, arch_lib.Network, int]]:
-        """(seed, network, draws) of each random baseline: with `match_params`, redrawn until
-        within that fraction of the reference's parameters (`nac.spec.matched`)."""
-        from nac.spec import cost as cost_lib
-        from nac.spec import matched
-
-        out = []
-        reference = cost_lib.count_params(self.initial_network())
-        for j, (seed, network) in enumerate(self._random_draws()):
-            if not self.match_params:
-                out.append((seed, network, 1))
-                continue
-            pool = list(self.random_pool) if self.random_pool else [op for _, op in self.envelope_cell()]
-            base = self.initial_network()
-            network, draws = matched.draw_matched(
-                lambda s, base=base, pool=pool: random_arch.random_like(base, s, pool),
-                seed,
-                reference,
-                self.match_params,
-                f"random_{j}",
-            )
-            out.append((seed, network, draws))
-        return out
-
-    def _random_draws(self) -> list[tuple[int, arch_lib.Network]]:
-        base = self.initial_network()
-        out = []
-        for j in range(self.num_random):
-            seed = derive_seed(self.seed or 0, f"random_{j}")
-            if self.config_random is not None and self.random_pool is None:
-                r = self.config_random  # the original's generator, with the config's blocks
-                body = random_arch.random_body(
-                    r.layersperstage,
-                    r.numblocksperstage,
-                    r.blocks,
-                    base.stem.base_width(),
-                    seed,
-                    r.parameterlimits,
-                    r.skip,
-                )
-                network = arch_lib.Network(body, base.stem, base.head, base.input_channels)
-            else:
-                pool = list(self.random_pool) if self.random_pool else [op for _, op in self.envelope_cell()]
-                network = random_arch.random_like(base, seed, pool)
-            out.append((seed, network))
-        return out
-
-
-def derive_seed(seed: int, tag: str) -> int:
-    """A stable 31-bit seed for one step of a run (`iter_0`, `final`, `random_3`, ...)."""
-    import hashlib
-
-    digest = hashlib.sha256(f"{seed}:{tag}".encode()).hexdigest()
-    return int(digest[:8], 16) & 0x7FFFFFFF
-
-
-def load_network_file(path: str, stem: str, channels: int, num_classes: int) -> arch_lib.Network:
-    """Reads a network from an original `network.json` list, nac's network JSON, or an
-    original config's fixed `arch` / initial network."""
-    data = load_json(path, ConfigError, "--arch file")
-    kind = network_file_kind(data)
-    if kind == "network":
-        return arch_lib.Network.from_dict(data)
-    if kind == "config":
-        try:
-            return OriginalConfig.from_original(data).initial_network(channels)
-        except NacError as e:
-            raise ConfigError(f"{path}: {e}") from None
-    try:
-        body = arch_lib.body_from_original(data)
-    except SpecError as e:
-        raise ConfigError(f"{path}: {e}") from None
-    return arch_lib.Network(
-        body, arch_lib.stem_for_body(body, stem), arch_lib.head_for_stem(stem, num_classes), channels
-    )
 
 
 def from_flags(values: dict, present: set) -> RunConfig:
@@ -799,6 +442,6 @@ def from_flags(values: dict, present: set) -> RunConfig:
             values[key] = value
     gpus = values.get("original_gpus") or 0
     if isinstance(gpus, int) and gpus > 1:  # the given batch is per GPU, as in the original
-        batch = values.get("batch_size", _RECIPE.batch_size)
+        batch = values.get("batch_size", flat_defaults()["batch_size"])
         values["batch_size"] = batch * gpus if isinstance(batch, int) else batch
-    return RunConfig(**values)
+    return RunConfig.from_flat(values)

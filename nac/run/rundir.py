@@ -6,6 +6,8 @@ Writing. Layout of `RUN/`:
   `run_config.json`, `flags.txt`   nac's full resolved configuration and the exact flags
   `iter_<i>/`, `final/`, `random_<j>/`   one directory per trained network
   `summary.json`  what the paper's Table 1 needs (rewritten after every finished step)
+The records' schemas (`metrics.json`, `summary.json`, the cost fields) are defined once, in
+`nac.run.schema`; the statistic files are `nac.search.statsio`'s.
 
 A step's directory is built under a hidden staging name (`.iter_1.partial-<pid>`) and renamed
 into place only when every file in it is written, so `RUN/iter_1/` exists if and only if
@@ -32,6 +34,7 @@ import shutil
 import sys
 import tempfile
 
+from nac.run.schema import SUMMARY, SUMMARY_FORMAT, SUMMARY_STEP_FIELDS  # noqa: F401  (re-exported)
 from nac.search import statsio
 from nac.spec import arch as arch_lib
 from nac.spec.config import OriginalConfig
@@ -39,23 +42,6 @@ from nac.spec.errors import RunError, WriteError
 from nac.spec.jsonio import load_json, write_json
 
 PARTIAL = ".partial-"
-
-# The per-step numbers `summary.json` lists (from each step's `metrics.json`); Table 1's input.
-SUMMARY_STEP_FIELDS = (
-    "name",
-    "notation",
-    "trainable_params",
-    "flops_per_image",
-    "flops_per_batch_50",
-    "flops_forward_per_image",
-    "flops_training_per_image",
-    "steps",
-    "epochs",
-    "test_accuracy",
-    "test_error",
-    "wall_time_s",
-    "images_per_sec",
-)
 
 
 class RunDir:
@@ -298,7 +284,7 @@ def _check_run_dir(path: str) -> tuple[bool, bool]:
     if not os.path.isdir(path):
         what = "does not exist" if not os.path.exists(path) else "is not a directory"
         raise RunError(f"{path!r} {what}; pass run directories written by python -m nac.construct")
-    has_summary = os.path.isfile(os.path.join(path, "summary.json"))
+    has_summary = os.path.isfile(os.path.join(path, SUMMARY))
     has_run_config = os.path.isfile(os.path.join(path, "run_config.json"))
     if not has_summary and not has_run_config:
         raise RunError(
@@ -309,10 +295,10 @@ def _check_run_dir(path: str) -> tuple[bool, bool]:
 
 
 def _read_summary(path: str) -> dict:
-    summary = _load(os.path.join(path, "summary.json"), "summary")
+    summary = _load(os.path.join(path, SUMMARY), "summary")
     where = f"{path}/summary.json"
-    if not isinstance(summary, dict) or summary.get("format") != "nac-summary/1":
-        raise RunError(f'{where}: expected an object with "format": "nac-summary/1"')
+    if not isinstance(summary, dict) or summary.get("format") != SUMMARY_FORMAT:
+        raise RunError(f'{where}: expected an object with "format": "{SUMMARY_FORMAT}"')
     for i, row in enumerate(_require(summary, "steps", where, list)):
         _check_row(row, f"{where} steps[{i}]")
     return summary

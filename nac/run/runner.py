@@ -22,61 +22,53 @@ directory for the next start to discard; a corrupt data file met mid-epoch is a 
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
 import logging
-import os
 import random
 import signal
 import threading
 import time
 
-from nac.net.divergence import Diverged
+from nac.run import schema
 from nac.run.lock import RunLock, is_chief_from_env
-from nac.run.runconfig import RunConfig, derive_seed
-from nac.run.rundir import SUMMARY_STEP_FIELDS, RunDir
+from nac.run.networks import matched_random_networks
+from nac.run.original import original_config
+from nac.run.plan import make_plan
+from nac.run.runconfig import RunConfig
+from nac.run.rundir import RunDir
+from nac.run.step import train_step
 from nac.search import restructure as restructure_lib
 from nac.search import statsio
 from nac.spec import arch as arch_lib
-from nac.spec import cost as cost_lib
-from nac.spec.errors import FailedError, RunError, WriteError
+from nac.spec.errors import RunError, WriteError
 
 log = logging.getLogger("nac")
 
-SUMMARY = "summary.json"
-
-
-def _steps_plan(config: RunConfig) -> list[str]:
-    if config.mode == "construct":
-        return [f"iter_{i}" for i in range(config.iterations)] + ["final"]
-    if config.mode == "random":
-        return [f"random_{j}" for j in range(config.num_random)]
-    return ["final"]
+SUMMARY = schema.SUMMARY
 
 
 def _adopt_saved(config: RunConfig, run_dir: RunDir) -> RunConfig:
     """Checks a resumed run's settings against the saved ones; fills in the saved seed."""
     if not run_dir.exists("run_config.json"):
-        if config.seed is None:
-            config = dataclasses.replace(config, seed=random.SystemRandom().randrange(2**31))
+        if config.runtime.seed is None:
+            config = config.replace(seed=random.SystemRandom().randrange(2**31))
         return config
     value = run_dir.read_json("run_config.json")
     try:
         if not isinstance(value, dict):
             raise TypeError("not a JSON object")
-        saved = RunConfig.from_dict(value)
+        saved = RunConfig.from_flat(value)
         saved.initial_network()
     except (TypeError, ValueError, AttributeError, KeyError) as e:  # NacError is a ValueError
         raise RunError(
             f"{run_dir / 'run_config.json'} is not a run configuration this nac.construct wrote "
             f"({' '.join(str(e).split())[:200]}); use another --run_dir"
         ) from None
-    if config.seed is None:
-        config = dataclasses.replace(config, seed=saved.seed, deterministic=saved.deterministic)
+    if config.runtime.seed is None:
+        config = config.replace(seed=saved.runtime.seed, deterministic=saved.runtime.deterministic)
     changed = config.differences(saved)
-    if changed and not config.force:
+    if changed and not config.output.force:
         details = ", ".join(
-            f"{k}: {getattr(saved, k, '?')!r} -> {getattr(config, k, '?')!r}"
+            f"{k}: {saved.to_flat().get(k, '?')!r} -> {config.to_flat().get(k, '?')!r}"
             if k != "network"
             else "the starting network"
             for k in changed
@@ -125,7 +117,7 @@ class Runner:
         self.flags_text = flags_text
         self.stream = stream
         self.config = config
-        self._random_draws: dict[str, int] = {}  # --- ablation ---: draws of matched baselines
+        self.random_draws: dict[str, int] = {}  # random baseline -> its draws (--match_params)
 
     # -- set-up --------------------------------------------------------------------------------
 
@@ -138,32 +130,32 @@ class Runner:
 
         config = self.config
         with runtime.native_stderr_filtered():  # the cuInit error of a machine without a GPU
-            runtime.configure_threads(config.intra_op_threads, config.inter_op_threads)
-            self.strategy = distribute.make_strategy(config.strategy)
+            runtime.configure_threads(config.runtime.intra_op_threads, config.runtime.inter_op_threads)
+            self.strategy = distribute.make_strategy(config.runtime.strategy)
         self.chief = distribute.is_chief(self.strategy)
         self.steps_per_loop = config.resolved_steps_per_loop(bool(tf.config.list_physical_devices("GPU")))
         self.workers = distribute.num_workers(self.strategy)
         self.run_dir = RunDir(config.run_dir, writer=self.chief)
-        if config.deterministic:
+        if config.runtime.deterministic:
             tf.config.experimental.enable_op_determinism()
-        if config.mixed_precision:
+        if config.training.mixed_precision:
             keras.mixed_precision.set_global_policy("mixed_float16")
         self.data = data_lib.load(
             data_lib.DataConfig(
-                dataset=config.dataset,
-                data_dir=config.data_dir,
+                dataset=config.data.dataset,
+                data_dir=config.data.data_dir,
                 image_size=config.resolved_image_size,
-                downsample=config.downsample,
-                augment=config.augment,
-                cache=config.cache,
-                seed=config.seed,
-                validation_examples=config.validation_examples,
+                downsample=config.data.downsample,
+                augment=config.data.augment,
+                cache=config.data.cache,
+                seed=config.runtime.seed,
+                validation_examples=config.data.validation_examples,
                 label_offset=config.label_offset,
             )
         )
         info = self.data.info
         expected = config.facts
-        if config.dataset != "synthetic" and info.train_examples != config.train_examples:
+        if config.data.dataset != "synthetic" and info.train_examples != config.train_examples:
             log.info(
                 "dataset has %d training examples (nac assumed %d for epoch budgets)",
                 info.train_examples,
@@ -171,15 +163,15 @@ class Runner:
             )
         if info.channels != expected.channels:
             raise RunError(
-                f"--dataset {config.dataset}: loaded {info.channels} channels, expected {expected.channels}"
+                f"--dataset {config.data.dataset}: loaded {info.channels} channels, expected {expected.channels}"
             )
         self.policy = config.policy()
 
     def _write_run_files(self):
         config = self.config
-        if not self.run_dir.exists("run_config.json") or config.force:
-            self.run_dir.write_json("run_config.json", config.to_dict())
-            self.run_dir.write_json("config.json", config.original_config(), original_format=True)
+        if not self.run_dir.exists("run_config.json") or config.output.force:
+            self.run_dir.write_json("run_config.json", config.to_flat())
+            self.run_dir.write_json("config.json", original_config(config), original_format=True)
             if self.chief:
                 from nac.spec.jsonio import write_atomic
 
@@ -190,12 +182,17 @@ class Runner:
 
     # -- the plan ------------------------------------------------------------------------------
 
-    def _step(self, name, network, seed, index, total, parent=None):
-        """Trains step `name` unless it finished earlier; returns its driving statistics.
+    def stop_requested(self) -> bool:
+        """True once SIGINT/SIGTERM asked the run to stop at the next step boundary."""
+        return self._stop.event.is_set()
 
-        `parent`: (step name, network, cell_map) of the iteration whose trained weights this
+    def _step(self, step, network, parent=None):
+        """Trains `step` (a `PlanStep`) unless it finished earlier; returns its statistics.
+
+        `parent`: (network, cell_map) of the step `step.parent` whose trained weights this
         step inherits (`--inherit_weights`), else None.
         """
+        name = step.name
         if self.run_dir.exists(name):
             saved = arch_lib.body_from_original(self.run_dir.read_json(f"{name}/network.json"))
             if saved != network.body:
@@ -205,322 +202,55 @@ class Runner:
                 )
             log.info("%s: done earlier, kept", name)
             return statsio.read_stats(self.run_dir / f"{name}/stats.json")
-        stats = self.train_step(name, network, seed, index, total, parent)
+        stats = train_step(self, step, network, parent)
         self.run_dir.write_json(SUMMARY, self.summary())
         return stats
 
     def execute(self):
         """Runs every step of the plan in order (finished steps are kept)."""
         config = self.config
-        total = len(_steps_plan(config))
+        plan = make_plan(config)
+        self.total = len(plan)
         if config.mode == "random":
-            for j, (seed, network, draws) in enumerate(config.matched_random_networks()):
-                self._random_draws[f"random_{j}"] = draws  # --- ablation ---
-                self._step(f"random_{j}", network, seed, j, total)
+            for step, (_, network, draws) in zip(plan, matched_random_networks(config)):
+                self.random_draws[step.name] = draws
+                self._step(step, network)
             return
         network = config.initial_network()
-        parent = None
-        if config.mode == "construct":
-            for i in range(config.iterations):
-                name = f"iter_{i}"
-                stats = self._step(name, network, derive_seed(config.seed, name), i, total, parent)
-                trained = network
-                network, report = restructure_lib.restructure_with_report(network, stats, self.policy)
-                parent = (name, trained, report.cell_map) if config.inherit_weights else None
-        if not config.inherit_final:
-            parent = None
-        self._step("final", network, derive_seed(config.seed, "final"), total - 1, total, parent)
-
-    # -- one trained network ---------------------------------------------------------------------
-
-    def _inherit(self, model, network, parent) -> dict:
-        """Copies the parent iteration's saved weights into `model` (`nac.search.inherit`)."""
-        from nac.search import inherit
-
-        parent_name, parent_network, cell_map = parent
-        path = self.run_dir / f"{parent_name}/{inherit.WEIGHTS_FILE}"
-        if not os.path.exists(path):
-            raise RunError(
-                f"{path} is missing: --inherit_weights needs the previous iteration's weights; "
-                "retrain it (remove that directory) or run without --inherit_weights"
-            )
-        import numpy as np
-
-        with np.load(path) as saved:
-            old = {k: saved[k] for k in saved.files}
-        weights, report = inherit.inherit(
-            parent_network,
-            old,
-            network,
-            inherit.model_weights(model),
-            cell_map,
-            branch_order=self.config.branch_order,
-        )
-        with self.strategy.scope():
-            inherit.assign(model, weights)
-        return {
-            "from": parent_name,
-            "weights": "ema" if self.config.ema else "raw",
-            "copied": len(report["copied"]),
-            "identity_initialised": report["identity"],
-            "fresh": report["fresh"],
-        }
-
-    def train_step(
-        self, name: str, network: arch_lib.Network, seed: int, index: int, total: int, parent=None
-    ):
-        import keras
-
-        from nac.net import export
-        from nac.net.model import BuildOptions
-        from nac.net.stats import FeaturemapStatistics
-        from nac.training.monitor import ProgressLine, TensorBoardScalars
-        from nac.training.train import Trainer
-
-        c = self.config
-        steps = c.construction_budget() if name.startswith("iter_") else c.final_budget()
-        image_size = self.data.info.image_size
-        cost = cost_lib.analyse(network, image_size)
-        statistics = ("l2", "variance") if c.statistic == "variance" else ("l2",)
-        log.info(
-            "%s: training %s (%s parameters) for %d steps",
-            name,
-            network.notation(len(c.envelope_cell())),
-            f"{cost.params:,}",
-            steps,
-        )
-        keras.utils.set_random_seed(seed)
-        options = BuildOptions(
-            branch_order=c.branch_order,
-            synchronized_bn=c.synchronized_bn,
-            statistics=statistics,
-            cell_impl=c.cell_impl,
-        )
-        with self.run_dir.staging(name) as out:
-            trainer = Trainer(
-                network,
-                image_size,
-                c.train_config(steps, iteration=name.startswith("iter_"), steps_per_loop=self.steps_per_loop),
-                build_options=options,
-                strategy=self.strategy,
-            )
-            inherited = None if parent is None else self._inherit(trainer.model, network, parent)
-            stop = self._stability_stop(name, network)
-            on_record = (
-                None if stop is None else (lambda step, values: stop.update(step, values[c.statistic]))
-            )
-            stats_cb = FeaturemapStatistics(
-                trainer.model, c.batch_size, statistics, c.stats_every, on_record=on_record
-            )
-            callbacks = [stats_cb]
-            if c.tensorboard:
-                callbacks.append(
-                    TensorBoardScalars(
-                        os.path.join(out, "tensorboard"),
-                        stats_cb,
-                        every=trainer.config.log_every,  # a loop boundary
-                        params=cost.params,
-                    )
-                )
-            progress = None
-            if c.progress and self.chief:
-                progress = ProgressLine(f"[{name} {index + 1}/{total}]", stream=self.stream, log=log.info)
-            with self._errors(name):
-                result = trainer.train(
-                    self.data.reseeded(seed),
-                    callbacks=callbacks,
-                    should_stop=self._stop.event.is_set,
-                    progress=progress,
-                )
-                # --- ablation ---: the oracle is measured after the window, l2 recorded as ever
-                tapped = "l2" if c.statistic == "oracle" else c.statistic
-                final_stats = stats_cb.scaled(stats_cb.final)[tapped]
-                oracle = None
-                if c.statistic == "oracle" and name.startswith("iter_"):
-                    from nac.run import ablate as ablate_lib
-
-                    oracle = ablate_lib.oracle_values(result.model, self.data, c)
-                    final_stats = oracle.pop("values")
-            from nac.spec.jsonio import write_json
-
-            write_json(os.path.join(out, "network.json"), network.arch_json(), original_format=True)
-            stats_cb.write(out, tapped)
-            if oracle is not None:
-                write_json(os.path.join(out, "stats.json"), final_stats)  # the driving values
-            metrics = self._metrics(name, network, cost, seed, steps, result)
-            if stop is not None:
-                metrics["stability_stop"] = stop.to_dict()
-            if inherited is not None:
-                metrics["inherited"] = inherited
-            if oracle is not None:
-                metrics["oracle"] = oracle
-            if c.match_params and name in self._random_draws:  # --- ablation ---
-                metrics["random_draws"] = self._random_draws[name]
-                metrics["match_params"] = c.match_params
-            if c.inherit_weights and name.startswith("iter_"):
-                # The evaluation (EMA, re-estimated BN) weights the next step inherits, kept
-                # whatever --save_models says so that a resumed run inherits the same ones.
-                import numpy as np
-
-                from nac.search import inherit
-
-                np.savez(os.path.join(out, inherit.WEIGHTS_FILE), **inherit.model_weights(result.model))
-            # --- ablation ---
-            from nac.search import ablation as ablation_lib
-
-            ablation_lib.save_evaluation_weights(out, result.model)
-            write_json(os.path.join(out, "metrics.json"), metrics)
-            if c.save_models and (c.save_iteration_models or not name.startswith("iter_")):
-                path = os.path.join(out, "saved_model")
-                try:
-                    export.export_saved_model(
-                        result.model, path, c.dataset, image_size, self.data.info.channels
-                    )
-                except Exception as e:  # TensorFlow's own file errors (tf.errors.OpError)
-                    if isinstance(e, OSError) or type(e).__module__.startswith("tensorflow"):
-                        raise WriteError(
-                            f"cannot write {path}: {_first_line(e)}; free space (or fix the "
-                            "permissions) and rerun the same command: finished steps are kept"
-                        ) from None
-                    raise
-        keras.backend.clear_session()
-        if result.stopped_early:
-            log.info("%s: statistics stable, stopped at step %d of %d", name, result.steps, steps)
-        log.info(
-            "%s: test accuracy %.4f, %.0f images/s, %.0f s",
-            name,
-            metrics["test_accuracy"],
-            metrics["images_per_sec"],
-            metrics["wall_time_s"],
-        )
-        return final_stats
-
-    @contextlib.contextmanager
-    def _errors(self, name: str):
-        """Turns divergence and TensorFlow errors met while training step `name` into one line."""
-        import tensorflow as tf
-
-        from nac.data import datasources
-
-        try:
-            yield
-        except Diverged as e:
-            e.step_name, e.learning_rate = name, self.config.learning_rate
-            raise
-        except tf.errors.OpError as e:
-            if datasources.is_pipeline_error(e):
-                raise datasources.pipeline_error(e, self.config.dataset, self.data.info.source) from None
-            raise FailedError(f"{name}: TensorFlow failed while training: {_first_line(e)}") from None
-
-    def _stability_stop(self, name, network):
-        """The stability stop of a construction iteration (None: a fixed window)."""
-        from nac.search.stopping import StabilityStop, decisive_stages
-
-        rule = self.config.stop_rule()
-        if not rule.enabled or not name.startswith("iter_"):
-            return None
-        policy = self.policy
-        return StabilityStop(rule, decisive_stages(network, policy.construction, policy.maxlayersperstage))
-
-    def _metrics(self, name, network, cost, seed, steps, result) -> dict:
-        c = self.config
-        final = result.final
-        return {
-            "name": name,
-            "role": c.role() if name in ("final",) or name.startswith("random_") else "construction",
-            "notation": network.notation(len(c.envelope_cell())),
-            "network_fingerprint": network.fingerprint(),
-            "dataset": c.dataset,
-            "image_size": self.data.info.image_size,
-            "trainable_params": cost.params,
-            "flops_per_image": cost.flops_per_image,
-            "flops_per_batch_50": cost.flops_per_batch,
-            "flops_forward_per_image": cost.flops_forward_per_image,
-            "flops_training_per_image": cost.flops_training_per_image,
-            "steps": result.steps,
-            "steps_planned": steps,
-            "stopped_early": bool(result.stopped_early),
-            "epochs": result.steps * c.batch_size / self.data.info.train_examples,
-            "batch_size": c.batch_size,
-            "seed": seed,
-            "replicas": int(self.strategy.num_replicas_in_sync),
-            "history": list(result.history),
-            "loss_curve": [list(p) for p in result.loss_curve],
-            "test_accuracy": final["test_accuracy"],
-            "test_error": 1.0 - final["test_accuracy"],
-            "final": final,
-            "images_per_sec": result.images_per_sec,
-            "train_time_s": result.train_time_s,
-            "eval_time_s": result.eval_time_s,
-            "wall_time_s": result.wall_time_s,
-        }
+        trained = {}  # iteration name -> (network, cell_map of its restructure)
+        for step in plan:
+            stats = self._step(step, network, trained.get(step.parent))
+            if step.is_iteration:
+                next_network, report = restructure_lib.restructure_with_report(network, stats, self.policy)
+                trained[step.name] = (network, report.cell_map)
+                network = next_network
 
     # -- summary ---------------------------------------------------------------------------------
 
     def summary(self) -> dict:
-        """What the paper's Table 1 needs, from the finished steps' metrics."""
-        c = self.config
-        plan = _steps_plan(c)
+        """The run's `summary.json` (`nac.run.schema.summary_record`) from the finished steps."""
+        plan = make_plan(self.config)
         done = {
-            name: self.run_dir.read_json(f"{name}/metrics.json")
-            for name in plan
-            if self.run_dir.exists(f"{name}/metrics.json")
+            step.name: self.run_dir.read_json(f"{step.name}/metrics.json")
+            for step in plan
+            if self.run_dir.exists(f"{step.name}/metrics.json")
         }
-        initial = c.initial_network()
-        epochs_per_iteration = c.construction_budget() * c.batch_size / c.train_examples
-        final_epochs = c.final_budget() * c.batch_size / c.train_examples
-        # Steps finished by an older nac lack the newer fields (e.g. flops_training_per_image).
-        rows = [{k: m[k] for k in SUMMARY_STEP_FIELDS if k in m} for m in done.values()]
-        out = {
-            "format": "nac-summary/1",
-            "role": c.role(),
-            "mode": c.mode,
-            "dataset": c.dataset,
-            "image_size": c.resolved_image_size,
-            "seed": c.seed,
-            "initial_notation": initial.notation(len(c.envelope_cell())),
-            "iterations": c.iterations if c.mode == "construct" else 0,
-            "steps": rows,
-            "complete": all(name in done for name in plan),
-            "wall_time_s": sum(m["wall_time_s"] for m in done.values()),
-        }
-        if c.mode == "construct":
-            out["construction_epochs_per_iteration"] = epochs_per_iteration
-            out["final_epochs"] = final_epochs
-            # Steps actually trained (the stability stop may end iterations early); an
-            # iteration not trained yet counts with its planned window.
-            trained = [
-                done[f"iter_{i}"]["steps"] if f"iter_{i}" in done else c.construction_budget()
-                for i in range(c.iterations)
-            ]
-            out["construction_steps_planned"] = c.iterations * c.construction_budget()
-            out["construction_steps"] = sum(trained)
-            out["construction_cost_epochs_planned"] = c.iterations * epochs_per_iteration + final_epochs
-            out["construction_cost_epochs"] = sum(trained) * c.batch_size / c.train_examples + final_epochs
-            out["stats_stop_tau"] = c.stats_stop_tau
-            out["inherit_weights"] = c.inherit_weights
-            out["inherit_final"] = c.inherit_weights and c.inherit_final
-            out["construction_cost_wall_time_s"] = out["wall_time_s"]
-        if "final" in done:
-            out["final"] = {
-                k: v for k, v in done["final"].items() if k not in ("history", "loss_curve", "final")
-            }
-        return out
+        return schema.summary_record(self.config, plan, done)
 
     # -- main --------------------------------------------------------------------------------------
 
     def run(self) -> int:
         config = self.config
         run_dir = RunDir(config.run_dir, writer=False)  # read-only look before any write
-        self._seed_shared = config.seed is not None or run_dir.exists("run_config.json")
+        self._seed_shared = config.runtime.seed is not None or run_dir.exists("run_config.json")
         self.config = config = _adopt_saved(config, run_dir)
-        plan = _steps_plan(config)
-        if all(run_dir.exists(name) for name in plan) and run_dir.exists(SUMMARY):
+        names = [step.name for step in make_plan(config)]
+        if all(run_dir.exists(name) for name in names) and run_dir.exists(SUMMARY):
             if run_dir.read_json(SUMMARY).get("complete"):
-                log.info("run in %s is complete (%s); nothing to do", run_dir.path, ", ".join(plan))
+                log.info("run in %s is complete (%s); nothing to do", run_dir.path, ", ".join(names))
                 return 0
         # Only the chief writes the directory, so only the chief locks it (before TensorFlow loads).
-        lock = RunLock(config.run_dir, self.command) if is_chief_from_env(config.strategy) else None
+        lock = RunLock(config.run_dir, self.command) if is_chief_from_env(config.runtime.strategy) else None
         if lock is not None:
             lock.acquire()
             if lock.took_over:
@@ -580,13 +310,6 @@ def run(config: RunConfig, command: str = "", flags_text: str = "") -> int:
     code = Runner(config, command, flags_text).run()
     log.debug("run took %.1f s", time.time() - start)
     return code
-
-
-def _first_line(error: BaseException) -> str:
-    text = getattr(error, "message", None) or str(error) or type(error).__name__
-    if isinstance(error, OSError) and error.strerror:
-        text = f"{error.strerror} ({error.filename})" if error.filename else error.strerror
-    return " ".join(text.strip().splitlines()[0].split())[:300]
 
 
 def _configure_logging():

@@ -5,7 +5,7 @@
 TensorFlow:
 
 * the evaluation weights every step keeps (`EVAL_WEIGHTS_FILE`, `eval_weights.npz`: every
-  model variable by Keras path in the per-branch form of `nac.search.inherit.model_weights`,
+  model variable by Keras path in the per-branch form of `nac.net.weights.model_weights`,
   the EMA weights with the re-estimated batch-norm statistics, i.e. the model that was
   evaluated; the taps' accumulators are left out). About 4 bytes per parameter plus the
   batch-norm statistics;
@@ -45,19 +45,10 @@ COMPARED = ("l2", "variance", "taylor", "l1_kernel", "random")
 BOOTSTRAP_SAMPLES = 1000
 
 
-def save_evaluation_weights(directory, model) -> str:
-    """Writes `model`'s evaluation weights into `directory/eval_weights.npz`; returns the path."""
-    from nac.search import inherit
-
-    path = os.path.join(os.fspath(directory), EVAL_WEIGHTS_FILE)
-    np.savez(path, **inherit.model_weights(model))
-    return path
-
-
 def load_evaluation_weights(directory) -> dict:
     """`{variable path: array}` of a step's evaluation weights (`eval_weights.npz`, or the
     `weights.npz` an inheriting iteration writes, which holds the same)."""
-    from nac.search import inherit
+    from nac.search import inherit  # the weights file's name; no Keras
 
     for name in (EVAL_WEIGHTS_FILE, inherit.WEIGHTS_FILE):
         path = os.path.join(os.fspath(directory), name)

@@ -2,8 +2,9 @@
 
 The next network starts from the previous iteration's trained weights wherever the restructure
 step kept a layer; only what is new gets initialised. The mapping works on weight arrays keyed
-by Keras variable path (`cell3_branch2_conv/kernel`, ...; the names `nac.net.model` gives), so the
-core (`inherit`) is NumPy only; `model_weights` / `assign` are the thin Keras adapters.
+by Keras variable path (`cell3_branch2_conv/kernel`, ...; the names `nac.net.model` gives),
+so this module is NumPy only; `nac.net.weights` holds the thin Keras adapters
+(`model_weights`, `assign`).
 
 What is copied (old -> new):
 
@@ -107,7 +108,8 @@ class _Copier:
         self.out = {p: np.array(v, copy=True) for p, v in new.items()}
         self.new_inputs = new_inputs
         self.copied: list[str] = []
-        self.initialised: list[str] = []
+        self.identity: list[str] = []
+        self.fresh: list[str] = []
 
     def rows(self, new_labels, old_labels):
         """(new row, old row, factor) for matched channels; the unmatched new rows."""
@@ -209,10 +211,8 @@ def inherit(
         cell_map = [(k, k) for k, _ in old_network.cells()]
     old_of = {new: old for old, new in cell_map}
     stem_width = old_network.stem.out_channels(old_network.input_channels)
-    old_tensors, old_branch_inputs = _old_labels(old_network, stem_width)
-    old_wideners = [k for k, e in enumerate(old_network.body, start=1) if isinstance(e, arch_lib.Widener)]
+    old = _OldNetwork(old_network, stem_width)
     c = _Copier(old_weights, new_weights, new_inputs)
-    identity, fresh = [], []
 
     for path in new_weights:  # the stem
         if path.startswith("stem_"):
@@ -224,162 +224,139 @@ def inherit(
     for k, entry in enumerate(new_network.body, start=1):
         x, xb = tensors[k - 1], betas[k - 1]
         if isinstance(entry, arch_lib.Widener):
-            ko = old_wideners[stage]
-            name, old_name = f"widener{k}_conv", f"widener{ko}_conv"
-            c.matrix(f"{name}/kernel", x, old_tensors[ko - 1], 2, 3, f"{old_name}/kernel")
-            c.vector(f"{name}/bias", f"{old_name}/bias")
-            width = stem_width * 2**stage
-            tensors.append(x + [(("widener", stage, j), 1.0) for j in range(width)])
-            betas.append(xb + [None] * width)
+            labels, out_betas = _inherit_widener(c, old, k, stage, x, xb)
             stage += 1
-            continue
-        ko = old_of.get(k)
-        if entry.inputs is not None:
-            skip_in = _skip_input_labels(tensors, k, entry)
-            path = f"cell{k}_skip_conv"
-            if ko is not None:
-                old_cell = old_network.body[ko - 1]
-                old_in = _skip_input_labels(old_tensors, ko, old_cell)
-                c.matrix(f"{path}/kernel", skip_in, old_in, 2, 3, f"cell{ko}_skip_conv/kernel")
-                c.vector(f"{path}/bias", f"cell{ko}_skip_conv/bias")
-                old_width = len(old_tensors[ko - 1])
-                x = [(("skip", ko, j), 1.0) if j < old_width else (None, 1.0) for j in range(len(x))]
-                xb = [None] * len(x)
-            elif appended == "identity":
-                kernel = np.zeros_like(c.out[f"{path}/kernel"])
-                for j in range(len(x)):
-                    kernel[0, 0, j, j] = 1.0
-                c.out[f"{path}/kernel"] = kernel
-                c.out[f"{path}/bias"] = np.zeros_like(c.out[f"{path}/bias"])
-                identity.append(path)
-            else:
-                x = [(None, 1.0)] * len(x)
-                xb = [None] * len(x)
-                fresh.append(path)
-        labels, out_betas = [], []
-        if ko is not None:
-            old_cell = old_network.body[ko - 1]
-            old_keys = dict(old_cell.branches)
-            for key, op in entry.branch_ops():
-                if key not in old_keys:
-                    raise ValueError(f"inherit: Cell{k}/{key} has no branch {key} in the old Cell{ko}")
-                new_id, old_id = arch_lib.BranchId(k, key), arch_lib.BranchId(ko, key)
-                n, o = new_id.keras, old_id.keras
-                if op.separable:
-                    c.depthwise(
-                        f"{n}_conv/depthwise_kernel", x, old_branch_inputs[ko], f"{o}_conv/depthwise_kernel"
-                    )
-                    c.matrix(
-                        f"{n}_conv/pointwise_kernel",
-                        x,
-                        old_branch_inputs[ko],
-                        2,
-                        3,
-                        f"{o}_conv/pointwise_kernel",
-                    )
-                else:
-                    c.matrix(f"{n}_conv/kernel", x, old_branch_inputs[ko], 2, 3, f"{o}_conv/kernel")
-                for v in ("beta", "moving_mean", "moving_variance"):
-                    c.vector(f"{n}_bn/{v}", f"{o}_bn/{v}")
-                old_width = old_cell.branch_width
-                labels += [
-                    (("branch", old_id.original, i), 1.0) if i < old_width else (None, 1.0)
-                    for i in range(entry.branch_width)
-                ]
-                out_betas += [float(b) for b in c.out[f"{n}_bn/beta"]]
         else:
-            w = entry.branch_width
-            for b, (key, op) in enumerate(entry.branch_ops()):
-                n = arch_lib.BranchId(k, key).keras
-                if appended != "identity":
-                    labels += [(None, 1.0)] * w
-                    out_betas += [0.0] * w
-                    fresh.append(n)
-                    continue
-                separable = op.separable
-                kernel_path = f"{n}_conv/pointwise_kernel" if separable else f"{n}_conv/kernel"
-                kernel = c.out[kernel_path]
-                if separable:
-                    depth = np.zeros_like(c.out[f"{n}_conv/depthwise_kernel"])
-                    depth[depth.shape[0] // 2, depth.shape[1] // 2, :, :] = 1.0
-                    c.out[f"{n}_conv/depthwise_kernel"] = depth
-                centre = (kernel.shape[0] // 2, kernel.shape[1] // 2)
-                beta = c.out[f"{n}_bn/beta"]
-                mean = c.out[f"{n}_bn/moving_mean"]
-                var = c.out[f"{n}_bn/moving_variance"]
-                for i in range(w):
-                    j = b * w + i
-                    if j >= len(x):
-                        labels.append((None, 1.0))
-                        out_betas.append(float(beta[i]))
-                        continue
-                    kernel[:, :, :, i] = 0.0
-                    kernel[centre[0], centre[1], j, i] = 1.0
-                    mu, sd = _relu_gaussian(xb[j] if xb[j] is not None else 0.0)
-                    s = math.sqrt(sd * sd + bn_epsilon)
-                    beta[i], mean[i], var[i] = mu / s, mu, sd * sd
-                    label, scale = x[j]
-                    labels.append((label, scale / s))
-                    out_betas.append(float(beta[i]))
-                identity.append(n)
+            ko = old_of.get(k)
+            if entry.inputs is not None:
+                x, xb = _inherit_skip(c, old, k, ko, entry, tensors, x, xb, appended)
+            if ko is not None:
+                labels, out_betas = _inherit_kept_branches(c, old, k, ko, entry, x)
+            else:
+                labels, out_betas = _init_appended_branches(c, k, entry, x, xb, appended, bn_epsilon)
         tensors.append(labels)
         betas.append(out_betas)
 
     dense = [p for p in new_weights if p.startswith("head_") and p.endswith("/kernel")]
     for i, path in enumerate(dense):
         if i == 0:
-            c.matrix(path, tensors[-1], old_tensors[-1], 0, 1)
+            c.matrix(path, tensors[-1], old.tensors[-1], 0, 1)
         else:
             c.whole(path)
         c.vector(path.replace("/kernel", "/bias"))
-    return c.out, {"copied": c.copied, "identity": identity, "fresh": fresh}
+    return c.out, {"copied": c.copied, "identity": c.identity, "fresh": c.fresh}
 
 
-# -- Keras adapters --------------------------------------------------------------------------
+class _OldNetwork:
+    """The old network with its tensors' channel labels (`_old_labels`) and widener indices."""
+
+    def __init__(self, network: arch_lib.Network, stem_width: int):
+        self.network = network
+        self.stem_width = stem_width
+        self.tensors, self.branch_inputs = _old_labels(network, stem_width)
+        self.wideners = [k for k, e in enumerate(network.body, start=1) if isinstance(e, arch_lib.Widener)]
 
 
-def _is_tap(variable) -> bool:
-    return "_tap/" in variable.path
+def _inherit_widener(c, old, k, stage, x, xb):
+    """Copies the stage's widener (matched by stage); the labels and betas of its output."""
+    ko = old.wideners[stage]
+    name, old_name = f"widener{k}_conv", f"widener{ko}_conv"
+    c.matrix(f"{name}/kernel", x, old.tensors[ko - 1], 2, 3, f"{old_name}/kernel")
+    c.vector(f"{name}/bias", f"{old_name}/bias")
+    width = old.stem_width * 2**stage
+    return x + [(("widener", stage, j), 1.0) for j in range(width)], xb + [None] * width
 
 
-_BN_VARIABLES = ("beta", "moving_mean", "moving_variance")
+def _inherit_skip(c, old, k, ko, entry, tensors, x, xb, appended):
+    """Copies (kept layer) or initialises (appended) a layer's skip conv; the labels and betas
+    of the branches' input."""
+    skip_in = _skip_input_labels(tensors, k, entry)
+    path = f"cell{k}_skip_conv"
+    if ko is not None:
+        old_cell = old.network.body[ko - 1]
+        old_in = _skip_input_labels(old.tensors, ko, old_cell)
+        c.matrix(f"{path}/kernel", skip_in, old_in, 2, 3, f"cell{ko}_skip_conv/kernel")
+        c.vector(f"{path}/bias", f"cell{ko}_skip_conv/bias")
+        old_width = len(old.tensors[ko - 1])
+        x = [(("skip", ko, j), 1.0) if j < old_width else (None, 1.0) for j in range(len(x))]
+        xb = [None] * len(x)
+    elif appended == "identity":
+        kernel = np.zeros_like(c.out[f"{path}/kernel"])
+        for j in range(len(x)):
+            kernel[0, 0, j, j] = 1.0
+        c.out[f"{path}/kernel"] = kernel
+        c.out[f"{path}/bias"] = np.zeros_like(c.out[f"{path}/bias"])
+        c.identity.append(path)
+    else:
+        x = [(None, 1.0)] * len(x)
+        xb = [None] * len(x)
+        c.fresh.append(path)
+    return x, xb
 
 
-def _cell_bn_paths(network: arch_lib.Network):
-    """Per layer of cells and batch-norm variable: (the per-cell path, the branch width, the
-    per-branch paths in channel order)."""
-    for k, cell in network.cells():
-        branches = [arch_lib.BranchId(k, key).keras for key, _ in cell.branches]
-        for var in _BN_VARIABLES:
-            yield f"cell{k}_bn/{var}", cell.branch_width, [f"{b}_bn/{var}" for b in branches]
+def _inherit_kept_branches(c, old, k, ko, entry, x):
+    """Copies a kept layer's branches by key; the labels and betas of its output."""
+    labels, out_betas = [], []
+    old_cell = old.network.body[ko - 1]
+    old_keys = dict(old_cell.branches)
+    old_in = old.branch_inputs[ko]
+    for key, op in entry.branch_ops():
+        if key not in old_keys:
+            raise ValueError(f"inherit: Cell{k}/{key} has no branch {key} in the old Cell{ko}")
+        new_id, old_id = arch_lib.BranchId(k, key), arch_lib.BranchId(ko, key)
+        n, o = new_id.keras, old_id.keras
+        if op.separable:
+            c.depthwise(f"{n}_conv/depthwise_kernel", x, old_in, f"{o}_conv/depthwise_kernel")
+            c.matrix(f"{n}_conv/pointwise_kernel", x, old_in, 2, 3, f"{o}_conv/pointwise_kernel")
+        else:
+            c.matrix(f"{n}_conv/kernel", x, old_in, 2, 3, f"{o}_conv/kernel")
+        for v in ("beta", "moving_mean", "moving_variance"):
+            c.vector(f"{n}_bn/{v}", f"{o}_bn/{v}")
+        old_width = old_cell.branch_width
+        labels += [
+            (("branch", old_id.original, i), 1.0) if i < old_width else (None, 1.0)
+            for i in range(entry.branch_width)
+        ]
+        out_betas += [float(b) for b in c.out[f"{n}_bn/beta"]]
+    return labels, out_betas
 
 
-def model_weights(model) -> dict:
-    """`{variable path: NumPy array}` of every variable but the featuremap taps' accumulators,
-    in the per-branch form whatever the model's `cell_impl`: a per-cell batch norm
-    (`cell3_bn/beta`) is given as its branches' channel slices (`cell3_branch2_bn/beta`, ...),
-    so saved weights and `inherit` do not depend on how the cell was built.
-
-    Reads each variable once; under MultiWorkerMirroredStrategy every worker must call it at
-    the same point (the taps' on-read accumulators are left out, so no collective is needed
-    for them).
-    """
-    weights = {v.path: np.asarray(v.numpy()) for v in model.weights if not _is_tap(v)}
-    for per_cell, width, per_branch in _cell_bn_paths(model.network):
-        if per_cell in weights:
-            values = weights.pop(per_cell)
-            for j, path in enumerate(per_branch):
-                weights[path] = values[j * width : (j + 1) * width]
-    return weights
-
-
-def assign(model, weights: dict):
-    """Assigns `weights` (`{variable path: array}`, per-branch form) to the model's variables
-    of those paths; a per-cell batch norm takes its branches' slices concatenated."""
-    weights = dict(weights)
-    for per_cell, _, per_branch in _cell_bn_paths(model.network):
-        if per_cell not in weights and all(p in weights for p in per_branch):
-            weights[per_cell] = np.concatenate([weights[p] for p in per_branch])
-    for v in model.weights:
-        if v.path in weights:
-            v.assign(weights[v.path].astype(v.dtype))
+def _init_appended_branches(c, k, entry, x, xb, appended, bn_epsilon):
+    """Initialises an appended EnvelopeCell's branches (identity or fresh); the labels and
+    betas of its output."""
+    labels, out_betas = [], []
+    w = entry.branch_width
+    for b, (key, op) in enumerate(entry.branch_ops()):
+        n = arch_lib.BranchId(k, key).keras
+        if appended != "identity":
+            labels += [(None, 1.0)] * w
+            out_betas += [0.0] * w
+            c.fresh.append(n)
+            continue
+        separable = op.separable
+        kernel_path = f"{n}_conv/pointwise_kernel" if separable else f"{n}_conv/kernel"
+        kernel = c.out[kernel_path]
+        if separable:
+            depth = np.zeros_like(c.out[f"{n}_conv/depthwise_kernel"])
+            depth[depth.shape[0] // 2, depth.shape[1] // 2, :, :] = 1.0
+            c.out[f"{n}_conv/depthwise_kernel"] = depth
+        centre = (kernel.shape[0] // 2, kernel.shape[1] // 2)
+        beta = c.out[f"{n}_bn/beta"]
+        mean = c.out[f"{n}_bn/moving_mean"]
+        var = c.out[f"{n}_bn/moving_variance"]
+        for i in range(w):
+            j = b * w + i
+            if j >= len(x):
+                labels.append((None, 1.0))
+                out_betas.append(float(beta[i]))
+                continue
+            kernel[:, :, :, i] = 0.0
+            kernel[centre[0], centre[1], j, i] = 1.0
+            mu, sd = _relu_gaussian(xb[j] if xb[j] is not None else 0.0)
+            s = math.sqrt(sd * sd + bn_epsilon)
+            beta[i], mean[i], var[i] = mu / s, mu, sd * sd
+            label, scale = x[j]
+            labels.append((label, scale / s))
+            out_betas.append(float(beta[i]))
+        c.identity.append(n)
+    return labels, out_betas

@@ -329,6 +329,31 @@ def _select_pruned(stage, values, policy: Policy) -> tuple[list[arch_lib.BranchI
     return pruned, limit
 
 
+def _stage_layers(s: int, stage, values, policy: Policy, restructured: bool):
+    """A stage's layers after the step as (branches, skip inputs), the pruned branches and the
+    prune limit: as they were, or (`restructured`) pruned with an EnvelopeCell appended."""
+    cells = [(cell.branches, cell.inputs) for _, cell in stage]  # (branches, skip inputs)
+    pruned: list[arch_lib.BranchId] = []
+    limit = 0
+    if restructured:
+        pruned, limit = _select_pruned(stage, values, policy)
+        if not pruned:
+            raise NothingToPruneError(
+                f"stage {s}: nothing to prune, every one of its {len(stage)} layers has a "
+                f"single branch; set construction[{s}] to false or start from wider layers"
+            )
+        gone = set(pruned)
+        cells = [
+            (
+                tuple((key, op) for key, op in cell.branches if arch_lib.BranchId(k, key) not in gone),
+                cell.inputs,
+            )
+            for k, cell in stage
+        ]
+        cells.append((tuple(policy.envelopecell), None))
+    return cells, pruned, limit
+
+
 def restructure_with_report(
     network: arch_lib.Network, stats: Mapping[str, float], policy: Policy
 ) -> tuple[arch_lib.Network, RestructureReport]:
@@ -365,25 +390,7 @@ def restructure_with_report(
     for s, stage in enumerate(stages):
         if s:
             body.append(arch_lib.Widener())
-        cells = [(cell.branches, cell.inputs) for _, cell in stage]  # (branches, skip inputs)
-        pruned: list[arch_lib.BranchId] = []
-        limit = 0
-        if s in active:
-            pruned, limit = _select_pruned(stage, values, policy)
-            if not pruned:
-                raise NothingToPruneError(
-                    f"stage {s}: nothing to prune, every one of its {len(stage)} layers has a "
-                    f"single branch; set construction[{s}] to false or start from wider layers"
-                )
-            gone = set(pruned)
-            cells = [
-                (
-                    tuple((key, op) for key, op in cell.branches if arch_lib.BranchId(k, key) not in gone),
-                    cell.inputs,
-                )
-                for k, cell in stage
-            ]
-            cells.append((tuple(policy.envelopecell), None))
+        cells, pruned, limit = _stage_layers(s, stage, values, policy, s in active)
         try:
             outputs = arch_lib.stage_outputs(base_width, s, len(cells), limits[s])
         except SpecError:

@@ -172,8 +172,8 @@ def distribute_dataset(strategy: tf.distribute.Strategy, dataset: tf.data.Datase
     A single-process strategy with one CPU replica reads `dataset` itself: there is no device
     to fetch to and no batch to split, and `experimental_distribute_dataset` would wrap it in a
     multi-device iterator whose own autotuned per-device pipeline outlives a long training
-    (deleting it after the quickstart's final training waited 35-55 s for tf.data's
-    optimisation thread; BUILD_NOTES, "The quickstart at 14x14"). Every other strategy (GPUs,
+    (deleting it after a long training waits for tf.data's optimisation thread; BUILD_NOTES,
+    "Speed and output"; docs/quickstart.md). Every other strategy (GPUs,
     several replicas or workers) gets `strategy.experimental_distribute_dataset`.
     """
     try:

@@ -19,18 +19,17 @@ warnings and TensorFlow's own warnings and errors still show. `NAC_TF_LOGS=1` in
 environment (or the driver's `--verbosity=1`) leaves all of TensorFlow's logging as it is.
 
 oneDNN. TensorFlow's oneDNN kernels (`TF_ENABLE_ONEDNN_OPTS`) are switched on by TensorFlow
-itself only on CPUs with AVX-512 neural-network features (VNNI, BF16, AMX); on this
-workplace's AMD EPYC machines (AVX2, no AVX-512) they stay off, and these networks train
-2.5-3x slower for it (16/3-1-1/6 at 28x28, batch 50: a training step of 0.31-0.38 s with
-oneDNN against 1.0-1.2 s without, BUILD_NOTES "oneDNN"). `enable_onednn()` sets
+itself only on CPUs with AVX-512 neural-network features (VNNI, BF16, AMX); on AVX2-only
+CPUs such as AMD EPYC they stay off, and these networks train several times slower for it
+(docs/runtime.md). `enable_onednn()` sets
 `TF_ENABLE_ONEDNN_OPTS=1` before TensorFlow loads on x86-64 unless the user set the variable
 (`TF_ENABLE_ONEDNN_OPTS=0` keeps TensorFlow's plain kernels). The same functions, computed by
 other kernels: results differ in float round-off, not in meaning.
 
 Thread pools. `None` picks nac's automatic choice, `0` leaves TensorFlow's default (as many
 threads as cores in each pool), a positive number is used as it is. The automatic choice is
-intra-op 1 / inter-op 2 on a machine with at most 2 cores (measured there 1.10-1.16x faster
-than TensorFlow's default for these small-op graphs: two independent ops, e.g. two branches'
+intra-op 1 / inter-op 2 on a machine with at most 2 cores (faster there than TensorFlow's
+default for these small-op graphs, docs/runtime.md: two independent ops, e.g. two branches'
 convolutions, run side by side instead of splitting each small op over both cores), and
 TensorFlow's defaults on larger machines, where nothing was measured.
 """

@@ -86,21 +86,19 @@ statistics are Keras' training-time moving averages, which the evaluation did no
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
-import math
 import time
 from collections.abc import Callable, Sequence
 
 import keras
-import numpy as np
 import tensorflow as tf
 
-from nac.net import divergence, tracing
-from nac.net.model import BuildOptions, build_model, collection_disabled
+from nac.net import tracing
+from nac.net.model import BuildOptions, build_model
 from nac.spec import arch as arch_lib
 from nac.spec.errors import ConfigError, RunError
 from nac.training import distribute
+from nac.training.evaluation import Evaluation
+from nac.training.loop import TrainingInterrupted, TrainResult, run_training  # noqa: F401  (re-exported)
 from nac.training.recipe import (  # noqa: F401  (re-exported: the trainer's configuration)
     BN_EVAL_MODES,
     EMA_MAX_DECAY,
@@ -108,18 +106,13 @@ from nac.training.recipe import (  # noqa: F401  (re-exported: the trainer's con
     TrainConfig,
     learning_rate_at,
 )
-
-
-class TrainingInterrupted(Exception):
-    """Training stopped at a step boundary because `should_stop()` returned True.
-
-    Attributes:
-      step: Steps completed before stopping.
-    """
-
-    def __init__(self, step: int):
-        super().__init__(f"training interrupted after {step} steps")
-        self.step = step
+from nac.training.replica import (  # noqa: F401  (re-exported)
+    ReplicaSteps,
+    _bn_layers,
+    _dtype_policy,
+    _no_dropout_no_taps,
+    ema_decay,
+)
 
 
 def learning_rate_schedule(config: TrainConfig, train_examples: int):
@@ -138,92 +131,7 @@ def learning_rate_schedule(config: TrainConfig, train_examples: int):
     )
 
 
-def ema_decay(t):
-    """The original's EMA decay `min(0.9999, (1 + t) / (10 + t))` at optimizer step count t."""
-    if isinstance(t, (int, float, np.integer, np.floating)):
-        return min(EMA_MAX_DECAY, (1.0 + t) / (10.0 + t))
-    t = tf.cast(t, tf.float32)
-    return tf.minimum(tf.constant(EMA_MAX_DECAY, tf.float32), (1.0 + t) / (10.0 + t))
-
-
-@dataclasses.dataclass(frozen=True)
-class TrainResult:
-    """What one training run produced.
-
-    Attributes:
-      model: The trained model with the evaluation weights in place (EMA weights and, with
-        ``recalibrate``, the re-estimated BN statistics), ready for export.
-      steps: Steps trained.
-      history: One dict per evaluation: `step`, `test_accuracy`, `test_loss`,
-        (`test_top5`), (`validation_accuracy`, `validation_loss`, `validation_top5`),
-        `wall_time` (seconds since training began).
-      loss_curve: (step, mean training loss over the steps since the previous entry) every
-        `log_every` steps and at the last step.
-      images_per_sec: Training throughput, excluding evaluations, callbacks and the first
-        (tracing) step.
-      train_time_s: Seconds spent in training steps (first step included).
-      eval_time_s: Seconds spent in evaluations (BN re-estimation included).
-      wall_time_s: Seconds from the start of `train` to its end.
-      images_trained: Training images consumed over all replicas (reduced in the graph).
-      final: The last evaluation (the last `history` entry).
-      stopped_early: A callback set `model.stop_training`.
-    """
-
-    model: keras.Model
-    steps: int
-    history: tuple[dict, ...]
-    loss_curve: tuple[tuple[int, float], ...]
-    images_per_sec: float
-    train_time_s: float
-    eval_time_s: float
-    wall_time_s: float
-    images_trained: int
-    final: dict
-    stopped_early: bool = False
-
-
-def _dropout_layers(model):
-    return [layer for layer in model.layers if isinstance(layer, keras.layers.Dropout)]
-
-
-def _bn_layers(model):
-    return [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
-
-
-@contextlib.contextmanager
-def _no_dropout_no_taps(model):
-    """While tracing: dropout rates 0 and tap collection off (Keras reads both at trace time)."""
-    dropouts = _dropout_layers(model)
-    rates = [layer.rate for layer in dropouts]
-    try:
-        for layer in dropouts:
-            layer.rate = 0.0
-        with collection_disabled(model):
-            yield
-    finally:
-        for layer, rate in zip(dropouts, rates):
-            layer.rate = rate
-
-
-@contextlib.contextmanager
-def _dtype_policy(name):
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(name)
-    try:
-        yield
-    finally:
-        keras.config.set_dtype_policy(previous)
-
-
-def _ema_update(shadow, weight, decay):
-    shadow.assign_sub((shadow - tf.cast(weight, shadow.dtype)) * (1.0 - decay))
-
-
-def _copy(target, source):
-    target.assign(source)
-
-
-class Trainer:
+class Trainer(ReplicaSteps, Evaluation):
     """Builds a network's model under a strategy and trains it (see the module docstring).
 
     Args:
@@ -319,222 +227,6 @@ class Trainer:
         self._sync_bn_function = tracing.own_function(self._sync_bn_stats)
 
     # ----------------------------------------------------------------------------------
-    # Traced functions.
-
-    def _forward_backward(self, images, labels):
-        config, model = self.config, self.model
-        variables = model.trainable_variables
-        with tf.GradientTape() as tape:
-            logits = tf.cast(model(images, training=True), tf.float32)
-            per_example = tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits)
-            ce_sum = tf.reduce_sum(per_example)
-            loss = ce_sum / config.batch_size
-            if config.weight_decay:
-                reg = config.weight_decay * tf.add_n(
-                    [tf.nn.l2_loss(tf.cast(k, tf.float32)) for k in self._kernels]
-                )
-                loss += reg / self.replicas
-            else:
-                reg = tf.constant(0.0)
-            if config.mixed_precision:
-                loss = self.optimizer.scale_loss(loss)
-        grads = tape.gradient(loss, variables)
-        correct = tf.reduce_sum(
-            tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32), labels), tf.float32)
-        )
-        return grads, ce_sum, correct, reg
-
-    def _replica_train(self, images, labels, stop):
-        grads, ce_sum, correct, reg = self._forward_backward_fn(images, labels)
-        if self.config.mixed_precision and self.replicas > 1:
-            # LossScaleOptimizer decides to skip a step from the first replica's LOCAL
-            # gradients; make every replica see a non-finite gradient if any replica has one.
-            finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in grads])
-            bad = tf.distribute.get_replica_context().all_reduce(
-                tf.distribute.ReduceOp.SUM, 1.0 - tf.cast(finite, tf.float32)
-            )
-            poison = tf.where(bad > 0, np.float32("nan"), np.float32(0.0))
-            grads = [g + tf.cast(poison, g.dtype) for g in grads]
-        self.optimizer.apply(grads, self.model.trainable_variables)
-        count = tf.cast(tf.shape(labels)[0], tf.float32)
-        return tf.stack([ce_sum, correct, count, reg, tf.cast(stop, tf.float32)])
-
-    def _train_step(self, iterator, stop):
-        self.train_step_traces += 1
-        return self._train_step_body(iterator, stop)
-
-    def _train_step_body(self, iterator, stop):
-        images, labels = next(iterator)
-        per_replica = self.strategy.run(self._replica_train, args=(images, labels, stop))
-        totals = self.strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
-        if self.config.ema:
-            decay = ema_decay(self.optimizer.iterations)
-            for shadow, weight in zip(self.ema_variables, self._weights):
-                self.strategy.extended.update(shadow, _ema_update, args=(weight, decay), group=False)
-        return totals
-
-    def _train_loop(self, iterator, stop, n):
-        """`n` training steps in one traced call (`steps_per_loop` > 1); returns their sums."""
-        self.train_step_traces += 1
-        totals = tf.zeros([5], tf.float32)
-        for _ in tf.range(n):
-            totals += self._train_step_body(iterator, stop)
-        return totals
-
-    def _run_loop(self, iterator, stop: bool, n: int) -> np.ndarray:
-        """Runs `n` steps (one device call) and reads their summed results to the host."""
-        stop = tf.constant(int(stop))
-        if self.config.steps_per_loop == 1:
-            return self._train_function(iterator, stop).numpy()
-        return self._loop_function(iterator, stop, tf.constant(n)).numpy()
-
-    def _replica_eval(self, images, labels):
-        batch_stats = self.config.bn_eval == "batch_stats"
-        with _no_dropout_no_taps(self.model):
-            logits = tf.cast(self.model(images, training=batch_stats), tf.float32)
-        per_example = tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits)
-        correct = tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32), labels), tf.float32)
-        k = min(5, logits.shape[-1])
-        top5 = tf.cast(tf.math.in_top_k(labels, logits, k), tf.float32)
-        count = tf.cast(tf.shape(labels)[0], tf.float32)
-        return tf.stack([tf.reduce_sum(per_example), tf.reduce_sum(correct), tf.reduce_sum(top5), count])
-
-    def _eval_step(self, images, labels):
-        per_replica = self.strategy.run(self._replica_eval, args=(images, labels))
-        return self.strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
-
-    def _replica_recal(self, images):
-        with _no_dropout_no_taps(self.model):
-            inputs = self._bn_probe(images, training=True)
-        if not isinstance(inputs, (list, tuple)):
-            inputs = [inputs]
-        sums = []
-        for x in inputs:
-            x = tf.cast(x, tf.float64)
-            axes = list(range(len(x.shape) - 1))
-            count = tf.cast(tf.reduce_prod(tf.shape(x)[:-1]), tf.float64)
-            sums += [tf.reduce_sum(x, axes), tf.reduce_sum(tf.square(x), axes), count[None]]
-        return tf.concat(sums, 0)
-
-    def _recal_step(self, images, labels):
-        del labels
-        per_replica = self.strategy.run(self._replica_recal, args=(images,))
-        return self.strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
-
-    def _copy(self, targets: str, sources: str):
-        """Copies the variable list attribute `sources` into `targets`, eagerly.
-
-        One `extended.update` per variable, so every replica copies its own value. Not
-        traced: a traced copy captures this trainer's variables and is traced anew for
-        every trainer, which TensorFlow reports as excessive retracing once a construction
-        has trained a few networks (and passing the variables as arguments retraces too);
-        eager copies of a few hundred variables take milliseconds.
-        """
-        self._copy_all(getattr(self, targets), getattr(self, sources))
-
-    def _copy_all(self, targets, sources):
-        for target, source in zip(targets, sources):
-            self.strategy.extended.update(target, _copy, args=(source,), group=False)
-
-    def _sync_bn_stats(self):
-        # Keras creates BN moving statistics with aggregation "none": under a multi-replica
-        # strategy each replica updates its own copy from its own batches and the copies
-        # drift apart. Average them over all replicas (and workers) and assign the mean.
-        def local_values():
-            return tf.concat([tf.reshape(v, [-1]) for v in self._bn_stats], 0)
-
-        mean = self.strategy.reduce(tf.distribute.ReduceOp.MEAN, self.strategy.run(local_values), axis=None)
-        offset = 0
-        for v in self._bn_stats:
-            size = int(np.prod(v.shape))
-            v.assign(tf.reshape(mean[offset : offset + size], v.shape))
-            offset += size
-
-    # ----------------------------------------------------------------------------------
-    # Evaluation.
-
-    def _recalibrate(self, dataset):
-        totals = None
-        for images, labels in dataset:
-            value = self._recal_function(images, labels).numpy()
-            totals = value if totals is None else totals + value
-        offset = 0
-        for layer in _bn_layers(self.model):
-            channels = layer.moving_mean.shape[-1]
-            sums = totals[offset : offset + channels]
-            squares = totals[offset + channels : offset + 2 * channels]
-            count = totals[offset + 2 * channels]
-            offset += 2 * channels + 1
-            mean = sums / count
-            variance = np.maximum(squares / count - mean**2, 0.0)
-            layer.moving_mean.value.assign(
-                divergence.float32_or_raise(mean, f"batch-norm mean of {layer.name}")
-            )
-            layer.moving_variance.value.assign(
-                divergence.float32_or_raise(variance, f"batch-norm variance of {layer.name}")
-            )
-
-    def _evaluate_split(self, dataset, subset_batches: int | None = None) -> dict:
-        """Loss, accuracy, top-5 and examples of one split; with `subset_batches`, also the
-        accuracy of its first that many batches (the images of the shortened evaluations)."""
-        totals = np.zeros(4, np.float64)
-        subset = None
-        for b, (images, labels) in enumerate(dataset):
-            if b == subset_batches:
-                subset = totals.copy()
-            totals += self._eval_function(images, labels).numpy()
-        loss_sum, correct, top5, count = totals
-        if not count:
-            raise RunError("evaluation: the split has no examples")
-        out = {
-            "accuracy": float(correct / count),
-            "loss": float(loss_sum / count),
-            "top5": float(top5 / count),
-            "examples": int(count),
-        }
-        if subset is not None and subset[3]:
-            out["subset_accuracy"] = float(subset[1] / subset[3])
-            out["subset_examples"] = int(subset[3])
-        return out
-
-    def _evaluate(self, datasets: dict, recal_dataset, subset_batches: int | None = None) -> dict:
-        """Evaluates with the evaluation weights and leaves them in place. With
-        `subset_batches` (the last evaluation of a training with `eval_examples`) each split
-        also reports the accuracy on the images the earlier, shortened evaluations read
-        (`<split>_subset_accuracy`, `<split>_subset_examples`), so that a curve can be compared
-        with its end on the same images."""
-        if self.replicas > 1 and self._bn_stats and self.config.bn_eval != "recalibrate":
-            self._sync_bn_function()
-        if self.config.ema:
-            self._copy("_weights_backup", "_weights")
-            self._copy("_weights", "ema_variables")
-        if self._bn_backup:
-            self._copy("_bn_backup", "_bn_stats")
-        if self._recalibrates:
-            self._recalibrate(recal_dataset)
-        metrics = {}
-        for split, dataset in datasets.items():
-            result = self._evaluate_split(dataset, subset_batches)
-            metrics[f"{split}_accuracy"] = result["accuracy"]
-            metrics[f"{split}_loss"] = result["loss"]
-            if self.config.top5:
-                metrics[f"{split}_top5"] = result["top5"]
-            metrics[f"{split}_examples"] = result["examples"]
-            if "subset_accuracy" in result:
-                metrics[f"{split}_subset_accuracy"] = result["subset_accuracy"]
-                metrics[f"{split}_subset_examples"] = result["subset_examples"]
-        if self.config.bn_eval == "batch_stats" and self._bn_backup:
-            # Training-mode BN updated the moving statistics; undo that.
-            self._copy("_bn_stats", "_bn_backup")
-        return metrics
-
-    def _restore_training_weights(self):
-        if self.config.ema:
-            self._copy("_weights", "_weights_backup")
-        if self._bn_backup:
-            self._copy("_bn_stats", "_bn_backup")
-
-    # ----------------------------------------------------------------------------------
     # Training.
 
     def _check_data(self, data):
@@ -578,172 +270,19 @@ class Trainer:
             raise RunError("Trainer.train: this trainer has trained already; build a new one")
         self._trained = True
         self._check_data(data)
-        config, strategy = self.config, self.strategy
-        info = data.info
+        config, info = self.config, data.info
         start = time.perf_counter()
         self._setup(info.train_examples)
-        multi_worker = distribute.num_workers(strategy) > 1
-
-        train_iterator = iter(distribute.distribute_dataset(strategy, data.train(config.batch_size)))
+        iterator = iter(distribute.distribute_dataset(self.strategy, data.train(config.batch_size)))
         evaluation = self._evaluation_inputs(data)
         callback_list = keras.callbacks.CallbackList(list(callbacks), model=self.model)
         self.model.stop_training = False
-        eval_at = set(config.eval_steps())
-        run = _RunLog()
-        step = 0
-        loop_ends = config.loop_ends()
-        loss_watch = divergence.LossWatch(config.mixed_precision)
-        callback_list.on_train_begin()
-        while step < config.steps:
-            local_stop = bool(should_stop()) if should_stop is not None else False
-            if local_stop and not multi_worker:
-                raise TrainingInterrupted(step)
-            n = config.loop_length(step, loop_ends)
-            callback_list.on_train_batch_begin(step)
-            t0 = time.perf_counter()
-            # The one place where the host reads a loop's results: the sums over its n
-            # steps of the cross-entropy, correct predictions, examples and regularisation,
-            # and the summed stop flags. Statistic records, evaluations and interruption
-            # checks below all fall on loop boundaries (`TrainConfig.loop_ends`).
-            ce_sum, correct, count, reg, stops = (
-                float(x) for x in self._run_loop(train_iterator, local_stop, n)
-            )
-            loss_watch.check(step + n, ce_sum, reg)
-            run.step_times.append((n, time.perf_counter() - t0))
-            index, step = step + n - 1, step + n
-            run.images_trained += int(round(count))
-            run.window += (ce_sum, correct, count)
-            lr = learning_rate_at(config, index, info.train_examples)
-            logs = {
-                "loss": ce_sum / count,
-                "accuracy": correct / count,
-                "lr": lr,
-                "images_per_sec": _throughput(run.step_times, config.batch_size),
-            }
-            if config.weight_decay:
-                logs["regularization_loss"] = reg / n / self.replicas
-            if stops > 0:
-                raise TrainingInterrupted(step)
-            callback_list.on_train_batch_end(index, logs)
-            if self.model.stop_training and step < config.steps:
-                run.stopped_early = True
-                eval_at.add(step)
-            if step % config.log_every == 0 or step == config.steps or run.stopped_early:
-                run.log_window(step, config, lr, logs["images_per_sec"], progress)
-            if step in eval_at:
-                final = step == config.steps or run.stopped_early
-                self._evaluate_at(step, final, evaluation, callback_list, run, start)
-            if run.stopped_early:
-                break
-        result = TrainResult(
-            model=self.model,
-            steps=step,
-            history=tuple(run.history),
-            loss_curve=tuple(run.loss_curve),
-            images_per_sec=_throughput(run.step_times, config.batch_size),
-            train_time_s=sum(t for _, t in run.step_times),
-            eval_time_s=run.eval_time,
-            wall_time_s=time.perf_counter() - start,
-            images_trained=run.images_trained,
-            final=dict(run.history[-1]),
-            stopped_early=run.stopped_early,
+        run = run_training(
+            self, iterator, evaluation, callback_list, info.train_examples, should_stop, progress, start
         )
+        result = run.result(self.model, config.batch_size, start)
         callback_list.on_train_end(dict(run.history[-1]))
         return result
-
-    def _evaluation_inputs(self, data) -> _EvaluationInputs:
-        """The distributed evaluation datasets (whole and, with `eval_examples`, shortened), the
-        batch-norm re-estimation batches, and the one traced evaluation function."""
-        config, strategy = self.config, self.strategy
-        splits = ["test"]
-        if config.validation and data.info.validation_examples:
-            splits.append("validation")
-        sources = {split: data.evaluation(split, config.global_eval_batch_size) for split in splits}
-        whole = {split: distribute.distribute_dataset(strategy, d) for split, d in sources.items()}
-        # One trace per trainer whatever the batch sizes (a short last batch would retrace,
-        # and TensorFlow warns about retracing when a run trains many small networks).
-        self._eval_function = tracing.own_function(
-            self._eval_step, input_signature=list(whole["test"].element_spec)
-        )
-        # The evaluations before the last may read only the first `eval_examples` images.
-        partial, partial_batches = whole, None
-        if config.eval_examples:
-            partial_batches = math.ceil(config.eval_examples / config.global_eval_batch_size)
-            partial = {
-                split: distribute.distribute_dataset(strategy, d.take(partial_batches))
-                for split, d in sources.items()
-            }
-        recalibration = None
-        if self._recalibrates:
-            batches = math.ceil(config.bn_recalibration_examples / config.batch_size)
-            recalibration = distribute.distribute_dataset(
-                strategy, data.train(config.batch_size, augment=False).take(batches)
-            )
-        return _EvaluationInputs(whole, partial, recalibration, partial_batches)
-
-    def _evaluate_at(self, step, final, evaluation, callback_list, run, start) -> None:
-        """Evaluates after `step` (the whole splits when `final`), records the history entry
-        and leaves the training weights in place unless this is the last evaluation."""
-        t0 = time.perf_counter()
-        callback_list.on_test_begin()
-        datasets = evaluation.whole if final else evaluation.partial
-        subset = evaluation.partial_batches if final else None
-        metrics = divergence.checked_metrics(step, self._evaluate, datasets, evaluation.recalibration, subset)
-        if not final:
-            self._restore_training_weights()
-        run.eval_time += time.perf_counter() - t0
-        entry = {"step": step, **metrics, "wall_time": time.perf_counter() - start}
-        run.history.append(entry)
-        callback_list.on_test_end(dict(entry))
-
-
-@dataclasses.dataclass(frozen=True)
-class _EvaluationInputs:
-    whole: dict
-    partial: dict
-    recalibration: object
-    partial_batches: int | None = None  # batches of the shortened evaluations (eval_examples)
-
-
-@dataclasses.dataclass
-class _RunLog:
-    """What one training accumulates: evaluations, the loss curve, timings."""
-
-    history: list = dataclasses.field(default_factory=list)
-    loss_curve: list = dataclasses.field(default_factory=list)
-    step_times: list = dataclasses.field(default_factory=list)
-    eval_time: float = 0.0
-    images_trained: int = 0
-    window: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(3))  # loss, correct, count
-    stopped_early: bool = False
-
-    def log_window(self, step, config, lr, images_per_sec, progress) -> None:
-        """Closes a loss-curve window at `step` and reports it to `progress`."""
-        mean_loss = float(self.window[0] / self.window[2])
-        self.loss_curve.append((step, mean_loss))
-        if progress is not None:
-            progress(
-                {
-                    "step": step,
-                    "steps": config.steps,
-                    "loss": mean_loss,
-                    "accuracy": float(self.window[1] / self.window[2]),
-                    "lr": lr,
-                    "images_per_sec": images_per_sec,
-                    "eta_s": (config.steps - step) * config.batch_size / images_per_sec
-                    if images_per_sec
-                    else None,
-                }
-            )
-        self.window[:] = 0
-
-
-def _throughput(step_times: list[tuple[int, float]], batch_size: int) -> float:
-    """Images per second from (steps, seconds) per device call, leaving out the first
-    (tracing) call when there are others."""
-    times = step_times[1:] if len(step_times) > 1 else step_times
-    total = sum(t for _, t in times)
-    return sum(n for n, _ in times) * batch_size / total if total > 0 else 0.0
 
 
 def train(

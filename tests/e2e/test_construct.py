@@ -1,6 +1,5 @@
 """End to end: `python -m nac.construct` on synthetic data, resume, modes, bad flags."""
 
-import dataclasses
 import hashlib
 import json
 import os
@@ -13,8 +12,10 @@ import time
 
 import pytest
 from conftest import RUN_FLAGS, STEP_FILES, construct, start
+from helpers import run_config
 
 from nac.cli import restructure as restructure_cli
+from nac.run.original import original_config
 from nac.search import restructure as restructure_lib
 from nac.search import statsio
 from nac.spec import arch, cost
@@ -254,13 +255,18 @@ def test_original_config_maps_to_the_run(fixtures_dir):
 
     path = str(fixtures_dir / "original_configs" / "construction" / "network.cons-exp-3.bc.json")
     config = from_flags({"run_dir": "x", "config": path}, set())
-    assert (config.mode, config.construction_budget(), config.eval_interval(), config.batch_size) == (
+    assert (
+        config.mode,
+        config.construction_budget(),
+        config.eval_interval(),
+        config.training.batch_size,
+    ) == (
         "construct",
         10_000,
         1_000,
         50,
     )
-    assert config.iterations == 5 and config.resolved_image_size == 28
+    assert config.search.iterations == 5 and config.resolved_image_size == 28
     assert config.policy_lists()["maxlayersperstage"] == (15, 5, 3, 3)
     assert config.initial_network().notation() == "128/10-1-1-1/6"
     overridden = from_flags(
@@ -282,51 +288,55 @@ def test_original_config_maps_to_the_run(fixtures_dir):
 
 
 def test_imagenet_preset_and_stem_runs_resolve(fixtures_dir, tmp_path):
-    from nac.run.runconfig import RunConfig, from_flags
+    from nac.run.runconfig import from_flags
 
     path = str(fixtures_dir / "original_configs" / "longruns" / "network.imgnet-1.json")
     config = from_flags({"run_dir": "x", "config": path}, set())
     network = config.initial_network()
-    assert (config.dataset, config.batch_size, config.resolved_image_size) == ("imagenet2012", 64, 299)
+    assert (config.data.dataset, config.training.batch_size, config.resolved_image_size) == (
+        "imagenet2012",
+        64,
+        299,
+    )
     assert network.num_classes == 1001 and config.label_offset == 1
     assert cost.count_params(network) == 62_733_378
     arch_path = tmp_path / "network.json"
     arch_path.write_text(json.dumps(json.loads(open(path).read())["arch"]))
-    by_stem = RunConfig(
+    by_stem = run_config(
         run_dir="x", mode="oneshot", dataset="imagenet2012", arch=str(arch_path), stem="imagenet"
     )
     assert by_stem.initial_network() == network  # the same stem, head (keep 0.7) and 1001 classes
-    RunConfig(run_dir="x", dataset="imagenet2012", stem="imagenet", envelope="96/2-1/6")
-    RunConfig(run_dir="x", dataset="imagenet2012", augment="crop_flip")
+    run_config(run_dir="x", dataset="imagenet2012", stem="imagenet", envelope="96/2-1/6")
+    run_config(run_dir="x", dataset="imagenet2012", augment="crop_flip")
     with pytest.raises(ConfigError, match="--augment: got 'crop_flip'"):
-        RunConfig(run_dir="x", dataset="cifar10", augment="crop_flip")
+        run_config(run_dir="x", dataset="cifar10", augment="crop_flip")
     with pytest.raises(ConfigError, match="--envelope: got C = 128 with --stem=imagenet"):
-        RunConfig(run_dir="x", dataset="imagenet2012", stem="imagenet", envelope="128/2-1/6")
+        run_config(run_dir="x", dataset="imagenet2012", stem="imagenet", envelope="128/2-1/6")
 
 
 def test_original_gpus_and_batch_stats_evaluation_batch(fixtures_dir):
-    from nac.run.runconfig import RunConfig, from_flags
+    from nac.run.runconfig import from_flags
     from nac.training.recipe import learning_rate_at
 
     longruns = fixtures_dir / "original_configs" / "longruns"
     path = str(longruns / "network.cons-exp-3-bc-longrun.json")
     plain = from_flags({"run_dir": "x", "config": path}, set())
-    assert plain.batch_size == 50 and plain.train_config(10).decay_steps(50_000) == 350_000
+    assert plain.training.batch_size == 50 and plain.train_config(10).decay_steps(50_000) == 350_000
     four = from_flags({"run_dir": "x", "config": path, "original_gpus": 4}, {"original_gpus"})
-    assert (four.batch_size, four.per_gpu_batch_size) == (200, 50)
+    assert (four.training.batch_size, four.per_gpu_batch_size) == (200, 50)
     train = four.train_config(95_000)
     assert train.batch_size == 200 and train.decay_steps(50_000) == pytest.approx(350_000)
     assert learning_rate_at(train, 94_999, 50_000) == 0.1  # never decayed, as in the original
     # nac trains all 100,000 steps of the file (400 epochs); the original trained 95,000 (380).
-    assert four.final_budget() * four.batch_size / 50_000 == 400
-    original = four.original_config()["parameters"]
+    assert four.final_budget() * four.training.batch_size / 50_000 == 400
+    original = original_config(four)["parameters"]
     assert (original["batchsize"], original["gpus"]) == (50, "[0,1,2,3]")
     explicit = from_flags(
         {"run_dir": "x", "batch_size": 32, "original_gpus": 2}, {"batch_size", "original_gpus"}
     )
-    assert explicit.batch_size == 64
+    assert explicit.training.batch_size == 64
     with pytest.raises(ConfigError, match="--batch_size"):
-        RunConfig(run_dir="x", batch_size=50, original_gpus=4)
+        run_config(run_dir="x", batch_size=50, original_gpus=4)
     # ImageNet: the original's decay interval counts CIFAR-10's 50,000 images per epoch.
     imagenet = from_flags(
         {"run_dir": "x", "config": str(longruns / "network.imgnet-1.json"), "original_gpus": 1},
@@ -348,9 +358,8 @@ def test_original_gpus_and_batch_stats_evaluation_batch(fixtures_dir):
 
 def test_construction_on_two_logical_devices(tmp_path):
     from nac.run import runner
-    from nac.run.runconfig import RunConfig
 
-    config = RunConfig(
+    config = run_config(
         run_dir=str(tmp_path / "run"),
         dataset="synthetic",
         envelope="8/2-1/6",
@@ -501,51 +510,48 @@ def test_variance_construction_without_seed_resumes_and_force_accepts_changes(tm
 
 
 def test_downsample_flag_validated_resolved_and_compared_on_resume():
-    from nac.run.runconfig import RunConfig
     from nac.spec.errors import ConfigError
 
-    config = RunConfig(run_dir="x", dataset="fashion_mnist", downsample=2)
-    assert config.resolved_image_size == 14 and config.to_dict()["downsample"] == 2
-    assert RunConfig(run_dir="x", dataset="cifar10", downsample=2).resolved_image_size == 16
-    assert config.differences(RunConfig(run_dir="x", dataset="fashion_mnist")) == ["downsample"]
+    config = run_config(run_dir="x", dataset="fashion_mnist", downsample=2)
+    assert config.resolved_image_size == 14 and config.to_flat()["downsample"] == 2
+    assert run_config(run_dir="x", dataset="cifar10", downsample=2).resolved_image_size == 16
+    assert config.differences(run_config(run_dir="x", dataset="fashion_mnist")) == ["downsample"]
     with pytest.raises(ConfigError, match="--downsample: got 3; fashion_mnist's 28x28 images"):
-        RunConfig(run_dir="x", dataset="fashion_mnist", downsample=3)
+        run_config(run_dir="x", dataset="fashion_mnist", downsample=3)
     with pytest.raises(ConfigError, match="--image_size: got 28; --downsample=2 leaves 14x14"):
-        RunConfig(run_dir="x", dataset="fashion_mnist", downsample=2, image_size=28)
+        run_config(run_dir="x", dataset="fashion_mnist", downsample=2, image_size=28)
     with pytest.raises(ConfigError, match="--downsample: got 2; it is for the array datasets"):
-        RunConfig(run_dir="x", dataset="imagenet2012", downsample=2)
+        run_config(run_dir="x", dataset="imagenet2012", downsample=2)
     with pytest.raises(ConfigError, match="--downsample: got 0; expected an integer >= 1"):
-        RunConfig(run_dir="x", downsample=0)
+        run_config(run_dir="x", downsample=0)
 
 
 def test_iterations_evaluate_once_unless_eval_every_is_given():
-    from nac.run.runconfig import RunConfig
 
-    config = RunConfig(run_dir="r", dataset="synthetic", envelope="8/1-1/6", construction_steps=100)
+    config = run_config(run_dir="r", dataset="synthetic", envelope="8/1-1/6", construction_steps=100)
     assert config.train_config(100, iteration=True).eval_steps() == (100,)
     assert config.train_config(100).eval_every == config.eval_interval() == 10  # 512 / 50
-    given = RunConfig(run_dir="r", dataset="synthetic", envelope="8/1-1/6", eval_every=30)
+    given = run_config(run_dir="r", dataset="synthetic", envelope="8/1-1/6", eval_every=30)
     assert given.train_config(100, iteration=True).eval_steps() == (30, 60, 90, 100)
-    both = dataclasses.replace(given, construction_eval_every=40)
+    both = given.replace(construction_eval_every=40)
     assert both.train_config(100, iteration=True).eval_steps() == (40, 80, 100)
     assert both.train_config(100).eval_steps() == (30, 60, 90, 100)  # the final keeps --eval_every
-    only = RunConfig(run_dir="r", dataset="synthetic", envelope="8/1-1/6", construction_eval_every=25)
+    only = run_config(run_dir="r", dataset="synthetic", envelope="8/1-1/6", construction_eval_every=25)
     assert only.train_config(100, iteration=True).eval_steps() == (25, 50, 75, 100)
     assert only.train_config(100).eval_every == 10
     with pytest.raises(ConfigError, match="--construction_eval_every"):
-        RunConfig(run_dir="r", dataset="synthetic", construction_eval_every=0)
+        run_config(run_dir="r", dataset="synthetic", construction_eval_every=0)
 
 
 def test_eval_examples_is_validated_recorded_and_reaches_the_recipe():
-    from nac.run.runconfig import RunConfig
     from nac.spec.errors import ConfigError
 
-    config = RunConfig(run_dir="x", dataset="synthetic", eval_examples=1000)
-    assert config.to_dict()["eval_examples"] == 1000
+    config = run_config(run_dir="x", dataset="synthetic", eval_examples=1000)
+    assert config.to_flat()["eval_examples"] == 1000
     assert config.train_config(100).eval_examples == 1000
-    assert config.differences(RunConfig(run_dir="x", dataset="synthetic")) == ["eval_examples"]
+    assert config.differences(run_config(run_dir="x", dataset="synthetic")) == ["eval_examples"]
     with pytest.raises(ConfigError, match="--eval_examples: got -1; expected an integer >= 0"):
-        RunConfig(run_dir="x", eval_examples=-1)
+        run_config(run_dir="x", eval_examples=-1)
 
 
 @pytest.mark.parametrize(
@@ -560,11 +566,10 @@ def test_eval_examples_is_validated_recorded_and_reaches_the_recipe():
 def test_the_policy_is_built_directly_and_equals_the_config_json_replay(settings):
     """RunConfig.policy() builds the restructure Policy from the run's settings; the run's
     config.json (the original's schema) replays into the same Policy."""
-    from nac.run.runconfig import RunConfig
     from nac.spec.config import OriginalConfig
 
-    config = RunConfig(run_dir="x", dataset="synthetic", **settings)
-    replayed = restructure_lib.Policy.from_config(OriginalConfig.from_original(config.original_config()))
+    config = run_config(run_dir="x", dataset="synthetic", **settings)
+    replayed = restructure_lib.Policy.from_config(OriginalConfig.from_original(original_config(config)))
     assert config.policy() == replayed
     assert config.initial_network() is config.initial_network()  # resolved once
 
@@ -573,7 +578,7 @@ def test_the_finished_runs_config_json_replays_into_its_policy(finished_run):
     from nac.run.runconfig import RunConfig
     from nac.spec.config import OriginalConfig
 
-    saved = RunConfig.from_dict(json.loads((finished_run / "run_config.json").read_text()))
+    saved = RunConfig.from_flat(json.loads((finished_run / "run_config.json").read_text()))
     assert (
         restructure_lib.Policy.from_config(OriginalConfig.load(finished_run / "config.json"))
         == saved.policy()

@@ -14,12 +14,11 @@ import time
 import numpy as np
 import pytest
 from conftest import FIXTURES, _quiet_env
-from helpers import synthetic_data
+from helpers import run_config, synthetic_data
 
 from nac.cli import common as cli
 from nac.cli import construct, report, restructure, summary
 from nac.run import lock
-from nac.run.runconfig import RunConfig
 from nac.spec.errors import NacError
 
 CASE = FIXTURES / "restructure_cases" / "00"
@@ -271,7 +270,7 @@ def rs(stats="{c}/stats.json", arch="{c}/arch.json", config="{c}/config.json", o
 
 # The run configuration of another run (another envelope and seed).
 OTHER_RUN = json.dumps(
-    RunConfig(run_dir="elsewhere", dataset="synthetic", envelope="8/1/6", seed=1).to_dict()
+    run_config(run_dir="elsewhere", dataset="synthetic", envelope="8/1/6", seed=1).to_flat()
 )
 
 # (tool, arguments with {t} = a fresh temporary directory and {c} = the restructure case,
@@ -510,7 +509,7 @@ def test_a_diverged_step_is_one_line_and_writes_nothing(finished_run, tmp_path):
 
 
 def _idx_dir(directory, cut):
-    from test_data import write_idx
+    from formats import write_idx
 
     write_idx(directory, compressed=False)
     path = directory / "train-images-idx3-ubyte"
@@ -519,7 +518,7 @@ def _idx_dir(directory, cut):
 
 
 def _cifar_dir(directory, cut):
-    from test_data import write_cifar_dir
+    from formats import write_cifar_dir
 
     write_cifar_dir(directory / "cifar-10-batches-bin")
     path = directory / "cifar-10-batches-bin" / "data_batch_3.bin"
@@ -552,7 +551,7 @@ def test_a_corrupt_record_file_mid_epoch_is_one_line(tiny_data, tmp_path):
     import tensorflow as tf
 
     from nac.run import runner
-    from nac.run.runconfig import RunConfig
+    from nac.run.step import training_errors
     from nac.spec import arch
     from nac.spec.errors import DataError
     from nac.training import train as T
@@ -592,10 +591,10 @@ def test_a_corrupt_record_file_mid_epoch_is_one_line(tiny_data, tmp_path):
 
     keras.utils.set_random_seed(0)
     trainer = T.Trainer(arch.network_from_notation("4/1/2"), IMAGE, T.TrainConfig(steps=6, batch_size=BATCH))
-    run = runner.Runner(RunConfig(run_dir=str(tmp_path / "run"), dataset="imagenet2012"))
+    run = runner.Runner(run_config(run_dir=str(tmp_path / "run"), dataset="imagenet2012"))
     run.data = data
     with pytest.raises(DataError) as info:
-        with run._errors("final"):
+        with training_errors(run, "final"):
             trainer.train(data, callbacks=[Count()])
     assert steps == [1, 2, 3]  # mid-epoch: three batches trained before the corrupt record
     text = str(info.value)

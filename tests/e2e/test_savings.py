@@ -8,6 +8,7 @@ import sys
 
 import pytest
 from conftest import construct, finished
+from helpers import run_config
 
 from nac.run.runconfig import RunConfig
 from nac.spec.errors import ConfigError
@@ -37,28 +38,28 @@ BASE = {
 )
 def test_bad_values_name_the_flag(changes, message):
     with pytest.raises(ConfigError, match=message.replace("+", r"\+")):
-        RunConfig(**{**BASE, **changes})
+        run_config(**{**BASE, **changes})
 
 
 def test_rule_defaults_and_resume_differences():
-    config = RunConfig(**{**BASE, "stats_stop_tau": 0.9})
+    config = run_config(**{**BASE, "stats_stop_tau": 0.9})
     rule = config.stop_rule()
     assert (rule.tau, rule.patience, rule.min_steps) == (0.9, 3, 4)  # a quarter of 16 steps
-    assert RunConfig(**{**BASE, "stats_stop_min_steps": 0}).stop_rule().min_steps == 0
-    assert not RunConfig(**BASE).stop_rule().enabled
-    saved = RunConfig.from_dict(RunConfig(**BASE).to_dict())
+    assert run_config(**{**BASE, "stats_stop_min_steps": 0}).stop_rule().min_steps == 0
+    assert not run_config(**BASE).stop_rule().enabled
+    saved = RunConfig.from_flat(run_config(**BASE).to_flat())
     for field, value in [
         ("stats_stop_tau", 0.9),
         ("stats_stop_patience", 2),
         ("stats_stop_min_steps", 2),
         ("inherit_weights", True),
     ]:
-        assert RunConfig(**{**BASE, field: value}).differences(saved) == [field]
+        assert run_config(**{**BASE, field: value}).differences(saved) == [field]
     # A run_config.json written before these flags existed resumes with their defaults.
     old = {
-        k: v for k, v in RunConfig(**BASE).to_dict().items() if not k.startswith(("stats_stop", "inherit"))
+        k: v for k, v in run_config(**BASE).to_flat().items() if not k.startswith(("stats_stop", "inherit"))
     }
-    assert RunConfig(**BASE).differences(RunConfig.from_dict(old)) == []
+    assert run_config(**BASE).differences(RunConfig.from_flat(old)) == []
 
 
 def test_flags_are_listed_under_search_and_rejected_before_tensorflow(tmp_path):

@@ -568,7 +568,7 @@ def test_original_results_without_config_and_a_differing_replay(fixtures_dir, tm
 def test_question_2_reads_a_curve_on_the_same_images():
     """The last evaluation's accuracy on the shortened evaluations' images ends the curve when
     recorded (runs since it is); otherwise the curve is the history as it is."""
-    from nac.reporting.report import _same_images_curve
+    from nac.reporting.gather import _same_images_curve
 
     entries = [
         {"step": 20, "test_accuracy": 0.5, "test_examples": 2000},

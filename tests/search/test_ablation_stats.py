@@ -73,13 +73,14 @@ def test_ablation_document_by_hand():
 
 
 def test_oracle_statistic_needs_held_out_images_and_no_stability_stop():
-    from nac.run.runconfig import RunConfig
+    from helpers import run_config
+
     from nac.spec.errors import ConfigError
 
     with pytest.raises(ConfigError, match="--statistic=oracle needs held-out training images"):
-        RunConfig(run_dir="x", dataset="synthetic", statistic="oracle")
+        run_config(run_dir="x", dataset="synthetic", statistic="oracle")
     with pytest.raises(ConfigError, match="--stats_stop_tau"):
-        RunConfig(
+        run_config(
             run_dir="x",
             dataset="synthetic",
             statistic="oracle",
@@ -88,6 +89,8 @@ def test_oracle_statistic_needs_held_out_images_and_no_stability_stop():
             stats_every=4,
         )
     assert (
-        RunConfig(run_dir="x", dataset="synthetic", statistic="oracle", validation_examples=50).statistic
+        run_config(
+            run_dir="x", dataset="synthetic", statistic="oracle", validation_examples=50
+        ).statistic.statistic
         == "oracle"
     )

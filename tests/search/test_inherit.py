@@ -4,6 +4,7 @@ what the trained one did (tiny networks, random weights, inference mode)."""
 import numpy as np
 import pytest
 
+from nac.net import weights as net_weights
 from nac.net.model import build_model
 from nac.search import inherit
 from nac.search import restructure as restructure_lib
@@ -35,7 +36,7 @@ def random_weights(model, pruned, seed=0):
     """Random values everywhere; pruned branches output exactly 0 at inference (beta -100)."""
     rng = np.random.default_rng(seed)
     out = {}
-    for path, value in inherit.model_weights(model).items():
+    for path, value in net_weights.model_weights(model).items():
         if path.endswith("moving_variance"):
             out[path] = rng.uniform(0.5, 1.5, value.shape)
         elif path.endswith("moving_mean") or path.endswith("beta"):
@@ -45,8 +46,8 @@ def random_weights(model, pruned, seed=0):
     for branch in pruned:
         cell, key = branch.split("/")
         out[f"{cell.lower()}_{key.lower()}_bn/beta"][:] = -100.0
-    inherit.assign(model, out)
-    return inherit.model_weights(model)
+    net_weights.assign(model, out)
+    return net_weights.model_weights(model)
 
 
 @pytest.mark.parametrize("skip", [False, True])
@@ -59,9 +60,9 @@ def test_inherited_network_computes_what_the_trained_one_did(skip):
     expected = old_model(images, training=False).numpy()
 
     new_model = build_model(new_net, SIZE)
-    fresh = inherit.model_weights(new_model)
+    fresh = net_weights.model_weights(new_model)
     weights, report = inherit.inherit(old_net, old, new_net, fresh, cell_map)
-    inherit.assign(new_model, weights)
+    net_weights.assign(new_model, weights)
     np.testing.assert_allclose(new_model(images, training=False).numpy(), expected, rtol=2e-4, atol=2e-4)
     assert sorted(report["identity"]) == sorted(
         [arch.BranchId(k, key).keras for k in (3, 6) for key, _ in new_net.body[k - 1].branches]
@@ -70,7 +71,7 @@ def test_inherited_network_computes_what_the_trained_one_did(skip):
 
     # The appended cells left random: the inherited layers behind them see other inputs.
     weights, report = inherit.inherit(old_net, old, new_net, fresh, cell_map, appended="fresh")
-    inherit.assign(new_model, weights)
+    net_weights.assign(new_model, weights)
     assert not np.allclose(new_model(images, training=False).numpy(), expected, atol=1e-2)
     assert report["identity"] == []
 
@@ -80,7 +81,7 @@ def test_kept_branches_are_copied_by_branch_id_with_their_batch_norm():
     old_net, new_net, cell_map = restructured("8/2-1/3", False, pruned)
     assert dict(cell_map) == {1: 1, 2: 2, 4: 5}  # stage 1's layer moves from 4 to 5
     old = random_weights(build_model(old_net, SIZE), pruned)
-    fresh = inherit.model_weights(build_model(new_net, SIZE))
+    fresh = net_weights.model_weights(build_model(new_net, SIZE))
     new, report = inherit.inherit(old_net, old, new_net, fresh, cell_map)
     # Cell1 (8 outputs): 3 branches of 2 channels -> 2 branches (Branch1, Branch3) of 4.
     for key in ("branch1", "branch3"):
@@ -131,12 +132,12 @@ def test_saved_weights_do_not_depend_on_the_cell_form():
     per_cell = build_model(network, SIZE, BuildOptions(cell_impl="per_cell"))
     weights = random_weights(per_branch, [])
     transfer_weights(per_branch, per_cell)
-    read = inherit.model_weights(per_cell)
+    read = net_weights.model_weights(per_cell)
     assert sorted(read) == sorted(weights) and "cell1_branch2_bn/beta" in read and "cell1_bn/beta" not in read
     for path, value in weights.items():
         np.testing.assert_array_equal(read[path], value, err_msg=path)
     other = build_model(network, SIZE, BuildOptions(cell_impl="per_cell"))
-    inherit.assign(other, weights)
+    net_weights.assign(other, weights)
     np.testing.assert_array_equal(
         other.get_layer("cell1_bn").beta.numpy(), per_cell.get_layer("cell1_bn").beta.numpy()
     )

@@ -151,7 +151,7 @@ def test_variance_statistic_reads_variance_lines(tmp_path):
     assert l2 != variance
     expected = rs.restructure(network, variance, rs.Policy.from_config(config)).arch_json()
     out = tmp_path / "next.json"
-    for flag in ("--statistic", "--metric"):  # --metric: the flag's name before issue 10
+    for flag in ("--statistic", "--metric"):  # --metric: the flag's former name
         assert (
             rs_cli.main(cli_argv(d / "config.json", d / "arch.json", d / "res.log", out, flag, "variance"))
             == 0

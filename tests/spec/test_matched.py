@@ -3,8 +3,9 @@
 import json
 
 import pytest
+from helpers import run_config
 
-from nac.run.runconfig import RunConfig
+from nac.run import networks
 from nac.spec import arch as arch_lib
 from nac.spec import cost, matched, random_arch
 from nac.spec.errors import ConfigError
@@ -46,14 +47,14 @@ def test_run_config_matches_and_validates(tmp_path):
     arch = tmp_path / "arch.json"
     arch.write_text(json.dumps(REF.arch_json()))
     common = dict(run_dir="x", mode="random", arch=str(arch), dataset="synthetic", num_random=2, seed=3)
-    config = RunConfig(**common, match_params=0.03)
+    config = run_config(**common, match_params=0.03)
     target = cost.count_params(config.initial_network())
-    rows = config.matched_random_networks()
-    assert [s for s, _, _ in rows] == [s for s, _ in RunConfig(**common).random_networks()]
+    rows = networks.matched_random_networks(config)
+    assert [s for s, _, _ in rows] == [s for s, _ in networks.random_networks(run_config(**common))]
     for _, net, draws in rows:
         assert abs(cost.count_params(net) - target) <= 0.03 * target and draws >= 1
-    assert config.random_networks() == [(s, n) for s, n, _ in rows]
+    assert networks.random_networks(config) == [(s, n) for s, n, _ in rows]
     with pytest.raises(ConfigError, match="--match_params"):
-        RunConfig(run_dir="x", match_params=0.05)  # construct mode
+        run_config(run_dir="x", match_params=0.05)  # construct mode
     with pytest.raises(ConfigError, match="fraction in"):
-        RunConfig(**common, match_params=1.5)
+        run_config(**common, match_params=1.5)

@@ -5,6 +5,8 @@ import pathlib
 
 import pytest
 
+from nac.run.networks import random_networks
+from nac.run.original import original_config
 from nac.spec import arch as arch_lib
 from nac.spec import random_arch
 from nac.spec.config import OriginalConfig
@@ -181,14 +183,14 @@ def test_random_pool_flag_draws_matched_networks_from_the_pool():
     arch_file = CONFIGS / "longruns" / "network.generated-topline-cifar10.json"
     flags = {"run_dir": "r", "mode": "random", "arch": str(arch_file), "num_random": 3, "seed": 1}
     config = runconfig.from_flags({**flags, "random_pool": ["3x3", "5x5sep"]}, {"random_pool"})
-    assert config.random_pool == ("3x3", "5x5sep")
-    nets = config.random_networks()
+    assert config.search.random_pool == ("3x3", "5x5sep")
+    nets = random_networks(config)
     assert len(nets) == 3 and len({seed for seed, _ in nets}) == 3
     assert len({net.fingerprint() for _, net in nets}) == 3
     for _, net in nets:  # the --arch network's layers and branches per stage, ops from the pool
         assert net.layers_per_stage() == [7, 7, 2] and net.branches_per_stage() == [18, 18, 12]
         assert ops_of(net) == {"3x3", "5x5sep"}
-    assert config.original_config()["random"] == {
+    assert original_config(config)["random"] == {
         "stages": 3,
         "layersperstage": [7, 7, 2],
         "numblocksperstage": [18, 18, 12],
@@ -197,7 +199,7 @@ def test_random_pool_flag_draws_matched_networks_from_the_pool():
         "skip": True,
     }
     again = runconfig.from_flags({**flags, "random_pool": ["3x3", "5x5sep"]}, {"random_pool"})
-    assert [(s, n.fingerprint()) for s, n in again.random_networks()] == [
+    assert [(s, n.fingerprint()) for s, n in random_networks(again)] == [
         (s, n.fingerprint()) for s, n in nets
     ]
     with pytest.raises(ConfigError, match="--random_pool"):
@@ -209,18 +211,18 @@ def test_random_config_runs_the_originals_generator():
 
     path = str(CONFIGS / "construction" / "network.cons-exp-3-rnd.json")
     config = runconfig.from_flags({"run_dir": "r", "config": path}, set())
-    assert config.mode == "random" and config.num_random == 10  # the config's iterations
-    nets = config.random_networks()
+    assert config.mode == "random" and config.search.num_random == 10  # the config's iterations
+    nets = random_networks(config)
     assert len({net.fingerprint() for _, net in nets}) == 10
     for _, net in nets:
         assert net.layers_per_stage() == [15, 6, 4, 4] and net.branches_per_stage() == [60, 17, 15, 15]
         assert ops_of(net) <= set(ORIGINAL_POOL)
     assert set().union(*(ops_of(net) for _, net in nets)) == set(ORIGINAL_POOL)
     # run_config.json keeps the config's random section as the original's dict and reads it back
-    saved = json.loads(json.dumps(config.to_dict()))
+    saved = json.loads(json.dumps(config.to_flat()))
     assert saved["config_random"]["numblocksperstage"] == [60, 17, 15, 15]
-    again = runconfig.RunConfig.from_dict(saved)
-    assert again == config and [n.fingerprint() for _, n in again.random_networks()] == [
+    again = runconfig.RunConfig.from_flat(saved)
+    assert again == config and [n.fingerprint() for _, n in random_networks(again)] == [
         n.fingerprint() for _, n in nets
     ]
     # --random_pool replaces the config's blocks; --num_random its count.
@@ -228,5 +230,5 @@ def test_random_config_runs_the_originals_generator():
         {"run_dir": "r", "config": path, "random_pool": ["3x3"], "num_random": 2},
         {"random_pool", "num_random"},
     )
-    assert [s for s, _ in pooled.random_networks()] == [s for s, _ in nets[:2]]
-    assert all(ops_of(net) == {"3x3"} for _, net in pooled.random_networks())
+    assert [s for s, _ in random_networks(pooled)] == [s for s, _ in nets[:2]]
+    assert all(ops_of(net) == {"3x3"} for _, net in random_networks(pooled))

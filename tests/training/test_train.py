@@ -12,10 +12,11 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from helpers import arrays, synthetic_data
+from helpers import arrays, run_config, synthetic_data
 
 from nac.net.model import taps
 from nac.net.stats import FeaturemapStatistics
+from nac.run.original import original_config
 from nac.spec import arch
 from nac.spec.errors import ConfigError, RunError
 from nac.training import distribute
@@ -539,9 +540,8 @@ def test_steps_per_loop_gives_the_same_run(data):
 
 
 def _policy_config(network):
-    from nac.run.runconfig import RunConfig
 
-    return RunConfig(run_dir="r", dataset="synthetic", envelope="8/2-1/6").original_config()
+    return original_config(run_config(run_dir="r", dataset="synthetic", envelope="8/2-1/6"))
 
 
 def test_eval_examples_shortens_every_evaluation_but_the_last(validation_data):
