@@ -40,6 +40,7 @@ from absl import app, flags
 
 from nac.cli import common as cli
 from nac.run.runconfig import RunConfig
+from nac.search.criteria import NAMES as CRITERIA
 from nac.spec.choices import (
     AUGMENTATIONS,
     BN_EVAL_MODES,
@@ -49,7 +50,6 @@ from nac.spec.choices import (
     DATASETS,
     LR_SCHEDULES,
     MODES,
-    STATISTICS,
     STEMS,
     STRATEGIES,
 )
@@ -219,10 +219,13 @@ def _define_flags():
     flags.DEFINE_enum(
         "statistic",
         _DEFAULTS["statistic"],
-        list(STATISTICS),
-        "[statistic] Featuremap statistic that drives "
-        "construction (l2: mean squared activation, the paper's; both are always logged "
-        "when variance is chosen).",
+        list(CRITERIA),
+        "[statistic] Branch criterion that drives construction (l2: mean squared activation, "
+        "the paper's; variance; taylor: |activation x gradient|; l1_kernel: mean |kernel "
+        "weight|; random: the control; snip: zero-cost, at the iteration's start, so "
+        "--construction_steps=0 is allowed; oracle: loss increase when the branch is zeroed, "
+        "needs --validation_examples). stats.json holds its values; l2, variance and taylor "
+        "are recorded side by side in criteria.json.",
     )
     flags.DEFINE_integer(
         "stats_every",

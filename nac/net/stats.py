@@ -304,4 +304,8 @@ class FeaturemapStatistics(keras.callbacks.Callback):
         kept = tuple(s for s in series.statistics if logged is None or s in logged)
         if kept != series.statistics:
             series = series.subset(kept)
-        statsio.write_step_statistics(directory, values, series, metric, self.global_batch_size)
+        # A driving criterion the taps do not record has no series: the series file keeps l2's.
+        series_metric = metric if metric in series.statistics else series.statistics[0]
+        statsio.write_step_statistics(directory, values, series, series_metric, self.global_batch_size)
+        if series_metric != metric:
+            statsio.write_stats(directory, self.scaled(values), metric)

@@ -14,6 +14,7 @@ import dataclasses
 import math
 import os
 
+from nac.search import criteria as criteria_lib
 from nac.search import restructure as restructure_lib
 from nac.spec import arch as arch_lib
 from nac.spec import random_arch
@@ -25,7 +26,6 @@ from nac.spec.choices import (
     DATASET_ALIASES,
     DATASETS,
     MODES,
-    STATISTICS,
     STEMS,
     STRATEGIES,
     DatasetFacts,
@@ -188,7 +188,7 @@ class RunConfig:
         choices = {
             "mode": MODES,
             "stem": STEMS,
-            "statistic": STATISTICS,
+            "statistic": criteria_lib.NAMES,
             "augment": AUGMENTATIONS,
             "strategy": STRATEGIES,
             "branch_order": BRANCH_ORDERS,
@@ -239,7 +239,8 @@ class RunConfig:
             "seed",
         ):
             value = getattr(self, flag)
-            if value is not None and (not isinstance(value, int) or value < (0 if flag == "seed" else 1)):
+            zero_ok = flag in ("seed", "construction_steps")  # 0 steps: see _validate_criteria
+            if value is not None and (not isinstance(value, int) or value < (0 if zero_ok else 1)):
                 raise ConfigError.got(
                     f"--{flag}",
                     value,
@@ -292,9 +293,37 @@ class RunConfig:
                     arch_lib.Op.parse(op, "--random_pool")
                 except SpecError as e:
                     raise ConfigError(str(e)) from None
+        self._validate_criteria()
         self._validate_search_savings()
         self.initial_network()  # resolves and validates the network and the per-stage lists
         self.policy_lists()
+
+    # --- criteria ---
+    def _validate_criteria(self):
+        """The branch criterion (`--statistic`, `nac.search.criteria`): a construction without
+        training window only with a criterion that needs none; the oracle's held-out images;
+        the stability stop only on a recorded criterion."""
+        criterion = criteria_lib.get(self.statistic, ConfigError)
+        if self.mode != "construct":
+            return
+        if self.construction_steps == 0 and criterion.zero_steps:
+            zero_ok = ", ".join(n for n, c in criteria_lib.REGISTRY.items() if not c.zero_steps)
+            raise ConfigError(
+                f"--construction_steps=0 with --statistic={self.statistic}: {criterion.zero_steps}; "
+                f"use --statistic={zero_ok.replace(', ', ' or ')} or --construction_steps >= 1"
+            )
+        if criterion.needs_validation and self.validation_examples == 0:
+            raise ConfigError(
+                f"--statistic={self.statistic} needs held-out training images; give "
+                "--validation_examples=N (for example 2000)"
+            )
+        if self.stats_stop_tau > 0 and not criterion.recorded:
+            raise ConfigError.got(
+                "--stats_stop_tau",
+                self.stats_stop_tau,
+                f"the stop watches a recorded criterion ({', '.join(criteria_lib.RECORDED_NAMES)}), "
+                f"not {self.statistic}; use --stats_stop_tau=0",
+            )
 
     def _validate_search_savings(self):
         """The stability stop and weight inheritance (`nac.search.stopping`, `nac.search.inherit`)."""

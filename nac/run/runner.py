@@ -32,6 +32,7 @@ import threading
 import time
 
 from nac.net.divergence import Diverged
+from nac.run import stepcriteria
 from nac.run.lock import RunLock, is_chief_from_env
 from nac.run.runconfig import RunConfig, derive_seed
 from nac.run.rundir import SUMMARY_STEP_FIELDS, RunDir
@@ -279,7 +280,7 @@ class Runner:
         steps = c.construction_budget() if name.startswith("iter_") else c.final_budget()
         image_size = self.data.info.image_size
         cost = cost_lib.analyse(network, image_size)
-        statistics = ("l2", "variance") if c.statistic == "variance" else ("l2",)
+        statistics = stepcriteria.recorded_statistics(c)
         log.info(
             "%s: training %s (%s parameters) for %d steps",
             name,
@@ -303,6 +304,7 @@ class Runner:
                 strategy=self.strategy,
             )
             inherited = None if parent is None else self._inherit(trainer.model, network, parent)
+            computed = stepcriteria.at_start(c, trainer.model, self.data.reseeded(seed))
             stop = self._stability_stop(name, network)
             on_record = (
                 None if stop is None else (lambda step, values: stop.update(step, values[c.statistic]))
@@ -310,7 +312,7 @@ class Runner:
             stats_cb = FeaturemapStatistics(
                 trainer.model, c.batch_size, statistics, c.stats_every, on_record=on_record
             )
-            callbacks = [stats_cb]
+            callbacks = [stats_cb] if steps else []  # no window: nothing to read
             if c.tensorboard:
                 callbacks.append(
                     TensorBoardScalars(
@@ -330,11 +332,14 @@ class Runner:
                     should_stop=self._stop.event.is_set,
                     progress=progress,
                 )
-                final_stats = stats_cb.scaled(stats_cb.final)[c.statistic]
+            computed.update(stepcriteria.at_end(c, trainer.model, seed))
             from nac.spec.jsonio import write_json
 
             write_json(os.path.join(out, "network.json"), network.arch_json(), original_format=True)
-            stats_cb.write(out, c.statistic)
+            if steps:
+                values = {**stats_cb.final, **computed}  # per-image values
+                stats_cb.write(out, c.statistic, values, logged=stepcriteria.logged_statistics(c))
+            final_stats = stepcriteria.write(out, c, values if steps else computed, bool(steps))
             metrics = self._metrics(name, network, cost, seed, steps, result)
             if stop is not None:
                 metrics["stability_stop"] = stop.to_dict()

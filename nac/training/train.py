@@ -128,7 +128,7 @@ def learning_rate_schedule(config: TrainConfig, train_examples: int):
         return float(config.learning_rate)
     if config.lr_schedule == "cosine":
         return keras.optimizers.schedules.CosineDecay(
-            float(config.learning_rate), decay_steps=config.steps, alpha=0.0
+            float(config.learning_rate), decay_steps=max(1, config.steps), alpha=0.0
         )
     return keras.optimizers.schedules.ExponentialDecay(
         float(config.learning_rate),
@@ -594,6 +594,8 @@ class Trainer:
         loop_ends = config.loop_ends()
         loss_watch = divergence.LossWatch(config.mixed_precision)
         callback_list.on_train_begin()
+        if config.steps == 0:  # no training window: the initial weights evaluated once
+            self._evaluate_at(0, True, evaluation, callback_list, run, start)
         while step < config.steps:
             local_stop = bool(should_stop()) if should_stop is not None else False
             if local_stop and not multi_worker:
