@@ -10,7 +10,12 @@ statistics read, and the median resists the other processes of a shared 2-core m
 Prints each pair's images/s and the ratio with/without as the median and the spread
 (min..max) over the pairs.
 
-    python -u benchmarks/bench_stats.py [--pairs 7] [--quick]
+`--criteria` compares the recorded branch criteria instead: "without" records only `l2` (the
+default construction before criteria), "with" records `l2`, `variance` and `taylor` in the
+same training step (`nac.search.criteria.RECORDED_NAMES`, what every construction step now
+records), reading all of them every `block` steps.
+
+    python -u benchmarks/bench_stats.py [--pairs 7] [--quick] [--criteria]
 """
 
 import argparse
@@ -24,7 +29,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras  # noqa: E402
 
 from nac.data import pipelines as data  # noqa: E402
+from nac.net.model import BuildOptions  # noqa: E402
 from nac.net.stats import FeaturemapStatistics, collection_disabled  # noqa: E402
+from nac.search.criteria import RECORDED_NAMES  # noqa: E402
 from nac.spec import arch  # noqa: E402
 from nac.training.train import TrainConfig, Trainer  # noqa: E402
 
@@ -44,14 +51,16 @@ class BlockTimer(keras.callbacks.Callback):
             self.marks.append(time.perf_counter())
 
 
-def one_run(network, dataset, block, blocks, with_stats):
+def one_run(network, dataset, block, blocks, with_stats, criteria=False):
     steps = block * blocks
     config = TrainConfig(steps=steps, batch_size=50, eval_every=0, bn_eval="moving", log_every=steps)
-    trainer = Trainer(network, 32, config)
+    recorded = RECORDED_NAMES if criteria and with_stats else ("l2",)
+    trainer = Trainer(network, 32, config, build_options=BuildOptions(statistics=recorded))
     timer = BlockTimer(block)
     # The statistics callback runs before the timer, so a block's time includes its read.
-    callbacks = [FeaturemapStatistics(trainer.model, 50, series_every=block)] if with_stats else []
-    guard = contextlib.nullcontext() if with_stats else collection_disabled(trainer.model)
+    on = with_stats or criteria
+    callbacks = [FeaturemapStatistics(trainer.model, 50, recorded, series_every=block)] if on else []
+    guard = contextlib.nullcontext() if on else collection_disabled(trainer.model)
     with guard:
         trainer.train(dataset, callbacks=callbacks + [timer])
     durations = [b - a for a, b in zip(timer.marks[1:], timer.marks[2:])]  # drop the tracing block
@@ -62,6 +71,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pairs", type=int, default=7)
     parser.add_argument("--quick", action="store_true", help="small nets only, 3 pairs")
+    parser.add_argument("--criteria", action="store_true", help="l2 only vs l2, variance and taylor recorded")
     args = parser.parse_args()
     loaded = data.load(
         data.DataConfig(
@@ -71,6 +81,8 @@ def main():
     cases = CASES[:2] if args.quick else CASES
     pairs = 3 if args.quick else args.pairs
     print(f"batch 50, 32x32x3 synthetic data, {pairs} interleaved pairs per network (3 for 128/10-1-1-1/6)")
+    if args.criteria:
+        print(f"without: l2 recorded; with: {', '.join(RECORDED_NAMES)} recorded")
     for notation, block, blocks in cases:
         network = arch.network_from_notation(notation)
         n_pairs = min(pairs, 3) if notation.startswith("128") else pairs
@@ -78,7 +90,7 @@ def main():
         start = time.time()
         for i in range(n_pairs):
             order = (False, True) if i % 2 == 0 else (True, False)
-            speed = {flag: one_run(network, loaded, block, blocks, flag) for flag in order}
+            speed = {flag: one_run(network, loaded, block, blocks, flag, args.criteria) for flag in order}
             ratios.append(speed[True] / speed[False])
             rows.append(
                 f"    pair {i + 1}: without {speed[False]:8.1f} img/s  with {speed[True]:8.1f} img/s  "

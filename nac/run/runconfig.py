@@ -312,6 +312,12 @@ class RunConfig:
                 f"--construction_steps=0 with --statistic={self.statistic}: {criterion.zero_steps}; "
                 f"use --statistic={zero_ok.replace(', ', ' or ')} or --construction_steps >= 1"
             )
+        if self.statistic == "taylor" and self.mixed_precision:
+            raise ConfigError.got(
+                "--statistic",
+                self.statistic,
+                "taylor needs the loss gradient, which --mixed_precision scales; use --nomixed_precision",
+            )
         if criterion.needs_validation and self.validation_examples == 0:
             raise ConfigError(
                 f"--statistic={self.statistic} needs held-out training images; give "
