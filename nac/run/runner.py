@@ -299,7 +299,9 @@ class Runner:
             trainer = Trainer(
                 network,
                 image_size,
-                c.train_config(steps, iteration=name.startswith("iter_"), steps_per_loop=self.steps_per_loop),
+                c.train_config(
+                    max(1, steps), iteration=name.startswith("iter_"), steps_per_loop=self.steps_per_loop
+                ),
                 build_options=options,
                 strategy=self.strategy,
             )
@@ -326,12 +328,15 @@ class Runner:
             if c.progress and self.chief:
                 progress = ProgressLine(f"[{name} {index + 1}/{total}]", stream=self.stream, log=log.info)
             with self._errors(name):
-                result = trainer.train(
-                    self.data.reseeded(seed),
-                    callbacks=callbacks,
-                    should_stop=self._stop.event.is_set,
-                    progress=progress,
-                )
+                if steps:
+                    result = trainer.train(
+                        self.data.reseeded(seed),
+                        callbacks=callbacks,
+                        should_stop=self._stop.event.is_set,
+                        progress=progress,
+                    )
+                else:  # no training window (--construction_steps=0, a zero-cost criterion)
+                    result = trainer.evaluate_untrained(self.data.reseeded(seed), callbacks)
             computed.update(stepcriteria.at_end(c, trainer.model, seed))
             from nac.spec.jsonio import write_json
 

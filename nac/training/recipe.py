@@ -25,7 +25,7 @@ class TrainConfig:
     """How one network is trained and evaluated.
 
     Attributes:
-      steps: Training steps (global batches), >= 0 (0: only evaluated).
+      steps: Training steps (global batches), > 0.
       batch_size: GLOBAL batch size (per-replica batch x replicas); must divide evenly
         among the replicas. The original's 50.
       eval_every: Steps between test evaluations; 0 evaluates only at the end. The final
@@ -85,7 +85,7 @@ class TrainConfig:
             raise ConfigError(f"TrainConfig.{field}: got {getattr(self, field)!r}; expected {expected}")
 
         for field, minimum in (
-            ("steps", 0),  # 0: no training, one evaluation of the initial weights
+            ("steps", 1),
             ("batch_size", 1),
             ("eval_every", 0),
             ("eval_examples", 0),

@@ -128,7 +128,7 @@ def learning_rate_schedule(config: TrainConfig, train_examples: int):
         return float(config.learning_rate)
     if config.lr_schedule == "cosine":
         return keras.optimizers.schedules.CosineDecay(
-            float(config.learning_rate), decay_steps=max(1, config.steps), alpha=0.0
+            float(config.learning_rate), decay_steps=config.steps, alpha=0.0
         )
     return keras.optimizers.schedules.ExponentialDecay(
         float(config.learning_rate),
@@ -594,8 +594,6 @@ class Trainer:
         loop_ends = config.loop_ends()
         loss_watch = divergence.LossWatch(config.mixed_precision)
         callback_list.on_train_begin()
-        if config.steps == 0:  # no training window: the initial weights evaluated once
-            self._evaluate_at(0, True, evaluation, callback_list, run, start)
         while step < config.steps:
             local_stop = bool(should_stop()) if should_stop is not None else False
             if local_stop and not multi_worker:
@@ -652,6 +650,32 @@ class Trainer:
         )
         callback_list.on_train_end(dict(run.history[-1]))
         return result
+
+    def evaluate_untrained(self, data, callbacks=()) -> TrainResult:
+        """Evaluates the initial weights once, as `train` evaluates its last step, without
+        training (a construction iteration without training window); `steps` is 0."""
+        if self._trained:
+            raise RunError("Trainer.evaluate_untrained: this trainer has trained already; build a new one")
+        self._trained = True
+        self._check_data(data)
+        start = time.perf_counter()
+        self._setup(data.info.train_examples)
+        callback_list = keras.callbacks.CallbackList(list(callbacks), model=self.model)
+        run = _RunLog()
+        self._evaluate_at(0, True, self._evaluation_inputs(data), callback_list, run, start)
+        return TrainResult(
+            model=self.model,
+            steps=0,
+            history=tuple(run.history),
+            loss_curve=(),
+            images_per_sec=0.0,
+            train_time_s=0.0,
+            eval_time_s=run.eval_time,
+            wall_time_s=time.perf_counter() - start,
+            images_trained=0,
+            final=dict(run.history[-1]),
+            stopped_early=False,
+        )
 
     def _evaluation_inputs(self, data) -> _EvaluationInputs:
         """The distributed evaluation datasets (whole and, with `eval_examples`, shortened), the
