@@ -289,7 +289,7 @@ class FeaturemapStatistics(keras.callbacks.Callback):
             collected); the series holds only the collected ones among them.
 
         Raises:
-          StatsError: `metric` is not collected.
+          StatsError: `metric` has no values (neither collected nor given).
           RuntimeError: no `values` given and `on_train_end` has not run.
         """
         if values is None:
@@ -297,6 +297,11 @@ class FeaturemapStatistics(keras.callbacks.Callback):
         if values is None:
             raise RuntimeError(
                 "FeaturemapStatistics.write: no final values; call on_train_end() first or pass values"
+            )
+        if metric not in values:
+            raise StatsError(
+                f"metric: got {metric!r}; this callback collects {list(self.statistics)} and no "
+                f"values of {metric!r} were given"
             )
         if logged is not None:
             values = {s: values[s] for s in values if s in logged or s == metric}
