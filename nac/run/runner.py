@@ -337,7 +337,7 @@ class Runner:
                     )
                 else:  # no training window (--construction_steps=0, a zero-cost criterion)
                     result = trainer.evaluate_untrained(self.data.reseeded(seed), callbacks)
-            computed.update(stepcriteria.at_end(c, trainer.model, seed))
+            computed.update(stepcriteria.at_end(c, trainer.model, seed, self.data))
             from nac.spec.jsonio import write_json
 
             write_json(os.path.join(out, "network.json"), network.arch_json(), original_format=True)

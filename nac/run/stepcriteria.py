@@ -19,6 +19,7 @@ import os
 
 from nac.search import criteria as criteria_lib
 from nac.search import statsio
+from nac.spec.errors import RunError
 from nac.spec.jsonio import write_json
 
 SNIP_BATCHES = 4
@@ -46,16 +47,31 @@ def at_start(config, model, data) -> dict[str, dict[str, float]]:
     return {"snip": net_criteria.snip(model, batches)}
 
 
-def at_end(config, model, seed: int) -> dict[str, dict[str, float]]:
-    """The criteria read after the window: `l1_kernel` and `random` (cheap: always)."""
+def at_end(config, model, seed: int, data=None) -> dict[str, dict[str, float]]:
+    """The criteria read after the window: `l1_kernel` and `random` (cheap: always), and
+    `oracle` when it drives (`oracle_values`)."""
     from nac.net import criteria as net_criteria
     from nac.net import model as model_lib
 
     branches = list(model_lib.taps(model))
-    return {
+    out = {
         "l1_kernel": net_criteria.l1_kernel(model),
         "random": criteria_lib.random_values(branches, seed),
     }
+    if config.statistic == "oracle":
+        out["oracle"] = oracle_values(config, model, data)
+    return out
+
+
+def oracle_values(config, model, data) -> dict[str, float]:
+    """The `oracle` criterion: per branch, the ablation's `delta_loss` (the loss increase on
+    the `--validation_examples` held-out training images when the branch's featuremap is
+    zeroed, the evaluation weights as at the window's end). Computed by the ablation code;
+    until that is present the criterion is refused here."""
+    raise RunError(
+        "--statistic=oracle: the branch ablation that computes it is not part of this build; "
+        "use another --statistic"
+    )
 
 
 def write(directory, config, values, trained: bool = True) -> dict[str, float]:
