@@ -17,7 +17,7 @@ default construction before criteria), "with" records `l2`, `variance` and `tayl
 same training step (`nac.search.criteria.RECORDED_NAMES`, what every construction step now
 records), reading all of them every `block` steps.
 
-    python -u benchmarks/bench_stats.py [--pairs 7] [--quick] [--criteria]
+    python -u benchmarks/bench_stats.py [--pairs 7] [--quick] [--criteria] [--only NOTATION]
 """
 
 import argparse
@@ -76,6 +76,7 @@ def main():
     parser.add_argument("--pairs", type=int, default=7)
     parser.add_argument("--quick", action="store_true", help="small nets only, 3 pairs")
     parser.add_argument("--criteria", action="store_true", help="l2 only vs l2, variance and taylor recorded")
+    parser.add_argument("--only", help="one network of the list, e.g. 32/3-1-1/6")
     args = parser.parse_args()
     loaded = data.load(
         data.DataConfig(
@@ -83,6 +84,8 @@ def main():
         )
     )
     cases = CASES[:2] if args.quick else CASES
+    if args.only:
+        cases = [case for case in CASES if case[0] == args.only]
     pairs = 3 if args.quick else args.pairs
     print(f"batch 50, 32x32x3 synthetic data, {pairs} interleaved pairs per network (3 for 128/10-1-1-1/6)")
     if args.criteria:
