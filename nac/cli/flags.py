@@ -9,6 +9,7 @@ from __future__ import annotations
 from absl import flags
 
 from nac.run import runconfig
+from nac.search.criteria import NAMES as CRITERIA
 from nac.spec.choices import (
     AUGMENTATIONS,
     BN_EVAL_MODES,
@@ -18,7 +19,6 @@ from nac.spec.choices import (
     DATASETS,
     LR_SCHEDULES,
     MODES,
-    STATISTICS,
     STEMS,
     STRATEGIES,
 )
@@ -211,11 +211,13 @@ def define_statistic():
     flags.DEFINE_enum(
         "statistic",
         _DEFAULTS["statistic"],
-        list(STATISTICS),
-        "[statistic] Featuremap statistic that drives "
-        "construction (l2: mean squared activation, the paper's; both are always logged "
-        "when variance is chosen; oracle: the loss increase on --validation_examples held-out "
-        "training images when the branch is zeroed, see nac.ablate).",
+        list(CRITERIA),
+        "[statistic] Branch criterion that drives construction (l2: mean squared activation, "
+        "the paper's; variance; taylor: |activation x gradient|; l1_kernel: mean |kernel "
+        "weight|; random: the control; snip: zero-cost, at the iteration's start, so "
+        "--construction_steps=0 is allowed; oracle: the loss increase on --validation_examples "
+        "held-out training images when the branch is zeroed, see nac.ablate). stats.json holds "
+        "its values; l2, variance and taylor are recorded side by side in criteria.json.",
     )
     flags.DEFINE_integer(
         "stats_every",

@@ -134,19 +134,6 @@ class Ablator:
         return base, out
 
 
-def l1_kernel(model: keras.Model) -> dict[str, float]:
-    """`{branch: sum |w| / number of weights}` over each branch's kernels (a separable
-    branch's depthwise and pointwise kernels together)."""
-    out = {}
-    for branch in model_lib.taps(model):
-        layer = model.get_layer(arch_lib.BranchId.parse(branch).keras + "_conv")
-        values = [
-            np.abs(np.asarray(w.numpy(), np.float64)) for w in layer.trainable_weights if "kernel" in w.name
-        ]
-        out[branch] = float(sum(v.sum() for v in values) / sum(v.size for v in values))
-    return out
-
-
 def save_evaluation_weights(directory, model) -> str:
     """Writes `model`'s evaluation weights into `directory/eval_weights.npz`
     (`nac.search.ablation.EVAL_WEIGHTS_FILE`); returns the path."""

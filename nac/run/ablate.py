@@ -15,6 +15,7 @@ import time
 
 from nac.run.runconfig import RunConfig
 from nac.search import ablation as ablation_lib
+from nac.search import criteria as criteria_lib
 from nac.search import inherit
 from nac.spec import arch as arch_lib
 from nac.spec.errors import NacError, RunError
@@ -112,13 +113,17 @@ def step_model(step: StepToAblate, image_size: int):
 
 
 def criteria_of(step: StepToAblate, model) -> tuple[dict, list[str]]:
-    """Every criterion the step holds or implies (see `nac.search.ablation`)."""
-    from nac.net.ablation import l1_kernel
+    """Every criterion the step holds or implies: its `criteria.json` (`nac.run.stepcriteria`),
+    else what `res.log` and `stats.json` hold, with `l1_kernel` from the evaluation weights and
+    `random` from the step's seed when the step did not record them (`nac.search.ablation`)."""
+    from nac.net import criteria as net_criteria
 
     values, notes = ablation_lib.recorded_criteria(step.step_dir, step.config.statistic.statistic)
-    values["l1_kernel"] = l1_kernel(model)
-    branches = [b.original for b in step.network.branch_ids()]
-    values["random"] = ablation_lib.random_values(branches, int(step.metrics.get("seed", 0)))
+    if "l1_kernel" not in values:
+        values["l1_kernel"] = net_criteria.l1_kernel(model)
+    if "random" not in values:
+        branches = [b.original for b in step.network.branch_ids()]
+        values["random"] = criteria_lib.random_values(branches, int(step.metrics.get("seed", 0)))
     return values, notes
 
 

@@ -16,6 +16,7 @@ import math
 
 from nac.run import sections as sections_lib
 from nac.run.networks import derive_seed, load_network_file  # noqa: F401  (re-exported)
+from nac.search import criteria as criteria_lib
 from nac.search import restructure as restructure_lib
 from nac.spec import arch as arch_lib
 from nac.spec.choices import DATASET_ALIASES, DATASETS, MODES, DatasetFacts
@@ -113,6 +114,7 @@ class RunConfig:
                 "--mode=random needs --arch=ARCH.json (the network whose layers and branches the "
                 "random baselines match) or --config with algorithm random"
             )
+        self._validate_criteria()
         tau, patience, every = search.stats_stop_tau, search.stats_stop_patience, self.statistic.stats_every
         if tau > 0 and self.mode == "construct":
             if every == 0:
@@ -129,26 +131,47 @@ class RunConfig:
                     f"the stop needs {patience + 1} records of --stats_every={every} steps, "
                     f"more than the {window}-step window; lower it or --stats_every",
                 )
-        self._validate_ablation()
+        self._validate_matching()
         self.initial_network()  # resolves and validates the network and the per-stage lists
         self.policy_lists()
 
-    def _validate_ablation(self):
-        """The oracle criterion (`--statistic=oracle`: held-out training images, no stability
-        stop) and parameter-matched random baselines (`--match_params`)."""
+    def _validate_criteria(self):
+        """The branch criterion (`--statistic`, `nac.search.criteria`): a construction without
+        training window only with a criterion that needs none; the oracle's held-out images;
+        the stability stop only on a recorded criterion."""
+        statistic = self.statistic.statistic
+        criterion = criteria_lib.get(statistic, ConfigError)
+        if criterion.needs_validation and self.data.validation_examples == 0:
+            raise ConfigError(
+                f"--statistic={statistic} needs held-out training images; give "
+                "--validation_examples=N (for example 2000)"
+            )
+        if self.mode != "construct":
+            return
+        if self.training.construction_steps == 0 and criterion.zero_steps:
+            zero_ok = ", ".join(n for n, c in criteria_lib.REGISTRY.items() if not c.zero_steps)
+            raise ConfigError(
+                f"--construction_steps=0 with --statistic={statistic}: {criterion.zero_steps}; "
+                f"use --statistic={zero_ok.replace(', ', ' or ')} or --construction_steps >= 1"
+            )
+        if statistic == "taylor" and self.training.mixed_precision:
+            raise ConfigError.got(
+                "--statistic",
+                statistic,
+                "taylor needs the loss gradient, which --mixed_precision scales; use --nomixed_precision",
+            )
+        tau = self.search.stats_stop_tau
+        if tau > 0 and not criterion.recorded:
+            raise ConfigError.got(
+                "--stats_stop_tau",
+                tau,
+                f"the stop watches a recorded criterion ({', '.join(criteria_lib.RECORDED_NAMES)}), "
+                f"not {statistic}; use --stats_stop_tau=0",
+            )
+
+    def _validate_matching(self):
+        """Parameter-matched random baselines (`--match_params`)."""
         search = self.search
-        if self.statistic.statistic == "oracle" and self.mode == "construct":
-            if self.data.validation_examples == 0:
-                raise ConfigError(
-                    "--statistic=oracle needs held-out training images (never test images); "
-                    "give --validation_examples=N (for example 2000)"
-                )
-            if search.stats_stop_tau > 0:
-                raise ConfigError.got(
-                    "--stats_stop_tau",
-                    search.stats_stop_tau,
-                    "the stop watches a recorded statistic, not the oracle; use --stats_stop_tau=0",
-                )
         f = search.match_params
         if f and self.mode != "random":
             raise ConfigError.got("--match_params", f, "is for --mode=random; drop it or use --mode=random")

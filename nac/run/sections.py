@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from nac.search import criteria as criteria_lib
 from nac.spec import arch as arch_lib
 from nac.spec.checks import lists_to_tuples
 from nac.spec.choices import (
@@ -20,7 +21,6 @@ from nac.spec.choices import (
     CELL_IMPLS,
     DATASET_ALIASES,
     DATASETS,
-    STATISTICS,
     STEMS,
     STRATEGIES,
 )
@@ -221,7 +221,9 @@ class StatisticSection:
     cell_impl: str = "per_cell"
 
     def __post_init__(self):
-        check_choices(self, {"statistic": STATISTICS, "branch_order": BRANCH_ORDERS, "cell_impl": CELL_IMPLS})
+        check_choices(
+            self, {"statistic": criteria_lib.NAMES, "branch_order": BRANCH_ORDERS, "cell_impl": CELL_IMPLS}
+        )
         check_minimum(self, {"stats_every": 0})
 
 
@@ -263,9 +265,10 @@ class TrainingSection:
                 self.batch_size,
                 f"with --original_gpus={self.original_gpus} the global batch must be a multiple of it",
             )
-        check_optional_positive(
-            self, ("eval_every", "construction_eval_every", "construction_steps", "final_steps")
-        )
+        check_optional_positive(self, ("eval_every", "construction_eval_every", "final_steps"))
+        steps = self.construction_steps  # 0: no training window (RunConfig checks the criterion)
+        if steps is not None and (not _is_int(steps) or steps < 0):
+            raise ConfigError.got("--construction_steps", steps, "expected an integer >= 0")
         spl = self.steps_per_loop
         if spl is not None and (not _is_int(spl) or spl < 1):
             raise ConfigError.got("--steps_per_loop", spl, "expected an integer >= 1 (unset: automatic)")

@@ -13,7 +13,7 @@ import logging
 import os
 
 from nac.net.divergence import Diverged
-from nac.run import schema
+from nac.run import schema, stepcriteria
 from nac.spec import cost as cost_lib
 from nac.spec.errors import FailedError, RunError, WriteError
 
@@ -71,7 +71,7 @@ def stability_stop(runner, step, network):
 def _callbacks(runner, step, trainer, stats_cb, out, cost):
     from nac.training.monitor import ProgressLine, TensorBoardScalars
 
-    callbacks = [stats_cb]
+    callbacks = [stats_cb] if step.budget else []  # no window: nothing to read
     if runner.config.output.tensorboard:
         callbacks.append(
             TensorBoardScalars(
@@ -104,9 +104,7 @@ def train_step(runner, step, network, parent=None):
     image_size = runner.data.info.image_size
     cost = cost_lib.analyse(network, image_size)
     statistic = c.statistic.statistic
-    statistics = ("l2", "variance") if statistic == "variance" else ("l2",)
-    if statistic == "oracle":  # measured after the window (`oracle_record`); l2 recorded as ever
-        statistic = "l2"
+    statistics = stepcriteria.recorded_statistics(c)
     notation = network.notation(len(c.envelope_cell()))
     log.info(
         "%s: training %s (%s parameters) for %d steps", step.name, notation, f"{cost.params:,}", step.budget
@@ -120,25 +118,29 @@ def train_step(runner, step, network, parent=None):
     )
     with runner.run_dir.staging(step.name) as out:
         recipe = c.train_config(
-            step.budget, iteration=step.is_iteration, steps_per_loop=runner.steps_per_loop
+            max(1, step.budget), iteration=step.is_iteration, steps_per_loop=runner.steps_per_loop
         )
         trainer = Trainer(network, image_size, recipe, build_options=options, strategy=runner.strategy)
         inherited = None if parent is None else inherit_parent(runner, trainer.model, network, step, *parent)
+        computed = stepcriteria.at_start(c, trainer.model, runner.data.reseeded(step.seed))
         stop = stability_stop(runner, step, network)
         on_record = None if stop is None else (lambda at, values: stop.update(at, values[statistic]))
         stats_cb = FeaturemapStatistics(
             trainer.model, c.training.batch_size, statistics, c.statistic.stats_every, on_record=on_record
         )
         callbacks, progress = _callbacks(runner, step, trainer, stats_cb, out, cost)
+        records = {}  # the oracle's record (`stepcriteria.at_end`)
         with training_errors(runner, step.name):
-            result = trainer.train(
-                runner.data.reseeded(step.seed),
-                callbacks=callbacks,
-                should_stop=runner.stop_requested,
-                progress=progress,
-            )
-            final_stats = stats_cb.scaled(stats_cb.final)[statistic]
-            oracle = oracle_record(runner, step, result)
+            if step.budget:
+                result = trainer.train(
+                    runner.data.reseeded(step.seed),
+                    callbacks=callbacks,
+                    should_stop=runner.stop_requested,
+                    progress=progress,
+                )
+            else:  # no training window (--construction_steps=0, a zero-cost criterion)
+                result = trainer.evaluate_untrained(runner.data.reseeded(step.seed), callbacks)
+            computed.update(stepcriteria.at_end(c, trainer.model, step.seed, runner.data, records))
         metrics = schema.metrics_record(
             c,
             step,
@@ -149,12 +151,8 @@ def train_step(runner, step, network, parent=None):
             runner.data.info.train_examples,
             runner.strategy.num_replicas_in_sync,
         )
-        if oracle is not None:
-            final_stats = oracle.pop("values")
-        _add_records(runner, step, metrics, stop, inherited, oracle)
-        write_artefacts(
-            runner, step, out, network, stats_cb, metrics, result, None if oracle is None else final_stats
-        )
+        _add_records(runner, step, metrics, stop, inherited, records.get("oracle"))
+        final_stats = write_artefacts(runner, step, out, network, stats_cb, metrics, result, computed)
     keras.backend.clear_session()
     if result.stopped_early:
         log.info("%s: statistics stable, stopped at step %d of %d", step.name, result.steps, step.budget)
@@ -183,21 +181,11 @@ def _add_records(runner, step, metrics, stop, inherited, oracle):
         metrics["match_params"] = match
 
 
-def oracle_record(runner, step, result) -> dict | None:
-    """With `--statistic=oracle`, a construction iteration's oracle on the held-out training
-    images (`nac.run.ablate.oracle_values`: its `values` drive the restructure), else None."""
-    if runner.config.statistic.statistic != "oracle" or not step.is_iteration:
-        return None
-    from nac.run import ablate as ablate_lib
+def write_artefacts(runner, step, out, network, stats_cb, metrics, result, computed) -> dict:
+    """Writes a trained step's files into its staging directory `out`; returns the driving
+    criterion's values (`stats.json`'s).
 
-    return ablate_lib.oracle_values(result.model, runner.data, runner.config)
-
-
-def write_artefacts(runner, step, out, network, stats_cb, metrics, result, driving=None):
-    """Writes a trained step's files into its staging directory `out`.
-
-    `driving`: the values that drive the restructure when no tap records them (the oracle's),
-    written as `stats.json`; else None (`stats.json` holds the tapped statistic).
+    `computed`: the per-image criteria the taps do not record (`nac.run.stepcriteria`).
     """
     from nac.net import ablation as ablation_lib
     from nac.net import export
@@ -205,10 +193,10 @@ def write_artefacts(runner, step, out, network, stats_cb, metrics, result, drivi
 
     c = runner.config
     write_json(os.path.join(out, "network.json"), network.arch_json(), original_format=True)
-    tapped = "l2" if c.statistic.statistic == "oracle" else c.statistic.statistic
-    stats_cb.write(out, tapped)
-    if driving is not None:
-        write_json(os.path.join(out, "stats.json"), driving)
+    if step.budget:
+        values = {**stats_cb.final, **computed}  # per-image values
+        stats_cb.write(out, c.statistic.statistic, values, logged=stepcriteria.logged_statistics(c))
+    driving = stepcriteria.write(out, c, values if step.budget else computed, bool(step.budget))
     if c.search.inherit_weights and step.is_iteration:
         # The evaluation (EMA, re-estimated BN) weights the next step inherits, kept
         # whatever --save_models says so that a resumed run inherits the same ones.
@@ -233,6 +221,7 @@ def write_artefacts(runner, step, out, network, stats_cb, metrics, result, drivi
                     "permissions) and rerun the same command: finished steps are kept"
                 ) from None
             raise
+    return driving
 
 
 @contextlib.contextmanager

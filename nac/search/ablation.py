@@ -9,9 +9,11 @@ TensorFlow:
   the EMA weights with the re-estimated batch-norm statistics, i.e. the model that was
   evaluated; the taps' accumulators are left out). About 4 bytes per parameter plus the
   batch-norm statistics;
-* the criteria a step directory holds or implies (`step_criteria`): `criteria.json` when
-  present, else `l2` / `variance` from `res.log` (and the driving one from `stats.json`),
-  `l1_kernel` from the kernels (computed by the caller), `random` from the step's seed;
+* the criteria a step directory holds (`recorded_criteria`): its `criteria.json`
+  (`nac.search.criteria`: l2, variance, taylor, l1_kernel, random and the driving one) when
+  present, else `l2` / `variance` from `res.log` (and the driving one from `stats.json`);
+  the caller adds `l1_kernel` (`nac.net.criteria`) and `random`
+  (`nac.search.criteria.random_values`) where a step lacks them;
 * Kendall tau-b of each criterion against `delta_loss` within a stage, with a percentile
   bootstrap interval over images (images resampled with replacement, every branch's
   per-image loss change averaged over the same resample; the criterion values are fixed);
@@ -27,10 +29,10 @@ from __future__ import annotations
 import json
 import math
 import os
-import random as _random
 
 import numpy as np
 
+from nac.search import criteria as criteria_lib
 from nac.search import restructure as restructure_lib
 from nac.search import statsio
 from nac.search.stability import kendall_tau_b
@@ -39,9 +41,6 @@ from nac.spec.errors import NacError
 FORMAT = "nac-ablation/1"
 ABLATION_FILE = "ablation.json"
 EVAL_WEIGHTS_FILE = "eval_weights.npz"
-CRITERIA_FILE = "criteria.json"
-# The criteria `tau` compares with the oracle, in this order.
-COMPARED = ("l2", "variance", "taylor", "l1_kernel", "random")
 BOOTSTRAP_SAMPLES = 1000
 
 
@@ -61,12 +60,6 @@ def load_evaluation_weights(directory) -> dict:
     )
 
 
-def random_values(branches, seed: int) -> dict[str, float]:
-    """The `random` criterion: `{branch: uniform [0, 1)}` in the given order, from `seed`."""
-    rng = _random.Random(f"nac-random-criterion/{int(seed)}")
-    return {b: rng.random() for b in branches}
-
-
 def _read_json(path):
     with open(path, encoding="utf-8") as f:
         return json.load(f)
@@ -75,12 +68,13 @@ def _read_json(path):
 def recorded_criteria(step_dir, driving: str) -> tuple[dict[str, dict[str, float]], list[str]]:
     """The recorded criteria of a step directory and notes on what it lacks.
 
-    `criteria.json` (`{"criteria": {name: {branch: value}}}`) when present; else `res.log`'s
-    `l2` and `variance` lines, and `stats.json` as the `driving` criterion.
+    `criteria.json` (`nac.search.criteria`: `{"criteria": {name: {branch: value}}}`, every
+    criterion the step recorded or computed) when present; else `res.log`'s `l2` and
+    `variance` lines, and `stats.json` as the `driving` criterion.
     """
     step_dir = os.fspath(step_dir)
     out: dict[str, dict[str, float]] = {}
-    path = os.path.join(step_dir, CRITERIA_FILE)
+    path = os.path.join(step_dir, criteria_lib.CRITERIA_FILE)
     if os.path.exists(path):
         for name, values in _read_json(path).get("criteria", {}).items():
             out[name] = {b: float(v) for b, v in values.items()}
@@ -95,7 +89,7 @@ def recorded_criteria(step_dir, driving: str) -> tuple[dict[str, dict[str, float
         out[driving] = statsio.read_stats(stats)
     notes = [
         f"{name}: not recorded in this step (no criteria.json value); left out of tau"
-        for name in ("l2", "variance", "taylor")
+        for name in criteria_lib.RECORDED_NAMES
         if name not in out
     ]
     return out, notes

@@ -5,6 +5,7 @@ import json
 import subprocess
 import sys
 
+import pytest
 from conftest import _quiet_env
 
 
@@ -37,12 +38,14 @@ def test_ablation_of_a_trained_step(finished_run, tmp_path):
     assert list(doc["branches"]) == list(stats)
     for branch in doc["branches"].values():
         assert abs(branch["delta_loss"] - (branch["loss"] - doc["base"]["loss"])) < 1e-9
-        assert set(branch["criteria"]) == {"l2", "l1_kernel", "random"}
+        assert set(branch["criteria"]) == {"l2", "variance", "taylor", "l1_kernel", "random"}
     assert [s["stage"] for s in doc["stages"]] == [0, 1]
     for stage in doc["stages"]:
         for tau in stage["tau"].values():
             assert tau["value"] is None or tau["ci"][0] <= tau["value"] <= tau["ci"][1]
-    assert any("variance" in note for note in doc["notes"])
+    for stage in doc["stages"]:  # criteria.json holds every criterion tau compares
+        assert {"l2", "variance", "taylor", "l1_kernel", "random"} <= set(stage["tau"])
+    assert not any("left out" in note for note in doc["notes"])
     assert "stage 0: tau vs oracle: l2" in done.stdout
 
 
@@ -83,13 +86,16 @@ def test_oracle_drives_construction_from_held_out_images(tmp_path_factory):
     stats = json.loads((run / "iter_0" / "stats.json").read_text())
     metrics = json.loads((run / "iter_0" / "metrics.json").read_text())
     assert metrics["oracle"]["examples"] == 64
-    # res.log keeps the l2 lines; stats.json holds the oracle, as nac.ablate measures it
-    assert set(statsio.parse_res_log((run / "iter_0" / "res.log").read_text())) == set(stats)
+    # res.log keeps the l2 lines and adds the oracle's; stats.json holds the oracle
+    res_log = (run / "iter_0" / "res.log").read_text()
+    assert set(statsio.parse_res_log(res_log)) == set(stats)
+    assert statsio.parse_res_log(res_log, "oracle") == pytest.approx(stats)
     step = ablate_lib.prepare(run / "iter_0")
     doc = ablate_lib.ablate_step(step, "validation", None, log=lambda line: None)
     assert doc["examples"] == 64
-    for branch, value in stats.items():
-        assert abs(doc["branches"][branch]["delta_loss"] - value) < 1e-5
+    batch = json.loads((run / "run_config.json").read_text())["batch_size"]
+    for branch, value in stats.items():  # stats.json: global batch x value, as every criterion
+        assert abs(doc["branches"][branch]["delta_loss"] * batch - value) < 1e-5 * batch
 
 
 def test_match_params_is_listed_and_validated_before_tensorflow():

@@ -65,7 +65,9 @@ def test_ablations_equal_a_hand_ablated_forward_pass(trained_like):
 
 def test_l1_kernel_by_hand(trained_like):
     model, _, _ = trained_like
-    values = ablation.l1_kernel(model)
+    from nac.net import criteria
+
+    values = criteria.l1_kernel(model)
     conv = model.get_layer("cell1_branch2_conv").kernel.numpy()  # 3x3
     assert values["Cell1/Branch2"] == pytest.approx(np.abs(conv).sum() / conv.size)
     sep = model.get_layer("cell1_branch3_conv")  # 3x3sep: depthwise and pointwise together
