@@ -26,6 +26,7 @@ setup(
             "nac-summary=nac.summary:run",
             "nac-restructure=nac.restructure:run",
             "nac-report=nac.report:run",
+            "nac-ablate=nac.ablate:run",
         ]
     },
     license="Apache-2.0",

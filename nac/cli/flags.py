@@ -9,6 +9,7 @@ from __future__ import annotations
 from absl import flags
 
 from nac.run import runconfig
+from nac.search.criteria import NAMES as CRITERIA
 from nac.spec.choices import (
     AUGMENTATIONS,
     BN_EVAL_MODES,
@@ -18,7 +19,6 @@ from nac.spec.choices import (
     DATASETS,
     LR_SCHEDULES,
     MODES,
-    STATISTICS,
     STEMS,
     STRATEGIES,
 )
@@ -186,6 +186,13 @@ def _define_search_space():
         "num_random", _DEFAULTS["num_random"], "[search] Random baselines to train in --mode=random."
     )
     flags.DEFINE_list("random_pool", None, "[search] Ops of random baselines (default: the EnvelopeCell's).")
+    flags.DEFINE_float(
+        "match_params",
+        _DEFAULTS["match_params"],
+        "[search] With --mode=random, redraw each random network until its parameter count is "
+        "within this fraction of --arch's (e.g. 0.05; 0: no matching). Draws are seeded and "
+        "counted in metrics.json.",
+    )
 
 
 def _define_search_stop_and_inheritance():
@@ -228,10 +235,13 @@ def define_statistic():
     flags.DEFINE_enum(
         "statistic",
         _DEFAULTS["statistic"],
-        list(STATISTICS),
-        "[statistic] Featuremap statistic that drives "
-        "construction (l2: mean squared activation, the paper's; both are always logged "
-        "when variance is chosen).",
+        list(CRITERIA),
+        "[statistic] Branch criterion that drives construction (l2: mean squared activation, "
+        "the paper's; variance; taylor: |activation x gradient|; l1_kernel: mean |kernel "
+        "weight|; random: the control; snip: zero-cost, at the iteration's start, so "
+        "--construction_steps=0 is allowed; oracle: the loss increase on --validation_examples "
+        "held-out training images when the branch is zeroed, see nac.ablate). stats.json holds "
+        "its values; l2, variance and taylor are recorded side by side in criteria.json.",
     )
     flags.DEFINE_integer(
         "stats_every",

@@ -18,7 +18,12 @@ Accumulators (per tap):
   `l2_sum`  sum over images of the per-image mean over H, W, C of x**2;
   `images`  number of images seen;
   and with the variance statistic, per channel, `channel_sum` and `channel_sq_sum` of x and
-  x**2 over images and positions, and `positions` (images x H x W).
+  x**2 over images and positions, and `positions` (images x H x W);
+  and with the taylor criterion, `taylor_sum`: the sum over images of |sum over H, W, C of
+  x * g|, g the gradient of the training loss with respect to the tap's output, accumulated
+  in the backward pass (the tap is an identity with its own gradient function, which passes
+  the gradient through unchanged). The training loss is a mean over the global batch, so g
+  is 1 / global batch times the image's own loss gradient (`nac.net.stats` rescales).
 """
 
 from __future__ import annotations
@@ -107,13 +112,33 @@ class FeaturemapTap(keras.layers.Layer):
             self.channel_sum = _accumulator((channels,), "channel_sum")
             self.channel_sq_sum = _accumulator((channels,), "channel_sq_sum")
             self.positions = _accumulator((), "positions")
+        if "taylor" in self.statistics:
+            self.taylor_sum = _accumulator((), "taylor_sum")
 
     def accumulators(self):
         """The accumulator variables of this tap."""
         out = [self.l2_sum, self.images]
         if "variance" in self.statistics:
             out += [self.channel_sum, self.channel_sq_sum, self.positions]
+        if "taylor" in self.statistics:
+            out.append(self.taylor_sum)
         return out
+
+    def _taylor_identity(self, x):
+        """The identity whose gradient function adds |sum(a * dL/da)| per image to `taylor_sum`."""
+
+        @tf.custom_gradient
+        def identity(inputs):
+            def grad(upstream):
+                a, g = self.featuremap(inputs), self.featuremap(upstream)
+                products = tf.cast(a, tf.float32) * tf.cast(g, tf.float32)
+                per_image = tf.abs(tf.reduce_sum(products, axis=[1, 2, 3]))
+                self.taylor_sum.assign_add(tf.cast(tf.reduce_sum(per_image), tf.float64))
+                return upstream
+
+            return tf.identity(inputs), grad
+
+        return identity(x)
 
     def call(self, x, training=None):
         if training and self.collect:
@@ -121,14 +146,22 @@ class FeaturemapTap(keras.layers.Layer):
             x32 = tf.cast(y, tf.float32)
             squares = tf.square(x32)
             batch = tf.cast(tf.shape(x32)[0], tf.float64)
-            per_image = tf.reduce_mean(squares, axis=[1, 2, 3])
-            self.l2_sum.assign_add(tf.cast(tf.reduce_sum(per_image), tf.float64))
             self.images.assign_add(batch)
             if "variance" in self.statistics:
+                channel_sq = tf.cast(tf.reduce_sum(squares, axis=[0, 1, 2]), tf.float64)
                 self.channel_sum.assign_add(tf.cast(tf.reduce_sum(x32, axis=[0, 1, 2]), tf.float64))
-                self.channel_sq_sum.assign_add(tf.cast(tf.reduce_sum(squares, axis=[0, 1, 2]), tf.float64))
+                self.channel_sq_sum.assign_add(channel_sq)
                 hw = tf.cast(tf.shape(x32)[1] * tf.shape(x32)[2], tf.float64)
                 self.positions.assign_add(batch * hw)
+                # sum over images of the per-image mean of x**2 = sum of x**2 / (H x W x C):
+                # from the channel sums, without another pass over the featuremap
+                channels = tf.cast(tf.shape(x32)[3], tf.float64)
+                self.l2_sum.assign_add(tf.reduce_sum(channel_sq) / (hw * channels))
+            else:
+                per_image = tf.reduce_mean(squares, axis=[1, 2, 3])
+                self.l2_sum.assign_add(tf.cast(tf.reduce_sum(per_image), tf.float64))
+            if "taylor" in self.statistics:
+                return self._taylor_identity(x)
         return x
 
     def compute_output_shape(self, input_shape):

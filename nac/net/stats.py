@@ -12,6 +12,9 @@ statistics. Over a *window* (the training steps since the last `reset()`), per b
 * `variance` (the paper's alternative, never used by the original): per channel c,
   `var_c = channel_sq_sum_c / positions - (channel_sum_c / positions)**2` over all images and
   positions (H x W) of the window (clipped at 0 against rounding), then the mean over channels.
+* `taylor` (Molchanov et al. 2016): the mean over the window's images of |sum over H, W, C of
+  a * dl/da|, l the image's own cross-entropy (the tap accumulates the loss gradient of the
+  mean over the global batch; `values()` multiplies by `global_batch_size` to undo the mean).
 
 Scale. `values()` returns these per-image statistics. The original logged, for every step,
 the running mean of the batch *sum* of per-image means, i.e. batch size x the l2 statistic.
@@ -73,6 +76,7 @@ from nac.spec.errors import StatsError
 _ACCUMULATORS = {
     "l2": ("l2_sum", "images"),
     "variance": ("images", "channel_sum", "channel_sq_sum", "positions"),
+    "taylor": ("images", "taylor_sum"),
 }
 
 
@@ -215,6 +219,11 @@ class FeaturemapStatistics(keras.callbacks.Callback):
                 b: variance_statistic(s["channel_sum"], s["channel_sq_sum"], s["positions"])
                 for b, s in totals.items()
             }
+        if "taylor" in self.statistics:
+            per_image = float(self.global_batch_size)  # undoes the loss's mean over the batch
+            out["taylor"] = {
+                b: per_image * l2_statistic(s["taylor_sum"], s["images"]) for b, s in totals.items()
+            }
         return out
 
     def scaled(self, values=None) -> dict[str, dict[str, float]]:
@@ -266,18 +275,21 @@ class FeaturemapStatistics(keras.callbacks.Callback):
 
     # -- files -------------------------------------------------------------------------------
 
-    def write(self, directory, metric: str = "l2", values=None):
+    def write(self, directory, metric: str = "l2", values=None, logged=None):
         """Writes `stats.json`, `res.log` and `stats_series.json` into `directory`
         (`statsio.write_step_statistics`). Reads nothing from the model, so under several
         workers the chief alone may call it.
 
         Args:
           directory: the iteration's directory (created if missing).
-          metric: `l2` or `variance`; must be collected.
-          values: per-image values to write (default: `final`).
+          metric: the statistic in `stats.json`; must be in `values`.
+          values: per-image values to write (default: `final`); may add criteria the taps
+            do not collect (`{"l1_kernel": {branch: value}}`).
+          logged: the statistics `res.log` and `stats_series.json` hold (default: all
+            collected); the series holds only the collected ones among them.
 
         Raises:
-          StatsError: `metric` is not collected.
+          StatsError: `metric` has no values (neither collected nor given).
           RuntimeError: no `values` given and `on_train_end` has not run.
         """
         if values is None:
@@ -286,4 +298,19 @@ class FeaturemapStatistics(keras.callbacks.Callback):
             raise RuntimeError(
                 "FeaturemapStatistics.write: no final values; call on_train_end() first or pass values"
             )
-        statsio.write_step_statistics(directory, values, self._series, metric, self.global_batch_size)
+        if metric not in values:
+            raise StatsError(
+                f"metric: got {metric!r}; this callback collects {list(self.statistics)} and no "
+                f"values of {metric!r} were given"
+            )
+        if logged is not None:
+            values = {s: values[s] for s in values if s in logged or s == metric}
+        series = self._series
+        kept = tuple(s for s in series.statistics if logged is None or s in logged)
+        if kept != series.statistics:
+            series = series.subset(kept)
+        # A driving criterion the taps do not record has no series: the series file keeps l2's.
+        series_metric = metric if metric in series.statistics else series.statistics[0]
+        statsio.write_step_statistics(directory, values, series, series_metric, self.global_batch_size)
+        if series_metric != metric:
+            statsio.write_stats(directory, self.scaled(values), metric)

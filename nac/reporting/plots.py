@@ -216,6 +216,19 @@ def figure4(widths: list[dict]):
                 capsize=3,
                 label=f"stage {s}",
             )
+            chance = w.get("chance")  # --- ablation ---: random statistics through the rule
+            if chance and s < len(chance):
+                cx = [xi for xi, _ in zip(xs, chance[s])]
+                ax.errorbar(
+                    cx,
+                    [c["mean"] for c in chance[s][: len(cx)]],
+                    yerr=[c["std"] for c in chance[s][: len(cx)]],
+                    fmt="D",
+                    color="black",
+                    ms=4,
+                    capsize=4,
+                    label="random statistics" if s == 0 else None,
+                )
             for xi, layer in zip(xs, layers):
                 if layer["n"] < len(w["runs"]):
                     ax.text(
@@ -235,7 +248,8 @@ def figure4(widths: list[dict]):
         ax.set_title(
             f"Average width of a layer with standard deviations at different depths: "
             f"{len(w['runs'])} construction{'s' if len(w['runs']) > 1 else ''} from the same "
-            f"{w['initial_notation']} EnvelopeNet ({w['dataset']})",
+            f"{w['initial_notation']} EnvelopeNet ({w['dataset']}"
+            f"{', ' + w['setting'] if w.get('setting') else ''})",
             fontsize=10,
             pad=14,
         )

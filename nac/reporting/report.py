@@ -70,6 +70,7 @@ def build_report(
     widths = sections.figure4_section(out, active)
     arch_json = sections.architectures_section(out, active)
     stab = sections.stability_section(out, active, threshold)
+    controls = sections.controls_sections(out, active)
     study = study_statistics(active, stab, variants)
     out.md += ["## Study statistics", "", studystats.study_markdown(study)]
 
@@ -100,6 +101,7 @@ def build_report(
         "figure4": widths,
         "architectures": arch_json,
         "stability": {"threshold": threshold, "runs": stab},
+        **controls,
         "study": study,
         "notes": notes,
         "files": out.files + ["report.json"],

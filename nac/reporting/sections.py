@@ -6,6 +6,8 @@ from __future__ import annotations
 import math
 import os
 
+from nac.reporting import chance
+from nac.reporting.ablation import ablation_section
 from nac.reporting.gather import accuracy_curves, first_panels, replay_iterations, width_profiles
 from nac.reporting.stability import stability, stability_markdown
 from nac.reporting.table1 import net_results, table_csv, table_markdown, table_rows
@@ -161,12 +163,17 @@ def figure3_section(out: Writer, active, variants):
 
 def figure4_section(out: Writer, active):
     out.md += ["## Figure 4: layer widths of constructed networks", ""]
-    widths = width_profiles(active, out.notes)
+    # Runs of different settings apart; beside them, restructures with random statistics.
+    widths = chance.widths_by_setting(active, out.notes, width_profiles)
     out.figure_section(
         "figure4_widths",
         out.plots.figure4(widths) if widths else None,
-        ", ".join(f"{w['dataset']} from {w['initial_notation']}: {len(w['runs'])} run(s)" for w in widths)
-        + ".",
+        ", ".join(
+            f"{w['dataset']} from {w['initial_notation']} ({w['setting']}): {len(w['runs'])} run(s)"
+            for w in widths
+        )
+        + f"; black diamonds: mean ± std of {chance.DRAWS} restructures of the same envelope with "
+        "random statistics (no training).",
         "Figure 4: no constructed run with a final network; not drawn",
         "*No constructed run with a final network.*",
     )
@@ -228,3 +235,12 @@ def stability_section(out: Writer, active, threshold: float) -> list[dict]:
         out.notes.append("Stability: no construction iteration with a recorded series; not computed")
         out.md += ["*No construction iteration with a recorded statistic series.*", ""]
     return stab
+
+
+def controls_sections(out: Writer, active) -> dict:
+    """The criteria against the oracle (`ablation.json`) and the seeds' pruning agreement
+    against chance; returns their parts of report.json."""
+    return {
+        "ablation": ablation_section(out, active),
+        "pruning_agreement": chance.agreement_section(out, active),
+    }

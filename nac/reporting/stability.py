@@ -25,7 +25,9 @@ def iteration_stability(step: Step, threshold: float, notes: list[str], label: s
         notes.append(f"{label} {step.name}: stats_series.json has no recorded steps (stats_every 0?)")
         return None
     final = step.stats
-    if final is None:
+    if "oracle" in step.metrics:  # --- ablation ---: stats.json holds the oracle, the series l2
+        final = {b: vs[-1] for b, vs in values.items()}
+    elif final is None:
         final = {b: vs[-1] for b, vs in values.items()}
         notes.append(f"{label} {step.name}: no stats.json; the last recorded step is the reference")
     elif steps[-1] == step.row["steps"]:

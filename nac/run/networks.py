@@ -3,7 +3,8 @@
 `resolve_network` gives the network a run starts from (construct, oneshot) or that its random
 baselines match: an `--arch` file (`load_network_file`), the network of an original config,
 or the EnvelopeNet of `--envelope`. `random_networks` draws the random baselines from the
-run's seed (`derive_seed`).
+run's seed (`derive_seed`); `matched_random_networks` redraws each until its parameter count
+matches the reference's (`--match_params`).
 """
 
 from __future__ import annotations
@@ -82,6 +83,37 @@ def resolve_network(config) -> arch_lib.Network:
 
 def random_networks(config) -> list[tuple[int, arch_lib.Network]]:
     """(seed, network) of each random baseline of `config`, drawn from the run's seed."""
+    return [(seed, network) for seed, network, _ in matched_random_networks(config)]
+
+
+def matched_random_networks(config) -> list[tuple[int, arch_lib.Network, int]]:
+    """(seed, network, draws) of each random baseline of `config`: with `--match_params`,
+    redrawn until within that fraction of the reference's parameters (`nac.spec.matched`)."""
+    from nac.spec import cost as cost_lib
+    from nac.spec import matched
+
+    search = config.search
+    if not search.match_params:
+        return [(seed, network, 1) for seed, network in _random_draws(config)]
+    base = config.initial_network()
+    reference = cost_lib.count_params(base)
+    pool = list(search.random_pool) if search.random_pool else [op for _, op in config.envelope_cell()]
+    out = []
+    for j in range(search.num_random):
+        seed = derive_seed(config.runtime.seed or 0, f"random_{j}")
+        network, draws = matched.draw_matched(
+            lambda s: random_arch.random_like(base, s, pool),
+            seed,
+            reference,
+            search.match_params,
+            f"random_{j}",
+        )
+        out.append((seed, network, draws))
+    return out
+
+
+def _random_draws(config) -> list[tuple[int, arch_lib.Network]]:
+    """(seed, network) of each random baseline, one draw each."""
     base = config.initial_network()
     search = config.search
     out = []

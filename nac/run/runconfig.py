@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from nac.run import conflicts
+from nac.run import conflicts, crosschecks
 from nac.run import sections as sections_lib
 from nac.run.networks import derive_seed, load_network_file  # noqa: F401  (re-exported)
 from nac.search import restructure as restructure_lib
@@ -47,10 +47,6 @@ RUNTIME_FIELDS = frozenset(
         "steps_per_loop",
     }
 )
-
-# Fields a run_config.json may lack (it was written before they existed): read as their
-# defaults, and left out again while they hold them, so the file is written back as it was.
-LATER_FIELDS = frozenset({"train_split", "test_split", "validation_fraction"})
 
 # The sections of a RunConfig, in the flat form's order; each section's fields are flags.
 SECTIONS = {
@@ -119,6 +115,7 @@ class RunConfig:
                 "--mode=random needs --arch=ARCH.json (the network whose layers and branches the "
                 "random baselines match) or --config with algorithm random"
             )
+        crosschecks.check_criteria(self)
         tau, patience, every = search.stats_stop_tau, search.stats_stop_patience, self.statistic.stats_every
         if tau > 0 and self.mode == "construct":
             if every == 0:
@@ -137,6 +134,7 @@ class RunConfig:
                 )
         if not self.data.builtin:  # --- data sources ---: resolves (reads dataset_info.json,
             self.data.check_facts(self.facts)  # lists a folder) and checks the data
+        crosschecks.check_matching(self)
         self.initial_network()  # resolves and validates the network and the per-stage lists
         self.policy_lists()
 
@@ -155,14 +153,16 @@ class RunConfig:
         config = cls(**top, **{name: SECTIONS[name](**fields) for name, fields in grouped.items()})
         if isinstance(values.get("dataset_facts"), dict):  # --- data sources ---
             object.__setattr__(config, "_recorded_facts", values["dataset_facts"])
-        object.__setattr__(config, "_absent", LATER_FIELDS - set(values))
+        # Fields newer than the file (an older run_config.json) take their defaults and are
+        # left out of its flat form again while they keep them, so the file reads back as it was.
+        object.__setattr__(config, "_absent", frozenset(SECTION_OF) - set(values))
         return config
 
     def to_flat(self, complete: bool = False) -> dict:
         """The flat form: one object keyed by flag name (the resolved fields last).
 
         Args:
-          complete: Every field, also the `LATER_FIELDS` that the file read lacked.
+          complete: Every field, also those that the file it was read from lacked.
         """
         out = {"run_dir": self.run_dir, "mode": self.mode}
         for name in SECTIONS:
@@ -174,7 +174,8 @@ class RunConfig:
                 if out[key] == defaults[key]:
                     del out[key]
         for key in sections_lib.RESOLVED_FIELDS:
-            out[key] = out.pop(key)
+            if key in out:
+                out[key] = out.pop(key)
         if not self.data.builtin:  # --- data sources ---: the classes in the run's records
             # A configuration read back from run_config.json gives the facts recorded then,
             # so that a resume compares them with the data as it is now.
@@ -466,6 +467,6 @@ def from_flags(values: dict, present: set) -> RunConfig:
     if isinstance(gpus, int) and gpus > 1:  # the given batch is per GPU, as in the original
         batch = values.get("batch_size", flat_defaults()["batch_size"])
         values["batch_size"] = batch * gpus if isinstance(batch, int) else batch
-    config = RunConfig.from_flat(values)
+    config = RunConfig.from_flat({**flat_defaults(), **values})  # every field: a complete record
     conflicts.check(config, present)
     return config

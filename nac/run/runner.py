@@ -32,7 +32,7 @@ import time
 
 from nac.run import schema
 from nac.run.lock import RunLock, is_chief_from_env
-from nac.run.networks import random_networks
+from nac.run.networks import matched_random_networks
 from nac.run.original import original_config
 from nac.run.plan import make_plan
 from nac.run.runconfig import RunConfig
@@ -128,6 +128,7 @@ class Runner:
         self.stream = stream
         self.config = config
         self.overheads = []  # seconds per finished training outside its steps (run ETA)
+        self.random_draws: dict[str, int] = {}  # random baseline -> its draws (--match_params)
 
     # -- set-up --------------------------------------------------------------------------------
 
@@ -232,7 +233,8 @@ class Runner:
         self.plan = plan = make_plan(config)
         self.total = len(plan)
         if config.mode == "random":
-            for step, (_, network) in zip(plan, random_networks(config)):
+            for step, (_, network, draws) in zip(plan, matched_random_networks(config)):
+                self.random_draws[step.name] = draws
                 self._step(step, network)
             return
         network = config.initial_network()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from nac.search import criteria as criteria_lib
 from nac.spec import arch as arch_lib
 from nac.spec import datasets
 from nac.spec.checks import lists_to_tuples
@@ -20,7 +21,6 @@ from nac.spec.choices import (
     BRANCH_ORDERS,
     CELL_IMPLS,
     DATASETS,
-    STATISTICS,
     STEMS,
     STRATEGIES,
     DatasetFacts,
@@ -207,6 +207,7 @@ class SearchSection:
     stats_stop_min_steps: int | None = None
     inherit_weights: bool = False
     inherit_final: bool = False
+    match_params: float = 0.0  # --mode=random: redraw until within this fraction of the params
     # resolved from --config (an original v2.0 file), not flags of their own
     config_network: dict | None = None
     envelopecell: tuple[tuple[str, str], ...] | None = None
@@ -252,6 +253,11 @@ class SearchSection:
             raise ConfigError.got(
                 "--inherit_final", True, "needs --inherit_weights (the final network inherits only then)"
             )
+        f = self.match_params
+        if isinstance(f, bool) or not isinstance(f, (int, float)) or not 0 <= f < 1:
+            raise ConfigError.got(
+                "--match_params", f, "expected a fraction in [0, 1), e.g. 0.05 (0: no matching)"
+            )
 
     def to_flat(self) -> dict:
         out = dataclasses.asdict(self)
@@ -270,7 +276,9 @@ class StatisticSection:
     cell_impl: str = "per_cell"
 
     def __post_init__(self):
-        check_choices(self, {"statistic": STATISTICS, "branch_order": BRANCH_ORDERS, "cell_impl": CELL_IMPLS})
+        check_choices(
+            self, {"statistic": criteria_lib.NAMES, "branch_order": BRANCH_ORDERS, "cell_impl": CELL_IMPLS}
+        )
         check_minimum(self, {"stats_every": 0})
 
 
@@ -312,9 +320,10 @@ class TrainingSection:
                 self.batch_size,
                 f"with --original_gpus={self.original_gpus} the global batch must be a multiple of it",
             )
-        check_optional_positive(
-            self, ("eval_every", "construction_eval_every", "construction_steps", "final_steps")
-        )
+        check_optional_positive(self, ("eval_every", "construction_eval_every", "final_steps"))
+        steps = self.construction_steps  # 0: no training window (RunConfig checks the criterion)
+        if steps is not None and (not _is_int(steps) or steps < 0):
+            raise ConfigError.got("--construction_steps", steps, "expected an integer >= 0")
         spl = self.steps_per_loop
         if spl is not None and (not _is_int(spl) or spl < 1):
             raise ConfigError.got("--steps_per_loop", spl, "expected an integer >= 1 (unset: automatic)")

@@ -17,7 +17,7 @@ import os
 import time
 
 from nac.net.divergence import Diverged
-from nac.run import schema, stepinfo
+from nac.run import schema, stepcriteria, stepinfo
 from nac.spec import cost as cost_lib
 from nac.spec import networkfile
 from nac.spec.errors import FailedError, RunError, WriteError
@@ -80,7 +80,7 @@ def _callbacks(runner, step, network, trainer, stats_cb, out, cost):
     from nac.training.notices import EvaluationNotice
 
     c = runner.config
-    callbacks = [stats_cb]
+    callbacks = [stats_cb] if step.budget else []  # no window: nothing to read
     if c.output.tensorboard:
         callbacks.append(
             TensorBoardScalars(
@@ -102,7 +102,7 @@ def build_options(config):
     """The Keras builder's options of every network of the run (`nac.net.model.BuildOptions`)."""
     from nac.net.model import BuildOptions
 
-    statistics = ("l2", "variance") if config.statistic.statistic == "variance" else ("l2",)
+    statistics = stepcriteria.recorded_statistics(config)
     return BuildOptions(
         branch_order=config.statistic.branch_order,
         synchronized_bn=config.training.synchronized_bn,
@@ -151,24 +151,29 @@ def train_step(runner, step, network, parent=None):
     started = time.perf_counter()
     with runner.run_dir.staging(step.name) as out:
         recipe = c.train_config(
-            step.budget, iteration=step.is_iteration, steps_per_loop=runner.steps_per_loop
+            max(1, step.budget), iteration=step.is_iteration, steps_per_loop=runner.steps_per_loop
         )
         trainer = Trainer(network, image_size, recipe, build_options=options, strategy=runner.strategy)
         inherited = None if parent is None else inherit_parent(runner, trainer.model, network, step, *parent)
+        computed = stepcriteria.at_start(c, trainer.model, runner.data.reseeded(step.seed))
         stop = stability_stop(runner, step, network)
         on_record = None if stop is None else (lambda at, values: stop.update(at, values[statistic]))
         stats_cb = FeaturemapStatistics(
             trainer.model, c.training.batch_size, statistics, c.statistic.stats_every, on_record=on_record
         )
         callbacks, progress = _callbacks(runner, step, network, trainer, stats_cb, out, cost)
+        records = {}  # the oracle's record (`stepcriteria.at_end`)
         with training_errors(runner, step.name):
-            result = trainer.train(
-                runner.data.reseeded(step.seed),
-                callbacks=callbacks,
-                should_stop=runner.stop_requested,
-                progress=progress,
-            )
-            final_stats = stats_cb.scaled(stats_cb.final)[statistic]
+            if step.budget:
+                result = trainer.train(
+                    runner.data.reseeded(step.seed),
+                    callbacks=callbacks,
+                    should_stop=runner.stop_requested,
+                    progress=progress,
+                )
+            else:  # no training window (--construction_steps=0, a zero-cost criterion)
+                result = trainer.evaluate_untrained(runner.data.reseeded(step.seed), callbacks)
+            computed.update(stepcriteria.at_end(c, trainer.model, step.seed, runner.data, records))
         metrics = schema.metrics_record(
             c,
             step,
@@ -179,11 +184,8 @@ def train_step(runner, step, network, parent=None):
             runner.data.info.train_examples,
             runner.strategy.num_replicas_in_sync,
         )
-        if stop is not None:
-            metrics["stability_stop"] = stop.to_dict()
-        if inherited is not None:
-            metrics["inherited"] = inherited
-        write_artefacts(runner, step, out, network, stats_cb, metrics, result)
+        _add_records(runner, step, metrics, stop, inherited, records.get("oracle"))
+        final_stats = write_artefacts(runner, step, out, network, stats_cb, metrics, result, computed)
     keras.backend.clear_session()
     runner.overheads.append(time.perf_counter() - started - result.train_time_s)
     if result.stopped_early:
@@ -198,8 +200,28 @@ def train_step(runner, step, network, parent=None):
     return final_stats
 
 
-def write_artefacts(runner, step, out, network, stats_cb, metrics, result):
-    """Writes a trained step's files into its staging directory `out`."""
+def _add_records(runner, step, metrics, stop, inherited, oracle):
+    """The optional records of a step's `metrics.json`: the stability stop, the inherited
+    weights, the oracle, and the draws of a parameter-matched random baseline."""
+    if stop is not None:
+        metrics["stability_stop"] = stop.to_dict()
+    if inherited is not None:
+        metrics["inherited"] = inherited
+    if oracle is not None:
+        metrics["oracle"] = oracle
+    match = runner.config.search.match_params
+    if match and step.name in runner.random_draws:
+        metrics["random_draws"] = runner.random_draws[step.name]
+        metrics["match_params"] = match
+
+
+def write_artefacts(runner, step, out, network, stats_cb, metrics, result, computed) -> dict:
+    """Writes a trained step's files into its staging directory `out`; returns the driving
+    criterion's values (`stats.json`'s).
+
+    `computed`: the per-image criteria the taps do not record (`nac.run.stepcriteria`).
+    """
+    from nac.net import ablation as ablation_lib
     from nac.net import export
     from nac.spec.jsonio import write_json
     from nac.training.notices import SlowNotice
@@ -211,7 +233,10 @@ def write_artefacts(runner, step, out, network, stats_cb, metrics, result):
         os.path.join(out, networkfile.FILE),
         networkfile.record(network, runner.data.info.image_size, _changed_options(c)),
     )
-    stats_cb.write(out, c.statistic.statistic)
+    if step.budget:
+        values = {**stats_cb.final, **computed}  # per-image values
+        stats_cb.write(out, c.statistic.statistic, values, logged=stepcriteria.logged_statistics(c))
+    driving = stepcriteria.write(out, c, values if step.budget else computed, bool(step.budget))
     if c.search.inherit_weights and step.is_iteration:
         # The evaluation (EMA, re-estimated BN) weights the next step inherits, kept
         # whatever --save_models says so that a resumed run inherits the same ones.
@@ -221,6 +246,8 @@ def write_artefacts(runner, step, out, network, stats_cb, metrics, result):
         from nac.search import inherit
 
         np.savez(os.path.join(out, inherit.WEIGHTS_FILE), **net_weights.model_weights(result.model))
+    # The evaluation weights `nac.ablate` needs, whatever --save_models says.
+    ablation_lib.save_evaluation_weights(out, result.model)
     write_json(os.path.join(out, "metrics.json"), metrics)
     if c.output.save_models and (c.output.save_iteration_models or not step.is_iteration):
         path = os.path.join(out, "saved_model")
@@ -244,6 +271,7 @@ def write_artefacts(runner, step, out, network, stats_cb, metrics, result):
                     "permissions) and rerun the same command: finished steps are kept"
                 ) from None
             raise
+    return driving
 
 
 def _changed_options(config) -> dict:

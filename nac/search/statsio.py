@@ -5,7 +5,9 @@ Both files hold values on the original's scale: global batch size x statistic.
 * `stats.json`: a flat JSON object `{"Cell<k>/<BranchKey>": value}` of the statistic that
   drives the construction.
 * `res.log`: lines `MeanSSS:Cell<k>/<BranchKey>:[value]` (the l2 statistic) and, when the
-  variance is collected, `Variance:Cell<k>/<BranchKey>:[value]`. When reading, a line may carry
+  variance drives the construction, `Variance:Cell<k>/<BranchKey>:[value]`; with another
+  driving criterion, its tag (`nac.search.criteria`: Taylor, L1Kernel, Random, Snip,
+  Oracle) in place of Variance. When reading, a line may carry
   TensorFlow's log prefix (`2018-06-01 12:00:00.000001: I tensorflow/...] MeanSSS:...`),
   other lines are ignored, and the last value per branch wins.
 """
@@ -17,13 +19,13 @@ import math
 import os
 import re
 
+from nac.search import criteria
 from nac.spec import arch as arch_lib
-from nac.spec.choices import STATISTICS
 from nac.spec.errors import StatsError
 from nac.spec.jsonio import parse_json, read_text, write_atomic, write_json
 
-LOG_TAGS = {"l2": "MeanSSS", "variance": "Variance"}
-_LINE_RE = re.compile(r"(MeanSSS|Variance):(Cell[0-9]+/Branch[0-9]+):\[([^\]]*)\]\s*$")
+LOG_TAGS = {name: c.log_tag for name, c in criteria.REGISTRY.items()}  # l2 MeanSSS, ...
+_LINE_RE = re.compile(r"([A-Za-z0-9]+):(Cell[0-9]+/Branch[0-9]+):\[([^\]]*)\]\s*$")
 
 
 def _number(value, where):
@@ -84,11 +86,12 @@ def read_stats(path, metric: str = "l2") -> dict[str, float]:
 
 
 def format_res_log(values: dict[str, dict[str, float]]) -> str:
-    """Formats `{"l2": {branch: value}, "variance": {...}}` as res.log lines, branch-major."""
+    """Formats `{"l2": {branch: value}, "variance": {...}}` as res.log lines, branch-major,
+    criteria in registry order (`l2` MeanSSS, `variance` Variance, then the others' tags)."""
     lines = []
     branches = next(iter(values.values())).keys() if values else []
     for branch in branches:
-        for metric in STATISTICS:
+        for metric in criteria.NAMES:
             if metric in values:
                 lines.append(f"{LOG_TAGS[metric]}:{branch}:[{float(values[metric][branch])!r}]")
     return "\n".join(lines) + "\n"
@@ -136,6 +139,13 @@ class Series:
         for metric, per_branch in values.items():
             for branch, value in per_branch.items():
                 self._values[metric][branch].append(value)
+
+    def subset(self, statistics) -> Series:
+        """A copy holding only `statistics` (a subset of this series')."""
+        out = Series(statistics, [])
+        out.steps = list(self.steps)
+        out._values = {s: {b: list(v) for b, v in self._values[s].items()} for s in statistics}
+        return out
 
     def of(self, metric: str, scale: float = 1) -> dict:
         """`{"steps": [...], "values": {branch: [...]}}` of `metric`, each value times `scale`."""

@@ -13,7 +13,7 @@ import dataclasses
 
 MODES = ("construct", "oneshot", "random")
 STEMS = ("conv1x1", "conv3x3", "imagenet")
-STATISTICS = ("l2", "variance")
+STATISTICS = ("l2", "variance", "taylor")  # what the featuremap taps accumulate
 AUGMENTATIONS = ("original", "padded", "crop_flip", "none")
 STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker")
 BRANCH_ORDERS = ("conv_bn_relu", "conv_relu_bn")

@@ -38,6 +38,10 @@ def _pos_int(v):
     return is_int(v) and v >= 1
 
 
+def _nonneg_int(v):
+    return is_int(v) and v >= 0
+
+
 def _bool_list(n):
     return lambda v: isinstance(v, list) and len(v) == n and all(isinstance(x, bool) for x in v)
 
@@ -74,7 +78,8 @@ class Parameters:
             gpus=str(
                 _get(d, "gpus", where, lambda v: isinstance(v, (str, list)), 'a string like "[0,1]"', "[]")
             ),
-            steps=_get(d, "steps", where, _pos_int, "a positive integer"),
+            # 0: construction iterations without training (a zero-cost criterion drives them)
+            steps=_get(d, "steps", where, _nonneg_int, "an integer >= 0"),
             evalintval=_get(d, "evalintval", where, _pos_int, "a positive integer"),
             batchsize=_get(d, "batchsize", where, _pos_int, "a positive integer"),
             dataset=_get(d, "dataset", where, lambda v: v in DATASETS, ", ".join(DATASETS)),

@@ -98,7 +98,7 @@ from nac.spec import arch as arch_lib
 from nac.spec.errors import ConfigError, RunError
 from nac.training import distribute
 from nac.training.evaluation import Evaluation
-from nac.training.loop import TrainingInterrupted, TrainResult, run_training  # noqa: F401  (re-exported)
+from nac.training.loop import TrainingInterrupted, TrainLog, TrainResult, run_training  # noqa: F401  (re-exported)
 from nac.training.recipe import (  # noqa: F401  (re-exported: the trainer's configuration)
     BN_EVAL_MODES,
     EMA_MAX_DECAY,
@@ -283,6 +283,20 @@ class Trainer(ReplicaSteps, Evaluation):
         result = run.result(self.model, config.batch_size, start)
         callback_list.on_train_end(dict(run.history[-1]))
         return result
+
+    def evaluate_untrained(self, data, callbacks=()) -> TrainResult:
+        """Evaluates the initial weights once, as `train` evaluates its last step, without
+        training (a construction iteration without training window); `steps` is 0."""
+        if self._trained:
+            raise RunError("Trainer.evaluate_untrained: this trainer has trained already; build a new one")
+        self._trained = True
+        self._check_data(data)
+        start = time.perf_counter()
+        self._setup(data.info.train_examples)
+        callback_list = keras.callbacks.CallbackList(list(callbacks), model=self.model)
+        run = TrainLog()
+        self._evaluate_at(0, True, self._evaluation_inputs(data), callback_list, run, start)
+        return run.result(self.model, self.config.batch_size, start)
 
 
 def train(

@@ -101,3 +101,12 @@ def test_a_flat_object_without_run_dir_is_refused_before_its_sections_are_read()
     # A run_config.json that nac did not write: the resume refusal names what is missing.
     with pytest.raises(TypeError, match="missing 1 required positional argument: 'run_dir'"):
         RunConfig.from_flat({"iterations": "x", "mode": 3})
+
+
+def test_a_field_newer_than_a_saved_object_takes_its_default_and_changes_nothing():
+    old = json.loads((RUN_CONFIGS / "construct.json").read_text())
+    saved = RunConfig.from_flat(old)
+    assert "match_params" not in old and saved.search.match_params == 0.0
+    current = RunConfig.from_flat({**saved.to_flat(), "match_params": 0.0})
+    assert "match_params" in current.to_flat() and "match_params" not in saved.to_flat()
+    assert current.differences(saved) == [] == saved.differences(current)
