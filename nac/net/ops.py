@@ -147,19 +147,15 @@ class FeaturemapTap(keras.layers.Layer):
             squares = tf.square(x32)
             batch = tf.cast(tf.shape(x32)[0], tf.float64)
             self.images.assign_add(batch)
+            # l2 as the per-image mean first (the original's order of summation), whatever
+            # else is recorded, so that its values do not depend on the other statistics
+            per_image = tf.reduce_mean(squares, axis=[1, 2, 3])
+            self.l2_sum.assign_add(tf.cast(tf.reduce_sum(per_image), tf.float64))
             if "variance" in self.statistics:
-                channel_sq = tf.cast(tf.reduce_sum(squares, axis=[0, 1, 2]), tf.float64)
                 self.channel_sum.assign_add(tf.cast(tf.reduce_sum(x32, axis=[0, 1, 2]), tf.float64))
-                self.channel_sq_sum.assign_add(channel_sq)
+                self.channel_sq_sum.assign_add(tf.cast(tf.reduce_sum(squares, axis=[0, 1, 2]), tf.float64))
                 hw = tf.cast(tf.shape(x32)[1] * tf.shape(x32)[2], tf.float64)
                 self.positions.assign_add(batch * hw)
-                # sum over images of the per-image mean of x**2 = sum of x**2 / (H x W x C):
-                # from the channel sums, without another pass over the featuremap
-                channels = tf.cast(tf.shape(x32)[3], tf.float64)
-                self.l2_sum.assign_add(tf.reduce_sum(channel_sq) / (hw * channels))
-            else:
-                per_image = tf.reduce_mean(squares, axis=[1, 2, 3])
-                self.l2_sum.assign_add(tf.cast(tf.reduce_sum(per_image), tf.float64))
             if "taylor" in self.statistics:
                 return self._taylor_identity(x)
         return x
