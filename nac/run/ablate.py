@@ -14,6 +14,7 @@ import os
 import time
 
 from nac.run.runconfig import RunConfig
+from nac.run.runner import load_data
 from nac.search import ablation as ablation_lib
 from nac.search import criteria as criteria_lib
 from nac.search import inherit
@@ -79,25 +80,6 @@ def _batches(data, split: str, examples: int | None, batch_size: int) -> list:
         if examples is not None and seen >= examples:
             break
     return out
-
-
-def load_data(config: RunConfig):
-    """The run's data, loaded as the run loaded it."""
-    from nac.data import pipelines as data_lib
-
-    return data_lib.load(
-        data_lib.DataConfig(
-            dataset=config.data.dataset,
-            data_dir=config.data.data_dir,
-            image_size=config.resolved_image_size,
-            downsample=config.data.downsample,
-            augment=config.data.augment,
-            cache=config.data.cache,
-            seed=config.runtime.seed,
-            validation_examples=config.data.validation_examples,
-            label_offset=config.label_offset,
-        )
-    )
 
 
 def step_model(step: StepToAblate, image_size: int):

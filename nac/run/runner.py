@@ -119,6 +119,29 @@ def _remove_if_empty(path: str) -> None:
             os.rmdir(path)
 
 
+def load_data(config: RunConfig):
+    """The run's data (`nac.data.pipelines.load`), as every step of the run reads it."""
+    from nac.data import pipelines as data_lib
+
+    return data_lib.load(
+        data_lib.DataConfig(
+            dataset=config.data.dataset,
+            data_dir=config.data.data_dir,
+            image_size=config.resolved_image_size,
+            downsample=config.data.downsample,
+            augment=config.data.augment,
+            cache=config.data.cache,
+            seed=config.runtime.seed,
+            validation_examples=config.data.validation_examples,
+            label_offset=config.label_offset,
+            train_split=config.data.train_split,
+            test_split=config.data.test_split,
+            validation_fraction=config.data.validation_fraction,
+            facts=config.facts,
+        )
+    )
+
+
 class Runner:
     """Executes a `RunConfig` in its run directory."""
 
@@ -136,7 +159,6 @@ class Runner:
         import keras
         import tensorflow as tf
 
-        from nac.data import pipelines as data_lib
         from nac.training import distribute, runtime
 
         config = self.config
@@ -156,24 +178,7 @@ class Runner:
             tf.config.experimental.enable_op_determinism()
         if config.training.mixed_precision:
             keras.mixed_precision.set_global_policy("mixed_float16")
-        self.data = data_lib.load(
-            data_lib.DataConfig(
-                dataset=config.data.dataset,
-                data_dir=config.data.data_dir,
-                image_size=config.resolved_image_size,
-                downsample=config.data.downsample,
-                augment=config.data.augment,
-                cache=config.data.cache,
-                seed=config.runtime.seed,
-                validation_examples=config.data.validation_examples,
-                label_offset=config.label_offset,
-                # --- data sources ---
-                train_split=config.data.train_split,
-                test_split=config.data.test_split,
-                validation_fraction=config.data.validation_fraction,
-                facts=config.facts,
-            )
-        )
+        self.data = load_data(config)
         info = self.data.info
         expected = config.facts
         if config.data.dataset != "synthetic" and info.train_examples != config.train_examples:
