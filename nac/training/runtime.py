@@ -168,6 +168,6 @@ def configure_threads(intra: int | None = None, inter: int | None = None) -> tup
         if inter and threading.get_inter_op_parallelism_threads() != inter:
             threading.set_inter_op_parallelism_threads(inter)
     except RuntimeError:  # the runtime started already (e.g. a run inside a test process)
-        logging.getLogger("nac").info("thread pools: TensorFlow's runtime started already; kept as they are")
+        logging.getLogger("nac").debug("thread pools: TensorFlow's runtime started already; kept as they are")
         return threading.get_intra_op_parallelism_threads(), threading.get_inter_op_parallelism_threads()
     return intra, inter
