@@ -143,3 +143,27 @@ def write_tfds_set(
         data_dir=str(data_dir),
     )
     return data_dir
+
+
+def assert_replays(run, tmp_path):
+    """`nac.restructure` on each iteration's network.json and stats.json gives the next step's."""
+    import json
+
+    from nac.cli import restructure as restructure_cli
+
+    for current, following in (("iter_0", "iter_1"), ("iter_1", "final")):
+        out = tmp_path / f"{following}.json"
+        code = restructure_cli.main(
+            [
+                "--config",
+                str(run / "config.json"),
+                "--arch",
+                str(run / current / "network.json"),
+                "--stats",
+                str(run / current / "stats.json"),
+                "--out",
+                str(out),
+            ]
+        )
+        assert code == 0
+        assert json.loads(out.read_text()) == json.loads((run / following / "network.json").read_text())

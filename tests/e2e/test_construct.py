@@ -12,7 +12,7 @@ import time
 
 import pytest
 from conftest import RUN_FLAGS, STEP_FILES, construct, start
-from helpers import run_config
+from helpers import assert_replays, run_config
 
 from nac.cli import restructure as restructure_cli
 from nac.run.original import original_config
@@ -105,22 +105,7 @@ def test_default_run_prints_nac_lines_and_no_tensorflow_chatter(finished_run):
 
 def test_restructure_cli_replays_every_iteration(finished_run, tmp_path):
     run = finished_run
-    for current, following in (("iter_0", "iter_1"), ("iter_1", "final")):
-        out = tmp_path / f"{following}.json"
-        code = restructure_cli.main(
-            [
-                "--config",
-                str(run / "config.json"),
-                "--arch",
-                str(run / current / "network.json"),
-                "--stats",
-                str(run / current / "stats.json"),
-                "--out",
-                str(out),
-            ]
-        )
-        assert code == 0
-        assert json.loads(out.read_text()) == json.loads((run / following / "network.json").read_text())
+    assert_replays(run, tmp_path)
 
 
 # The shared construction's flags without its outputs (SavedModels, TensorBoard): a run that

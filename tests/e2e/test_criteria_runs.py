@@ -5,8 +5,8 @@ import json
 
 import pytest
 from conftest import construct
+from helpers import assert_replays
 
-from nac.cli import restructure as restructure_cli
 from nac.search import criteria, statsio
 from nac.spec import arch
 
@@ -78,21 +78,6 @@ def test_zero_steps_construction_with_snip(tmp_path):
         assert statsio.read_stats(step / "res.log", "snip") == pytest.approx(stats)
         assert len(set(stats.values())) == len(stats)  # branches are told apart at initialisation
     # the decisions replay from stats.json as with any criterion
-    for current, following in (("iter_0", "iter_1"), ("iter_1", "final")):
-        target = tmp_path / f"{following}.json"
-        code = restructure_cli.main(
-            [
-                "--config",
-                str(run / "config.json"),
-                "--arch",
-                str(run / current / "network.json"),
-                "--stats",
-                str(run / current / "stats.json"),
-                "--out",
-                str(target),
-            ]
-        )
-        assert code == 0
-        assert json.loads(target.read_text()) == json.loads((run / following / "network.json").read_text())
+    assert_replays(run, tmp_path)
     final = arch.body_from_original(json.loads((run / "final" / "network.json").read_text()))
     assert final != arch.body_from_original(json.loads((run / "iter_0" / "network.json").read_text()))
