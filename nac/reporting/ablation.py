@@ -98,10 +98,12 @@ def scatter_figure(entry: dict):
     return fig
 
 
-def ablation_section(out, active) -> list[dict]:
-    """Writes the section into the report (`out`: the report's writer); returns its JSON."""
+def ablation_section(out, active, entries=None) -> list[dict]:
+    """Writes the section into the report (`out`: the report's writer); returns its JSON.
+    `entries`: `read_ablations(active, ...)` when the caller has read them already."""
     out.md += ["## Criteria against the oracle (ablation)", ""]
-    entries = read_ablations(active, out.notes)
+    if entries is None:
+        entries = read_ablations(active, out.notes)
     if not entries:
         out.md += ["*No step holds an ablation.json (python -m nac.ablate STEP_DIR writes one).*", ""]
         return []

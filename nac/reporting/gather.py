@@ -9,7 +9,7 @@ import numpy as np
 
 from nac.reporting import studystats
 from nac.reporting.table1 import mean_std
-from nac.run.rundir import ROLE_LABELS, Inconsistent, Run, Step, series_values, warn
+from nac.run.rundir import CONSTRUCTION_ROLES, ROLE_LABELS, Inconsistent, Run, Step, series_values, warn
 from nac.search import restructure as restructure_lib
 from nac.spec import arch as arch_lib
 from nac.spec.errors import NacError, RunError
@@ -224,12 +224,15 @@ def accuracy_curves(runs: list[Run], notes: list[str], variants: dict | None = N
 
 
 def run_variant(run: Run) -> str:
-    """ "stability stop" / "inherited weights" for constructions run with them, else ""."""
+    """ "statistic NAME" (a criterion other than l2), "stability stop", "inherited weights"
+    for constructions run with them, joined by commas; else ""."""
     path = os.path.join(run.path, "run_config.json")
     if run.origin != "nac" or not os.path.isfile(path):
         return ""
     rc = load_json(path, RunError, "run config")
     parts = []
+    if isinstance(rc, dict) and rc.get("statistic", "l2") != "l2" and rc.get("mode") == "construct":
+        parts.append(f"statistic {rc['statistic']}")
     if isinstance(rc, dict) and rc.get("stats_stop_tau"):
         parts.append("stability stop")
     if isinstance(rc, dict) and rc.get("inherit_weights"):
@@ -271,6 +274,23 @@ def _same_images_curve(entries: list) -> tuple:
     if len(curve) > 1 and end is not None and all(h.get("test_examples") == end[1] for h in entries[:-1]):
         curve[-1] = (curve[-1][0], end[0])
     return tuple(curve)
+
+
+def length_variants(runs: list[Run]) -> dict:
+    """ "N steps" for trained networks of a role (envelope, oneshot, worst case) that trained
+    fewer steps than the longest of their (role, dataset, notation): runs stopped at points of
+    a window (a study's mechanism part) are kept apart from the full-length ones."""
+    lengths: dict[tuple, dict[str, int]] = {}
+    for run in runs:
+        if run.role in CONSTRUCTION_ROLES or run.role == "random" or "final" not in run.steps:
+            continue
+        row = run.steps["final"].row
+        lengths.setdefault((run.role, run.dataset, row["notation"]), {})[run.label] = row["steps"]
+    out = {}
+    for members in lengths.values():
+        longest = max(members.values())
+        out.update({label: f"{n} steps" for label, n in members.items() if n < longest})
+    return out
 
 
 def study_statistics(runs: list[Run], stab: list[dict], variants: dict) -> dict:

@@ -14,6 +14,7 @@ from nac.reporting.gather import (  # noqa: F401 (re-exported: the report's data
     FIGURE3_ROLES,
     accuracy_curves,
     aggregate_curves,
+    length_variants,
     replay_iterations,
     run_variant,
     statistic_panels,
@@ -64,6 +65,7 @@ def build_report(
     out.md += ["# NAC report", ""]
     sections.runs_section(out, runs)
     variants = {r.label: run_variant(r) for r in active if r.role in CONSTRUCTION_ROLES}
+    variants |= length_variants(active)
     rows, nets = sections.table1_section(out, active, variants, {r.label: r for r in runs})
     fig2, fig2_original = sections.figure2_section(out, active, iteration, bool(originals))
     curves = sections.figure3_section(out, active, variants)
@@ -72,9 +74,7 @@ def build_report(
     stab = sections.stability_section(out, active, threshold)
     controls = sections.controls_sections(out, active)
     study = study_statistics(active, stab, variants)
-    out.md += ["## Study statistics", "", studystats.study_markdown(study)]
-
-    out.md += ["## Notes", ""]
+    out.md += ["## Study statistics", "", studystats.study_markdown(study), "## Notes", ""]
     out.md += [f"- {n}" for n in notes] if notes else ["- none"]
     out.text("report.md", "\n".join(out.md) + "\n")
 

@@ -7,8 +7,9 @@ import math
 import os
 
 from nac.reporting import chance
-from nac.reporting.ablation import ablation_section
+from nac.reporting.ablation import ablation_section, read_ablations
 from nac.reporting.gather import accuracy_curves, first_panels, replay_iterations, width_profiles
+from nac.reporting.mechanism import mechanism_section
 from nac.reporting.stability import stability, stability_markdown
 from nac.reporting.table1 import net_results, table_csv, table_markdown, table_rows
 from nac.run.rundir import CONSTRUCTION_ROLES, ROLE_LABELS, Run
@@ -240,7 +241,9 @@ def stability_section(out: Writer, active, threshold: float) -> list[dict]:
 def controls_sections(out: Writer, active) -> dict:
     """The criteria against the oracle (`ablation.json`) and the seeds' pruning agreement
     against chance; returns their parts of report.json."""
+    entries = read_ablations(active, out.notes)
     return {
-        "ablation": ablation_section(out, active),
+        "ablation": ablation_section(out, active, entries),
+        "mechanism": mechanism_section(out, entries, active),
         "pruning_agreement": chance.agreement_section(out, active),
     }
