@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import types
 
 import numpy as np
 import pytest
@@ -582,3 +583,28 @@ def test_question_2_reads_a_curve_on_the_same_images():
     assert _same_images_curve(entries) == ((20, 0.5), (40, 0.6), (60, 0.62))
     entries[-1]["test_subset_examples"] = 1000  # other images than the curve's: left as it is
     assert _same_images_curve(entries)[-1] == (60, 0.64)
+
+
+def test_a_run_driven_by_random_is_l2_stability_against_its_own_last_record(tmp_path):
+    run = hand_made_run(tmp_path / "hand")
+    stats = json.loads((run / "iter_0/stats.json").read_text())
+    (run / "iter_0/stats.json").write_text(json.dumps({b: -v for b, v in stats.items()}))  # reversed
+    rep = make_report(tmp_path / "out", run)
+    assert any("differs from stats.json" in n for n in rep["notes"])
+    assert rep["stability"]["runs"][0]["iterations"][0]["tau"][-1] == pytest.approx(-1.0)
+    (run / "run_config.json").write_text(json.dumps({"mode": "construct", "statistic": "random"}))
+    rep = make_report(tmp_path / "out2", run)
+    (it,) = rep["stability"]["runs"][0]["iterations"]
+    assert it["stable_step"] == 30 and it["tau"][-1] == pytest.approx(1.0)
+    assert not any("differs from stats.json" in n for n in rep["notes"])
+    assert any("driven by random; its stability rows are l2's ranking" in n for n in rep["notes"])
+
+
+def test_shorter_trainings_of_a_role_are_kept_apart_by_their_steps():
+    def run(label, steps, role="envelope", notation="8/2-1/6"):
+        final = types.SimpleNamespace(row={"notation": notation, "steps": steps})
+        return types.SimpleNamespace(label=label, role=role, dataset="d", steps={"final": final})
+
+    runs = [run("a", 10), run("b", 10), run("c", 40), run("d", 40), run("e", 25, notation="8/1-1/6")]
+    runs += [run("f", 10, role="constructed"), run("g", 5, role="oneshot"), run("h", 9, role="oneshot")]
+    assert report.length_variants(runs) == {"a": "10 steps", "b": "10 steps", "g": "5 steps"}
