@@ -132,3 +132,16 @@ class DatasetInfo:
     test_examples: int
     source: str
     class_names: tuple[str, ...] | None = None
+
+    def describe(self) -> str:
+        """One log line: what was loaded, its sizes and where from."""
+        split = f"{self.train_examples:,} train"
+        if self.validation_examples:
+            split += f" + {self.validation_examples:,} validation"
+        size = f"{self.raw_size}x{self.raw_size}" if self.raw_size else "variable size"
+        if self.raw_size != self.image_size:
+            size += f" -> {self.image_size}x{self.image_size}"
+        return (
+            f"{self.name}: {split}, {self.test_examples:,} test images, {size} x {self.channels} "
+            f"channel(s), {self.num_classes} classes, from {self.source}"
+        )

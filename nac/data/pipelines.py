@@ -432,5 +432,5 @@ def load(config: DataConfig) -> Data:
         source=source,
         class_names=spec.class_names,
     )
-    _log.info("Loaded %s", info)
+    _log.info("data: %s", info.describe())
     return Data(info, config, seed, arrays=arrays, tfds_source=tfds_source)

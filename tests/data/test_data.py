@@ -656,3 +656,15 @@ def test_idx_files_downsampled_at_load(tmp_path):
     assert next(iter(loaded.train(2)))[0].shape == (2, 14, 14, 1)
     with pytest.raises(DataError, match="image_size=28 is larger than the stored 14x14"):
         data.load(DataConfig("mnist", data_dir=str(tmp_path), image_size=28, downsample=2))
+
+
+def test_the_loaded_line_says_sizes_and_source():
+    from nac.data.dataconfig import DatasetInfo
+
+    info = DatasetInfo("fashion_mnist", 10, 1, 14, 28, 58000, 2000, 10000, "/data/fm")
+    assert info.describe() == (
+        "fashion_mnist: 58,000 train + 2,000 validation, 10,000 test images, 28x28 -> 14x14 x 1 "
+        "channel(s), 10 classes, from /data/fm"
+    )
+    jpegs = DatasetInfo("imagenet", 1000, 3, 224, 0, 100, 0, 50, "/data/in").describe()
+    assert "100 train, 50 test images, variable size -> 224x224 x 3" in jpegs
