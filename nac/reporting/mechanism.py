@@ -5,8 +5,9 @@ of steps are one group: the same point of a training window, measured in several
 every group of at least two steps, per stage and criterion: the mean Kendall tau-b against the
 oracle over the seeds, its 95% t interval over seeds (`nac.reporting.power.t_interval`), the
 mean prune agreement, and the steps' mean test accuracy, so that the ranking's information can
-be read against the training's progress. Intervals here are over seeds; a single step's (the
-ablation tables) are over images.
+be read against the training's progress. Intervals here are over seeds, clipped to tau's range
+[-1, 1] (with few seeds a t interval reaches past it); a single step's (the ablation tables)
+are over images.
 """
 
 from __future__ import annotations
@@ -16,6 +17,10 @@ import numpy as np
 from nac.reporting.power import t_interval
 
 MIN_SEEDS = 2
+
+
+def _clipped(ci):
+    return None if ci is None else (max(-1.0, ci[0]), min(1.0, ci[1]))
 
 
 def groups(entries: list[dict], runs) -> list[dict]:
@@ -54,7 +59,7 @@ def summarise(group: dict) -> list[dict]:
             {
                 "stage": stage,
                 "tau": {
-                    n: {"mean": float(np.mean(v)), "ci": t_interval(v), "values": v}
+                    n: {"mean": float(np.mean(v)), "ci": _clipped(t_interval(v)), "values": v}
                     for n, v in sorted(slot["tau"].items())
                 },
                 "agreement": {n: float(np.mean(v)) for n, v in sorted(slot["agreement"].items())},

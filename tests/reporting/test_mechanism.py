@@ -50,3 +50,10 @@ def test_the_section_writes_a_table_per_group():
     assert "8/2-1/6 after 50 steps: 2 seeds" in text and "| 0 | +0.20 [" in text and "(n=2)" in text
     empty = types.SimpleNamespace(md=[])
     assert mechanism.mechanism_section(empty, [pairs[0][1]], [pairs[0][0]]) == [] and empty.md == []
+
+
+def test_intervals_over_few_seeds_are_clipped_to_the_range_of_tau():
+    pairs = [_entry(r, 25, {"l2": v}) for r, v in (("a", 0.9), ("b", -0.5))]
+    (group,) = mechanism.groups([p[1] for p in pairs], [p[0] for p in pairs])
+    l2 = mechanism.summarise(group)[0]["tau"]["l2"]
+    assert l2["mean"] == pytest.approx(0.2) and l2["ci"] == (-1.0, 1.0)  # t: 0.2 +- 8.9
