@@ -22,8 +22,8 @@ network (`--mode=oneshot --arch`), the pure training noise.
 One recipe for every training: SGD with momentum 0.9 from 0.1, staircase x0.1 every
 DECAY_STEPS steps (the original's schedule), batch 50, no augmentation, skip inputs
 (`--skip`), 2,000 training images held out for the oracle in every role (the same training
-set everywhere), the statistic recorded every 5 steps, finals of FINAL_STEPS steps evaluated on
-all 10,000 test images. Design, power and cost: docs/study/README.md.
+set everywhere), the statistic recorded every 5 steps, finals of FINAL_STEPS steps whose last
+evaluation reads all 10,000 test images (the earlier ones the first EVAL_EXAMPLES). Design, power and cost: docs/study/README.md.
 
     python experiments/study.py                 # runs/study, report in docs/study
     python experiments/study.py --scale=pilot   # the same design in about 10 minutes
@@ -252,7 +252,7 @@ def run_pool(jobs: list[Job], jobs_at_once: int, out: str, log=print) -> list[st
                 continue
             if all(a in done for a in job.after):
                 pending.remove(job)
-                commands = job.commands + (job.ready() if job.ready else [])
+                commands = [c for c in job.commands + (job.ready() if job.ready else []) if not _ablated(c)]
                 running[job.name] = (_start(job.name, commands, out), time.time())
                 log(f"study: {job.name} started ({time.strftime('%H:%M:%S')})")
         time.sleep(0.2)
@@ -264,6 +264,16 @@ def run_pool(jobs: list[Job], jobs_at_once: int, out: str, log=print) -> list[st
                 status = "done" if ok else f"FAILED (exit {proc.returncode}; see {out}/{name}.log)"
                 log(f"study: {name} {status} in {time.time() - started:.0f} s; {len(pending)} waiting")
     return failed
+
+
+def _ablated(command: list) -> bool:
+    """Whether `command` is an `nac.ablate STEP_DIR` whose STEP_DIR/ablation.json exists (a
+    rerun keeps it; the constructions are rerun, since nac.construct itself resumes or skips
+    a finished run and refuses changed flags)."""
+    if "nac.ablate" not in command:
+        return False
+    step = command[command.index("nac.ablate") + 1]
+    return os.path.isfile(os.path.join(step, "ablation.json"))
 
 
 def _start(name: str, commands: list, out: str):

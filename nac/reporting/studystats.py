@@ -27,8 +27,19 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 
 import numpy as np
+
+
+def natural_key(value) -> tuple:
+    """Sort key that orders numbers inside text by value ("25 steps" before "100 steps")."""
+    parts = value if isinstance(value, tuple) else (value,)
+    return tuple(
+        tuple((0, int(t), "") if t.isdigit() else (1, 0, t) for t in re.split(r"(\d+)", str(p)) if t)
+        for p in parts
+    )
+
 
 RESAMPLES = 10_000
 BOOTSTRAP_SEED = 0
@@ -72,7 +83,7 @@ def group_summary(nets: list[StudyNet]) -> list[dict]:
     for n in nets:
         groups.setdefault((n.dataset, n.group), []).append(n)
     out = []
-    for (dataset, group), members in sorted(groups.items()):
+    for (dataset, group), members in sorted(groups.items(), key=lambda kv: natural_key(kv[0])):
         err = mean_std([m.test_error_pct for m in members])
         par = mean_std([m.params for m in members])
         out.append(

@@ -21,6 +21,7 @@ import math
 
 import numpy as np
 
+from nac.reporting.studystats import natural_key
 from nac.run.rundir import CONSTRUCTION_ROLES, ROLE_LABELS, ROLES, Run
 from nac.spec.cost import paper_batch
 
@@ -180,7 +181,9 @@ def table_rows(nets: list[NetResult]) -> list[dict]:
         key = (net.role, net.dataset, net.notation, net.origin, net.inherited, net.variant)
         groups.setdefault(key, []).append(net)
     rows = []
-    for key in sorted(groups, key=lambda k: (ROLES.index(k[0]), k[1], k[2], k[3] != "nac", k[4], k[5])):
+    for key in sorted(
+        groups, key=lambda k: (ROLES.index(k[0]), k[1], k[2], k[3] != "nac", k[4], natural_key(k[5]))
+    ):
         role, dataset, notation, origin, inherited, variant = key
         members = groups[key]
         label = ROLE_LABELS[role] + (" (original)" if origin == "original" else "")

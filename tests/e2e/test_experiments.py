@@ -142,8 +142,11 @@ def test_study_py_runs_both_parts_picks_the_best_criterion_and_reports(tmp_path)
     assert all(
         "--skip" in line and "--validation_examples=2000" in line for line in lines if "construct " in line
     )
-    again = _study(tmp_path, fake)  # rerun: every job again (nac.construct skips finished runs)
-    assert again.returncode == 0 and (out / "best_criterion.json").exists()
+    calls.write_text("")
+    again = _study(tmp_path, fake)  # rerun: every construction again (nac.construct skips
+    assert again.returncode == 0 and (out / "best_criterion.json").exists()  # finished runs)
+    rerun = calls.read_text()
+    assert "nac.ablate" not in rerun and rerun.count("nac.construct") == 8 + 8 + 2 + 1
 
 
 def test_study_py_does_not_run_what_needs_a_failed_run(tmp_path):

@@ -188,3 +188,13 @@ def test_table1_std_is_zero_for_values_equal_up_to_rounding():
     costs = [0.1 + 0.2, 0.3, 0.3]  # the same cost summed in two orders: 0.30000000000000004 and 0.3
     assert costs[0] != costs[1] and mean_std(costs)[1] == 0.0
     assert mean_std([1.0, 2.0, 3.0]) == (2.0, 1.0) and mean_std([4.0]) == (4.0, 0.0)
+
+
+def test_groups_with_step_counts_sort_by_their_numbers():
+    names = ["envelope (100 steps)", "envelope", "envelope (25 steps)", "constructed"]
+    assert sorted(names, key=ss.natural_key) == [
+        "constructed",
+        "envelope",
+        "envelope (25 steps)",
+        "envelope (100 steps)",
+    ]
