@@ -20,9 +20,7 @@ inherited weights, worst case), never pooled across settings.
 from __future__ import annotations
 
 import itertools
-import json
 import math
-import os
 import random as _random
 
 from nac.search import restructure as restructure_lib
@@ -32,21 +30,9 @@ from nac.spec.errors import NacError
 DRAWS = 200
 
 
-def _run_config(run) -> dict:
-    path = os.path.join(run.path, "run_config.json")
-    if run.origin != "nac" or not os.path.isfile(path):
-        return {}
-    try:
-        with open(path, encoding="utf-8") as f:
-            value = json.load(f)
-    except (OSError, json.JSONDecodeError):
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
 def setting_of(run) -> str:
     """The settings that change what a construction computes besides its seed, in words."""
-    rc = _run_config(run)
+    rc = run.run_config
     parts = [f"statistic {rc.get('statistic', 'l2')}"]
     parts.append("stability stop" if rc.get("stats_stop_tau") else "fixed window")
     if rc.get("inherit_weights"):

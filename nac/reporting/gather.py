@@ -12,8 +12,7 @@ from nac.reporting.table1 import mean_std
 from nac.run.rundir import CONSTRUCTION_ROLES, ROLE_LABELS, Inconsistent, Run, Step, series_values, warn
 from nac.search import restructure as restructure_lib
 from nac.spec import arch as arch_lib
-from nac.spec.errors import NacError, RunError
-from nac.spec.jsonio import load_json
+from nac.spec.errors import NacError
 
 FIGURE3_ROLES = ("constructed", "envelope", "worst_case", "random", "oneshot")
 
@@ -226,16 +225,13 @@ def accuracy_curves(runs: list[Run], notes: list[str], variants: dict | None = N
 def run_variant(run: Run) -> str:
     """ "statistic NAME" (a criterion other than l2), "stability stop", "inherited weights"
     for constructions run with them, joined by commas; else ""."""
-    path = os.path.join(run.path, "run_config.json")
-    if run.origin != "nac" or not os.path.isfile(path):
-        return ""
-    rc = load_json(path, RunError, "run config")
+    rc = run.run_config
     parts = []
-    if isinstance(rc, dict) and rc.get("statistic", "l2") != "l2" and rc.get("mode") == "construct":
+    if rc.get("statistic", "l2") != "l2" and rc.get("mode") == "construct":
         parts.append(f"statistic {rc['statistic']}")
-    if isinstance(rc, dict) and rc.get("stats_stop_tau"):
+    if rc.get("stats_stop_tau"):
         parts.append("stability stop")
-    if isinstance(rc, dict) and rc.get("inherit_weights"):
+    if rc.get("inherit_weights"):
         parts.append("inherited weights")
     return ", ".join(parts)
 
@@ -243,11 +239,7 @@ def run_variant(run: Run) -> str:
 def _random_match(run: Run, runs: list[Run]) -> str | None:
     """The constructed net a random run's nets were drawn to match: its --arch is that run's
     `final/network.json`."""
-    path = os.path.join(run.path, "run_config.json")
-    if not os.path.isfile(path):
-        return None
-    rc = load_json(path, RunError, "run config")
-    arch = rc.get("arch") if isinstance(rc, dict) else None
+    arch = run.run_config.get("arch")
     if not arch:
         return None
     home = os.path.realpath(os.path.dirname(os.path.dirname(arch)))

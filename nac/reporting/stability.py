@@ -11,40 +11,36 @@ tau stays >= the threshold (default 0.9) up to its end. No TensorFlow is importe
 from __future__ import annotations
 
 import math
-import os
 
 from nac.run.rundir import CONSTRUCTION_ROLES, Inconsistent, Run, Step, series_values, warn
 from nac.search import criteria
 from nac.search.stability import kendall_tau_b, stable_from, weighted_tau
 from nac.spec import arch as arch_lib
-from nac.spec.jsonio import load_json
 
 
-def driving_statistic(run: Run) -> str:
-    """The criterion that drove `run`'s restructures (`--statistic`; l2 for older runs)."""
-    path = os.path.join(run.path, "run_config.json")
-    if run.origin != "nac" or not os.path.isfile(path):
-        return "l2"
-    rc = load_json(path, Inconsistent, "run config")
-    return rc.get("statistic", "l2") if isinstance(rc, dict) else "l2"
+def series_is_not_the_driver(run: Run) -> str | None:
+    """The criterion that drove `run`'s restructures when it is not accumulated in training
+    (random, l1_kernel, snip, oracle): `stats.json` then holds it and the series l2; else None."""
+    statistic = run.run_config.get("statistic", "l2")
+    recorded = statistic not in criteria.REGISTRY or criteria.REGISTRY[statistic].recorded
+    return None if recorded else statistic
 
 
 def iteration_stability(
-    step: Step, threshold: float, notes: list[str], label: str, statistic: str = "l2"
+    step: Step, threshold: float, notes: list[str], label: str, own_reference: bool = False
 ) -> dict | None:
     """Kendall tau-b of each recorded ranking against the end-of-iteration ranking.
 
-    With a driving criterion that is not accumulated in training (random, l1_kernel, snip,
-    oracle), `stats.json` holds that criterion and the series l2: the series' last record is
-    then the reference, so the table shows how stable l2's ranking was in that run."""
+    `own_reference`: the series' last record is the reference instead of `stats.json` (which
+    holds another criterion; `series_is_not_the_driver`), so the table shows how stable l2's
+    ranking was in that run."""
     where = f"{step.path}/stats_series.json"
     steps, values, _, _ = series_values(step, where)
     if not steps:
         notes.append(f"{label} {step.name}: stats_series.json has no recorded steps (stats_every 0?)")
         return None
     final = step.stats
-    unrecorded = statistic in criteria.REGISTRY and not criteria.REGISTRY[statistic].recorded
-    if unrecorded or "oracle" in step.metrics:  # stats.json holds that criterion, the series l2
+    if own_reference:
         final = {b: vs[-1] for b, vs in values.items()}
     elif final is None:
         final = {b: vs[-1] for b, vs in values.items()}
@@ -98,15 +94,15 @@ def stability(runs: list[Run], threshold: float, notes: list[str]) -> list[dict]
         if run.role not in CONSTRUCTION_ROLES:
             continue
         iterations = []
-        statistic = driving_statistic(run)
-        if statistic in criteria.REGISTRY and not criteria.REGISTRY[statistic].recorded:
-            notes.append(f"{run.label}: driven by {statistic}; its stability rows are l2's ranking")
+        driver = series_is_not_the_driver(run)
+        if driver:
+            notes.append(f"{run.label}: driven by {driver}; its stability rows are l2's ranking")
         for i, step in run.iteration_steps():
             if step.series is None or step.network_list is None:
                 notes.append(f"{run.label} iter_{i}: no stats_series.json or network.json; no stability")
                 continue
             try:
-                result = iteration_stability(step, threshold, notes, run.label, statistic)
+                result = iteration_stability(step, threshold, notes, run.label, bool(driver))
             except Inconsistent as e:
                 warn(f"{e}; no stability for {run.label} iter_{i}")
                 notes.append(f"{e}; no stability for {run.label} iter_{i}")

@@ -173,6 +173,7 @@ class Run:
     file_label: str = ""
     notes: list = dataclasses.field(default_factory=list)
     origin: str = "nac"  # or "original": a results folder of the original (nac.reporting.original_results)
+    run_config: dict = dataclasses.field(default_factory=dict)  # run_config.json; {} without one
 
     @property
     def complete(self) -> bool:
@@ -276,7 +277,9 @@ def load_run(path) -> Run:
         if name not in steps:
             notes.append(f"summary.json lists {name}, but {name}/ is missing; left out")
     seed = source.get("seed")
-    return Run(path, role, mode, dataset, seed, iterations, summary, config, steps, notes=notes)
+    return Run(
+        path, role, mode, dataset, seed, iterations, summary, config, steps, notes=notes, run_config=rc or {}
+    )
 
 
 def _check_run_dir(path: str) -> tuple[bool, bool]:
