@@ -193,14 +193,18 @@ def apply_cell_per_cell(x, k: int, cell: arch_lib.Cell, options: BuildOptions):
     width = cell.branch_width
     convs = [_branch_conv(op, width, arch_lib.BranchId(k, key).keras)(x) for key, op in cell.branch_ops()]
     y = _bn_relu(_concat(convs, f"cell{k}_concat"), f"cell{k}", options)
-    for j, (key, _) in enumerate(cell.branches):
-        branch = arch_lib.BranchId(k, key)
-        y = FeaturemapTap(
-            branch.original,
+    taps_of_cell = [
+        FeaturemapTap(
+            arch_lib.BranchId(k, key).original,
             options.statistics,
             channels=(j * width, (j + 1) * width),
-            name=f"{branch.keras}_tap",
-        )(y)
+            name=f"{arch_lib.BranchId(k, key).keras}_tap",
+        )
+        for j, (key, _) in enumerate(cell.branches)
+    ]
+    taps_of_cell[0].share_cell(taps_of_cell)
+    for tap in taps_of_cell:
+        y = tap(y)
     if options.branch_dropout:
         y = keras.layers.Dropout(options.branch_dropout, name=f"cell{k}_dropout")(y)
     return y

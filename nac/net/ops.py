@@ -24,6 +24,17 @@ Accumulators (per tap):
   in the backward pass (the tap is an identity with its own gradient function, which passes
   the gradient through unchanged). The training loss is a mean over the global batch, so g
   is 1 / global batch times the image's own loss gradient (`nac.net.stats` rescales).
+
+Shared computation in a cell. The taps chained on one cell's tensor see the same featuremap
+and, in the backward pass, the same gradient, so `variance` and `taylor` are computed once
+for the whole cell by its first tap (`share_cell`, called by the model builder): one
+reduction of the cell's tensor per accumulator, then a slice of the small per-channel (or
+per-image, per-channel) result per branch, added into each tap's own accumulators. Slicing
+every branch's channels out of the large tensor (what a lone tap does) costs several times
+more on CPU (`docs/criteria.md`, "What recording the criteria costs"). `l2` stays per tap
+(its summation order, and so its values, unchanged). The sharing is a build-time link, not
+part of the layer config: a tap loaded from a config computes its own values, the same up to
+float32 summation order.
 """
 
 from __future__ import annotations
@@ -81,6 +92,14 @@ def _accumulator(shape, name):
     )
 
 
+class _CellLink:
+    """A plain holder (not tracked by Keras) of the links between the taps of one cell."""
+
+    def __init__(self):
+        self.members = None
+        self.computed_by = None
+
+
 @keras.saving.register_keras_serializable(package="nac")
 class FeaturemapTap(keras.layers.Layer):
     """Identity layer that accumulates a branch's featuremap statistics in training mode.
@@ -103,6 +122,9 @@ class FeaturemapTap(keras.layers.Layer):
         requested = statistics_in_order(statistics, empty_ok=True)  # checks the names
         self.statistics = statistics_in_order(("l2", *requested))  # l2 always, in order
         self.collect = True
+        # Build-time links between the taps of one cell, held outside Keras' attribute
+        # tracking (a layer assigned to a layer's attribute would become its sublayer)
+        self._link = _CellLink()
 
     def build(self, input_shape):
         channels = input_shape[-1] if self.channels is None else self.channels[1] - self.channels[0]
@@ -124,16 +146,79 @@ class FeaturemapTap(keras.layers.Layer):
             out.append(self.taylor_sum)
         return out
 
+    def share_cell(self, members):
+        """Makes this tap compute `variance` and `taylor` for `members` (the taps chained on
+        the same cell tensor, this one first, each with its `channels`)."""
+        if (
+            any(m.channels is None or m.statistics != self.statistics for m in members)
+            or members[0] is not self
+        ):
+            raise ValueError("share_cell: members must be channel taps of one cell, this tap first")
+        self._link.members = tuple(members)
+        for member in members[1:]:
+            member._link.computed_by = self
+
+    def compute_alone(self):
+        """Cuts this tap's link to its cell: it computes its own `variance` and `taylor` from its
+        channels, as a tap loaded from a config does (for comparisons; call it on every tap of
+        the cell before the model is traced)."""
+        self._link = _CellLink()
+
+    # Methods, not properties: Keras' saving walks every attribute and property of a layer and
+    # would store the linked taps' variables under this tap's path (a loaded model, whose taps
+    # are not linked, then finds them missing); `_link` itself is not a Keras object.
+    def cell_members(self):
+        """The taps this one computes `variance` and `taylor` for (itself first), or None."""
+        return self._link.members
+
+    def computed_by(self):
+        """The tap that computes this one's `variance` and `taylor`, or None."""
+        return self._link.computed_by
+
+    def _members(self):
+        return self.cell_members() or [self]
+
+    def _record_l2(self, x32):
+        squares = tf.square(x32)
+        self.images.assign_add(tf.cast(tf.shape(x32)[0], tf.float64))
+        # l2 as the per-image mean first (the original's order of summation), whatever
+        # else is recorded, so that its values do not depend on the other statistics
+        per_image = tf.reduce_mean(squares, axis=[1, 2, 3])
+        self.l2_sum.assign_add(tf.cast(tf.reduce_sum(per_image), tf.float64))
+
+    def _record_variance(self, x):
+        """Per-channel sums for this tap, or for every member when it computes for a cell."""
+        whole = self.cell_members() is not None or self.channels is None
+        x32 = tf.cast(x if whole else self.featuremap(x), tf.float32)
+        sums = tf.cast(tf.reduce_sum(x32, axis=[0, 1, 2]), tf.float64)
+        sq_sums = tf.cast(tf.reduce_sum(tf.square(x32), axis=[0, 1, 2]), tf.float64)
+        shape = tf.shape(x32)
+        positions = tf.cast(shape[0] * shape[1] * shape[2], tf.float64)
+        for member in self._members():
+            start, stop = (None, None) if self.cell_members() is None else member.channels
+            member.channel_sum.assign_add(sums[start:stop])
+            member.channel_sq_sum.assign_add(sq_sums[start:stop])
+            member.positions.assign_add(positions)
+
     def _taylor_identity(self, x):
-        """The identity whose gradient function adds |sum(a * dL/da)| per image to `taylor_sum`."""
+        """The identity whose gradient function adds |sum(a * dL/da)| per image to `taylor_sum`
+        (of this tap, or of every member when it computes for a cell)."""
 
         @tf.custom_gradient
         def identity(inputs):
             def grad(upstream):
-                a, g = self.featuremap(inputs), self.featuremap(upstream)
-                products = tf.cast(a, tf.float32) * tf.cast(g, tf.float32)
-                per_image = tf.abs(tf.reduce_sum(products, axis=[1, 2, 3]))
-                self.taylor_sum.assign_add(tf.cast(tf.reduce_sum(per_image), tf.float64))
+                if self.cell_members() is None:
+                    a, g = self.featuremap(inputs), self.featuremap(upstream)
+                    products = tf.cast(a, tf.float32) * tf.cast(g, tf.float32)
+                    per_image = tf.abs(tf.reduce_sum(products, axis=[1, 2, 3]))
+                    self.taylor_sum.assign_add(tf.cast(tf.reduce_sum(per_image), tf.float64))
+                    return upstream
+                products = tf.cast(inputs, tf.float32) * tf.cast(upstream, tf.float32)
+                per_channel = tf.reduce_sum(products, axis=[1, 2])  # images x channels
+                for member in self.cell_members():
+                    start, stop = member.channels
+                    per_image = tf.abs(tf.reduce_sum(per_channel[:, start:stop], axis=1))
+                    member.taylor_sum.assign_add(tf.cast(tf.reduce_sum(per_image), tf.float64))
                 return upstream
 
             return tf.identity(inputs), grad
@@ -141,23 +226,15 @@ class FeaturemapTap(keras.layers.Layer):
         return identity(x)
 
     def call(self, x, training=None):
-        if training and self.collect:
-            y = x if self.channels is None else x[..., self.channels[0] : self.channels[1]]
-            x32 = tf.cast(y, tf.float32)
-            squares = tf.square(x32)
-            batch = tf.cast(tf.shape(x32)[0], tf.float64)
-            self.images.assign_add(batch)
-            # l2 as the per-image mean first (the original's order of summation), whatever
-            # else is recorded, so that its values do not depend on the other statistics
-            per_image = tf.reduce_mean(squares, axis=[1, 2, 3])
-            self.l2_sum.assign_add(tf.cast(tf.reduce_sum(per_image), tf.float64))
-            if "variance" in self.statistics:
-                self.channel_sum.assign_add(tf.cast(tf.reduce_sum(x32, axis=[0, 1, 2]), tf.float64))
-                self.channel_sq_sum.assign_add(tf.cast(tf.reduce_sum(squares, axis=[0, 1, 2]), tf.float64))
-                hw = tf.cast(tf.shape(x32)[1] * tf.shape(x32)[2], tf.float64)
-                self.positions.assign_add(batch * hw)
-            if "taylor" in self.statistics:
-                return self._taylor_identity(x)
+        if not (training and self.collect):
+            return x
+        self._record_l2(tf.cast(self.featuremap(x), tf.float32))
+        if self.computed_by() is not None:
+            return x  # the cell's first tap records variance and taylor for this one
+        if "variance" in self.statistics:
+            self._record_variance(x)
+        if "taylor" in self.statistics:
+            return self._taylor_identity(x)
         return x
 
     def compute_output_shape(self, input_shape):

@@ -27,10 +27,12 @@ def _options(cell_impl):
     return model_lib.BuildOptions(statistics=RECORDED, branch_dropout=0.0, cell_impl=cell_impl)
 
 
-def _no_dropout(model):
+def _no_dropout(model, unlink=False):
     for layer in model.layers:
         if isinstance(layer, keras.layers.Dropout):
             layer.rate = 0.0
+        if unlink and isinstance(layer, model_lib.FeaturemapTap):  # each tap records alone
+            layer.compute_alone()
     return model
 
 
@@ -100,6 +102,38 @@ def test_recorded_criteria_match_hand_computation(cell_impl):
     _assert_close(actual, expected)
     # taylor differs between branches: the gradient reaches the taps
     assert len({round(v, 9) for v in actual["taylor"].values()}) > 1
+
+
+def test_cell_shared_recording_equals_each_tap_alone():
+    """The per-cell model's first tap computes variance and taylor for its cell; the same model
+    with the links cut (each tap slices and reduces its own channels) records the same values."""
+    network = arch.network_from_notation(NOTATION)
+    keras.utils.set_random_seed(5)
+    shared = _no_dropout(model_lib.build_model(network, SIZE, _options("per_cell"), name="shared"))
+    taps = [layer for layer in shared.layers if isinstance(layer, model_lib.FeaturemapTap)]
+    assert taps[0].cell_members() == tuple(taps) and all(t.computed_by() is taps[0] for t in taps[1:])
+    # the links are not Keras attributes: no tap holds another as a sublayer or its weights
+    assert all(len(t.weights) == len(taps[-1].weights) for t in taps)
+    alone = _no_dropout(model_lib.build_model(network, SIZE, _options("per_cell"), name="alone"), unlink=True)
+    alone.set_weights(shared.get_weights())
+    assert len(alone.weights) == len(shared.weights)
+    x, y = _data(2)
+    _assert_close(_tap_values(alone, x, y), _tap_values(shared, x, y))
+
+
+def test_linked_taps_save_and_load_their_own_accumulators(tmp_path):
+    """A .keras file of a per-cell model holds every tap's accumulators under its own path: the
+    loaded model (taps unlinked, from their config) gets each tap's values back."""
+    keras.utils.set_random_seed(6)
+    model = _no_dropout(
+        model_lib.build_model(arch.network_from_notation(NOTATION), SIZE, _options("per_cell"))
+    )
+    x, y = _data(3)
+    recorded = _tap_values(model, x, y)
+    model.save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(tmp_path / "m.keras")
+    values = stats_lib.FeaturemapStatistics(loaded, BATCH, RECORDED).values()
+    _assert_close(values, recorded)
 
 
 def test_taylor_two_replicas_equal_single_device():
