@@ -193,15 +193,13 @@ def apply_cell_per_cell(x, k: int, cell: arch_lib.Cell, options: BuildOptions):
     width = cell.branch_width
     convs = [_branch_conv(op, width, arch_lib.BranchId(k, key).keras)(x) for key, op in cell.branch_ops()]
     y = _bn_relu(_concat(convs, f"cell{k}_concat"), f"cell{k}", options)
-    taps_of_cell = [
-        FeaturemapTap(
-            arch_lib.BranchId(k, key).original,
-            options.statistics,
-            channels=(j * width, (j + 1) * width),
-            name=f"{arch_lib.BranchId(k, key).keras}_tap",
+    taps_of_cell = []
+    for j, (key, _) in enumerate(cell.branches):
+        branch = arch_lib.BranchId(k, key)
+        channels = (j * width, (j + 1) * width)
+        taps_of_cell.append(
+            FeaturemapTap(branch.original, options.statistics, channels=channels, name=f"{branch.keras}_tap")
         )
-        for j, (key, _) in enumerate(cell.branches)
-    ]
     taps_of_cell[0].share_cell(taps_of_cell)
     for tap in taps_of_cell:
         y = tap(y)

@@ -93,11 +93,11 @@ def _accumulator(shape, name):
 
 
 class _CellLink:
-    """A plain holder (not tracked by Keras) of the links between the taps of one cell."""
+    """A plain holder (not tracked by Keras) of the taps of one cell, the computing one first;
+    shared by them, or None for a tap that computes alone."""
 
-    def __init__(self):
-        self.members = None
-        self.computed_by = None
+    def __init__(self, members=None):
+        self.members = members
 
 
 @keras.saving.register_keras_serializable(package="nac")
@@ -154,9 +154,9 @@ class FeaturemapTap(keras.layers.Layer):
             or members[0] is not self
         ):
             raise ValueError("share_cell: members must be channel taps of one cell, this tap first")
-        self._link.members = tuple(members)
-        for member in members[1:]:
-            member._link.computed_by = self
+        link = _CellLink(tuple(members))
+        for member in members:
+            member._link = link
 
     def compute_alone(self):
         """Cuts this tap's link to its cell: it computes its own `variance` and `taylor` from its
@@ -169,11 +169,13 @@ class FeaturemapTap(keras.layers.Layer):
     # are not linked, then finds them missing); `_link` itself is not a Keras object.
     def cell_members(self):
         """The taps this one computes `variance` and `taylor` for (itself first), or None."""
-        return self._link.members
+        members = self._link.members
+        return members if members and members[0] is self else None
 
     def computed_by(self):
         """The tap that computes this one's `variance` and `taylor`, or None."""
-        return self._link.computed_by
+        members = self._link.members
+        return members[0] if members and members[0] is not self else None
 
     def _members(self):
         return self.cell_members() or [self]
@@ -188,8 +190,7 @@ class FeaturemapTap(keras.layers.Layer):
 
     def _record_variance(self, x):
         """Per-channel sums for this tap, or for every member when it computes for a cell."""
-        whole = self.cell_members() is not None or self.channels is None
-        x32 = tf.cast(x if whole else self.featuremap(x), tf.float32)
+        x32 = tf.cast(self.featuremap(x) if self.cell_members() is None else x, tf.float32)
         sums = tf.cast(tf.reduce_sum(x32, axis=[0, 1, 2]), tf.float64)
         sq_sums = tf.cast(tf.reduce_sum(tf.square(x32), axis=[0, 1, 2]), tf.float64)
         shape = tf.shape(x32)

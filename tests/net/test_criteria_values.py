@@ -27,12 +27,10 @@ def _options(cell_impl):
     return model_lib.BuildOptions(statistics=RECORDED, branch_dropout=0.0, cell_impl=cell_impl)
 
 
-def _no_dropout(model, unlink=False):
+def _no_dropout(model):
     for layer in model.layers:
         if isinstance(layer, keras.layers.Dropout):
             layer.rate = 0.0
-        if unlink and isinstance(layer, model_lib.FeaturemapTap):  # each tap records alone
-            layer.compute_alone()
     return model
 
 
@@ -114,7 +112,11 @@ def test_cell_shared_recording_equals_each_tap_alone():
     assert taps[0].cell_members() == tuple(taps) and all(t.computed_by() is taps[0] for t in taps[1:])
     # the links are not Keras attributes: no tap holds another as a sublayer or its weights
     assert all(len(t.weights) == len(taps[-1].weights) for t in taps)
-    alone = _no_dropout(model_lib.build_model(network, SIZE, _options("per_cell"), name="alone"), unlink=True)
+    alone = _no_dropout(model_lib.build_model(network, SIZE, _options("per_cell"), name="alone"))
+    for layer in alone.layers:
+        if isinstance(layer, model_lib.FeaturemapTap):
+            layer.compute_alone()  # each tap slices and reduces its own channels
+    assert not any(t.cell_members() or t.computed_by() for t in model_lib.taps(alone).values())
     alone.set_weights(shared.get_weights())
     assert len(alone.weights) == len(shared.weights)
     x, y = _data(2)
