@@ -1,7 +1,8 @@
 """`python -m nac.report RUN_DIR... --out DIR`: the paper's Table 1 and Figures 2-4 from run dirs.
 
 Reads run directories written by `python -m nac.construct` (any mix of roles: constructed,
-worst_case, envelope, random, oneshot; complete or partial) and writes into DIR:
+worst_case, envelope, random, oneshot; complete or partial) and writes into DIR (every figure
+as PNG, SVG and PDF, or the formats `--formats` names):
 
 * `table1.md`, `table1.csv` - Table 1. One row per group of trained networks with equal
   (role, dataset, notation), in the paper's order (envelope, constructed, worst case, random,
@@ -72,6 +73,7 @@ import argparse
 
 from nac.cli import common as cli
 from nac.reporting.report import build_report
+from nac.reporting.sections import FIGURE_FORMATS
 from nac.search.stability import DEFAULT_THRESHOLD
 from nac.spec.errors import RunError
 
@@ -104,11 +106,29 @@ def make_parser() -> argparse.ArgumentParser:
         default=DEFAULT_THRESHOLD,
         help="tau-b a ranking must keep to count as stable (default 0.9)",
     )
+    p.add_argument(
+        "--formats",
+        default=",".join(FIGURE_FORMATS),
+        help="comma-separated file formats of every figure, of png, svg, pdf (default png,svg,pdf); "
+        "report.md shows the PNG, else the SVG",
+    )
     return p
+
+
+def parse_formats(value: str) -> tuple[str, ...]:
+    """`png,svg` -> ("png", "svg"); one line naming the flag, the value and the choices otherwise."""
+    formats = tuple(dict.fromkeys(f.strip().lower() for f in value.split(",") if f.strip()))
+    bad = [f for f in formats if f not in FIGURE_FORMATS]
+    if bad or not formats:
+        raise RunError(
+            f"--formats: got {value!r}; expected a comma-separated list of {', '.join(FIGURE_FORMATS)}"
+        )
+    return formats
 
 
 def main(argv) -> int:
     args = make_parser().parse_args(argv)
+    formats = parse_formats(args.formats)
     if args.iteration < 0:
         raise RunError(f"--iteration: got {args.iteration}; expected an integer >= 0")
     if not -1.0 <= args.stability_threshold <= 1.0:
@@ -116,7 +136,13 @@ def main(argv) -> int:
     if args.original_config and not args.original:
         raise RunError("--original_config: given without --original; pass the results folder it produced")
     report = build_report(
-        args.run_dirs, args.out, args.iteration, args.stability_threshold, args.original, args.original_config
+        args.run_dirs,
+        args.out,
+        args.iteration,
+        args.stability_threshold,
+        args.original,
+        args.original_config,
+        formats,
     )
     print(f"wrote {len(report['files'])} files to {args.out} ({len(report['notes'])} notes in report.md)")
     return 0

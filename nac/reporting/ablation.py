@@ -111,9 +111,7 @@ def ablation_section(out, active, entries=None) -> list[dict]:
     result = []
     for e in entries:
         stem = f"ablation_{e['run']}_{e['step']}".replace("/", "_").replace(" ", "_")
-        out.figure(scatter_figure(e), stem)
-        out.md += [f"![{e['run']} {e['step']}]({stem}.png)", ""]
-        result.append(
-            {"run": e["run"], "step": e["step"], "stages": e["doc"]["stages"], "files": [f"{stem}.png"]}
-        )
+        files = out.figure(scatter_figure(e), stem)
+        out.md += [out.links(stem), ""]
+        result.append({"run": e["run"], "step": e["step"], "stages": e["doc"]["stages"], "files": files})
     return result

@@ -56,10 +56,11 @@ _METADATA = {"svg": {"Date": None}, "pdf": {"CreationDate": None}}
 FORMATS = ("png", "svg", "pdf")
 
 
-def save(fig, out_dir: str, stem: str) -> list[str]:
-    """Writes `stem.png`, `stem.svg` and `stem.pdf` into `out_dir` (atomically); closes the figure."""
+def save(fig, out_dir: str, stem: str, formats=FORMATS) -> list[str]:
+    """Writes `stem.<ext>` for each of `formats` (default png, svg and pdf) into `out_dir`
+    (atomically); closes the figure; returns the file names."""
     names = []
-    for ext in FORMATS:
+    for ext in formats:
         buf = io.BytesIO()
         fig.savefig(buf, format=ext, dpi=120, bbox_inches="tight", metadata=_METADATA.get(ext))
         write_atomic(os.path.join(out_dir, f"{stem}.{ext}"), buf.getvalue())

@@ -36,10 +36,12 @@ def build_report(
     threshold: float = DEFAULT_THRESHOLD,
     originals=(),
     original_config: str | None = None,
+    formats=sections.FIGURE_FORMATS,
 ) -> dict:
     """Reads the runs and writes every report file into `out_dir`; returns report.json's dict.
 
-    `originals` are results folders of the original, read with `original_config` (or none).
+    `originals` are results folders of the original, read with `original_config` (or none);
+    every figure is written in each of `formats` (png, svg, pdf).
 
     Raises:
       RunError: bad input (see `load_run`), or `out_dir` cannot be written.
@@ -61,7 +63,7 @@ def build_report(
             notes.append(f"{run.label}: no finished step; skipped")
         else:
             active.append(run)
-    out = sections.Writer(out_dir, plots, notes)
+    out = sections.Writer(out_dir, plots, notes, formats)
     out.md += ["# NAC report", ""]
     sections.runs_section(out, runs)
     variants = {r.label: run_variant(r) for r in active if r.role in CONSTRUCTION_ROLES}

@@ -27,24 +27,33 @@ def json_safe(value):
     return value
 
 
-def figure_links(stem: str) -> str:
-    """A figure's Markdown: the PNG inline, then links to the PNG, the SVG and the PDF."""
-    return (
-        f"![{stem}]({stem}.png)\n\n"
-        f"[{stem}.png]({stem}.png) · [{stem}.svg]({stem}.svg) · [{stem}.pdf]({stem}.pdf)\n"
-    )
+FIGURE_FORMATS = ("png", "svg", "pdf")
+
+
+def figure_links(stem: str, formats=FIGURE_FORMATS) -> str:
+    """A figure's Markdown: the PNG (else the SVG) inline, then a link to each file written."""
+    inline = [f"![{stem}]({stem}.{ext})\n" for ext in ("png", "svg") if ext in formats][:1]
+    links = " · ".join(f"[{stem}.{ext}]({stem}.{ext})" for ext in formats)
+    return "\n".join([*inline, links + "\n"])
 
 
 class Writer:
     """The report being written: report.md's lines, the files written, the notes."""
 
-    def __init__(self, out_dir, plots, notes: list[str]):
-        self.out_dir, self.plots, self.notes = out_dir, plots, notes
+    def __init__(self, out_dir, plots, notes: list[str], formats=FIGURE_FORMATS):
+        self.out_dir, self.plots, self.notes, self.formats = out_dir, plots, notes, tuple(formats)
         self.md: list[str] = []
         self.files: list[str] = []
 
-    def figure(self, fig, stem) -> None:
-        self.files.extend(self.plots.save(fig, self.out_dir, stem))
+    def figure(self, fig, stem) -> list[str]:
+        """Writes the figure in every format of the report; returns the file names."""
+        names = self.plots.save(fig, self.out_dir, stem, self.formats)
+        self.files.extend(names)
+        return names
+
+    def links(self, stem: str) -> str:
+        """The Markdown of a figure written by `figure`."""
+        return figure_links(stem, self.formats)
 
     def text(self, name, text) -> None:
         write_atomic(os.path.join(self.out_dir, name), text)
@@ -62,7 +71,7 @@ class Writer:
             self.md += [missing, ""]
         else:
             self.figure(figure, stem)
-            self.md += [caption, "", figure_links(stem)]
+            self.md += [caption, "", self.links(stem)]
 
 
 def runs_section(out: Writer, runs: list[Run]) -> None:
@@ -117,7 +126,7 @@ def figure2_section(out: Writer, active, iteration: int, originals: bool):
             f"Running statistic of every branch of {fig2['run']} iteration {iteration} "
             f"({fig2['notation']}), per image (the series divided by the batch size {fig2['batch_size']}).",
             "",
-            figure_links("figure2_statistic"),
+            out.links("figure2_statistic"),
         ]
     else:
         out.notes.append(
@@ -139,7 +148,7 @@ def figure2_section(out: Writer, active, iteration: int, originals: bool):
             f"from its res.log, divided by the batch size {fig2_original['batch_size']}; x is the n-th "
             "logged value of each branch (res.log has no step numbers).",
             "",
-            figure_links("figure2_statistic_original"),
+            out.links("figure2_statistic_original"),
         ]
     elif originals:
         out.notes.append(f"Figure 2 (original): no res.log for iteration {iteration}; not drawn")
@@ -191,7 +200,7 @@ def architectures_section(out: Writer, active) -> list[dict]:
             out.notes.append(f"{run.label}: no --original_config; the replay check was skipped")
         for entry in replay_iterations(run, out.notes):
             stem = f"arch_{run.file_label}_iter{entry['iteration']}"
-            out.figure(out.plots.architecture(run.label, entry), stem)
+            files = out.figure(out.plots.architecture(run.label, entry), stem)
             report = entry["report"]
             out.md.append(f"### {run.label} iteration {entry['iteration']} ({entry['notation']})")
             out.md.append("")
@@ -200,7 +209,7 @@ def architectures_section(out: Writer, active) -> list[dict]:
                 if entry["matches_next"] is False:
                     out.md.append("- **the recomputed network differs from the next step's network.json**")
                 out.md.append("")
-            out.md.append(figure_links(stem))
+            out.md.append(out.links(stem))
             arch_json.append(
                 {
                     "run": run.label,
@@ -209,7 +218,7 @@ def architectures_section(out: Writer, active) -> list[dict]:
                     "next_notation": entry.get("next_notation"),
                     "restructure": None if report is None else report.to_dict(),
                     "matches_next": entry["matches_next"],
-                    "files": [f"{stem}.png", f"{stem}.svg", f"{stem}.pdf"],
+                    "files": files,
                 }
             )
     if not arch_json:
@@ -230,7 +239,7 @@ def stability_section(out: Writer, active, threshold: float) -> list[dict]:
             stab_md,
             "Numbers: [stability.json](stability.json) · [stability.md](stability.md)",
             "",
-            figure_links("stability"),
+            out.links("stability"),
         ]
     else:
         out.notes.append("Stability: no construction iteration with a recorded series; not computed")

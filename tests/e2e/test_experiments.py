@@ -139,6 +139,7 @@ def test_study_py_runs_both_parts_picks_the_best_criterion_and_reports(tmp_path)
     (report,) = [line.split() for line in lines if "nac.report" in line]
     reported = report[report.index("nac.report") + 1 : report.index("--out")]
     assert len(reported) == 8 + 8 + 2 + 1 and all(pathlib.Path(p).is_dir() for p in reported)
+    assert report[-1] == "--formats=png"
     assert all(
         "--skip" in line and "--validation_examples=2000" in line for line in lines if "construct " in line
     )

@@ -51,7 +51,7 @@ def _hand_recorded(model, x, y):
     cut = model.get_layer("head_layer0_pool").input  # the cell's output (no dropout)
     head = [layer for layer in model.layers if layer.name.startswith("head_")]  # a chain
     with model_lib.collection_disabled(model):
-        a = keras.Model(model.inputs, cut)(x, training=True)
+        a = keras.Model(model.input, cut)(x, training=True)
     with tf.GradientTape() as tape:
         tape.watch(a)
         logits = a

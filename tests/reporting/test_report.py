@@ -76,6 +76,19 @@ def test_every_file_is_written(full, finished_run):
     assert rep["notes"] == []
 
 
+def test_formats_choose_the_figure_files(finished_run, tmp_path, capsys):
+    out = tmp_path / "png"
+    rep = make_report(out, finished_run, extra=("--formats=png",))
+    figures = [f for f in rep["files"] if f.endswith((".png", ".svg", ".pdf"))]
+    assert figures and all(f.endswith(".png") for f in figures)
+    assert not list(out.glob("*.svg")) and not list(out.glob("*.pdf"))
+    md = (out / "report.md").read_text()
+    assert ".svg)" not in md and ".pdf)" not in md and "(figure4_widths.png)" in md
+    err = fail_line(capsys, [str(finished_run), "--out", str(tmp_path / "bad"), "--formats=png,jpg"])
+    assert "--formats: got 'png,jpg'" in err and "png, svg, pdf" in err
+    assert not (tmp_path / "bad").exists()
+
+
 def test_study_statistics_section(full):
     out, rep, (cons, envelope, random_, worst) = full
     study = rep["study"]
