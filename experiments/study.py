@@ -83,7 +83,9 @@ class Scale:
 
 
 SCALES = {
-    "full": Scale((1, 2, 3, 4), (25, 50, 100), 1200, 240, 25, 400, 3, 0, 0, "runs/study", "docs/study"),
+    "full": Scale(
+        (1, 2, 3, 4, 5, 6, 7, 8), (25, 50, 100), 1200, 240, 25, 400, 3, 0, 0, "runs/study", "docs/study"
+    ),
     "pilot": Scale(
         (1, 2), (10, 20, 40), 120, 40, 10, 40, 1, 500, 2000, "runs/study_pilot", "runs/study_pilot/report"
     ),
@@ -338,11 +340,16 @@ def main(argv=None) -> int:
     if failed:
         print(f"study: {len(failed)} job(s) failed: {', '.join(failed)}; rerun to resume", file=sys.stderr)
         return 1
-    report = [args.python, "-m", "nac.report", *run_dirs(s), "--out", s.report]
+    # PNG only: the study's report has 32+ per-step figures, and docs/study is in the repository.
+    report = [args.python, "-m", "nac.report", *run_dirs(s), "--out", s.report, "--formats=png"]
     code = subprocess.call(report, cwd=ROOT)
     print(f"study ({args.scale}) finished in {time.time() - start:.0f} s; report in {s.report}/report.md")
     return code
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except BrokenPipeError:  # `--dry_run | head`: the reader left; no traceback, as nac's commands
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(141)
