@@ -40,8 +40,7 @@ def build_report(
 ) -> dict:
     """Reads the runs and writes every report file into `out_dir`; returns report.json's dict.
 
-    `originals` are results folders of the original, read with `original_config` (or none);
-    every figure is written in each of `formats` (png, svg, pdf).
+    `originals`: the original's results folders, read with `original_config`; `formats`: figures'.
 
     Raises:
       RunError: bad input (see `load_run`), or `out_dir` cannot be written.
