@@ -16,6 +16,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.patches import Patch, Rectangle  # noqa: E402
 
+from nac.reporting.sections import FIGURE_FORMATS  # noqa: E402
 from nac.spec import arch as arch_lib  # noqa: E402
 from nac.spec.jsonio import write_atomic  # noqa: E402
 
@@ -53,28 +54,29 @@ def op_label(op: str) -> str:
 
 # Reproducible files: no creation date in SVG and PDF.
 _METADATA = {"svg": {"Date": None}, "pdf": {"CreationDate": None}}
-FORMATS = ("png", "svg", "pdf")
 
 
-def save(fig, out_dir: str, stem: str, formats=FORMATS) -> list[str]:
-    """Writes `stem.<ext>` for each of `formats` (default png, svg and pdf) into `out_dir`
-    (atomically); closes the figure; returns the file names."""
-    names = []
-    for ext in formats:
-        buf = io.BytesIO()
-        fig.savefig(buf, format=ext, dpi=120, bbox_inches="tight", metadata=_METADATA.get(ext))
-        write_atomic(os.path.join(out_dir, f"{stem}.{ext}"), buf.getvalue())
-        names.append(f"{stem}.{ext}")
+def _write(fig, path: str) -> None:
+    """Writes `fig` to `path` (atomically) in the format its extension names."""
+    ext = os.path.splitext(path)[1].lstrip(".").lower()
+    buf = io.BytesIO()
+    fig.savefig(buf, format=ext, dpi=120, bbox_inches="tight", metadata=_METADATA.get(ext))
+    write_atomic(path, buf.getvalue())
+
+
+def save(fig, out_dir: str, stem: str, formats=FIGURE_FORMATS) -> list[str]:
+    """Writes `stem.<ext>` for each of `formats` (default png, svg and pdf) into `out_dir`;
+    closes the figure; returns the file names."""
+    names = [f"{stem}.{ext}" for ext in formats]
+    for name in names:
+        _write(fig, os.path.join(out_dir, name))
     plt.close(fig)
     return names
 
 
 def save_as(fig, path: str) -> None:
     """Writes `fig` to `path` in the format its extension names (png, svg, pdf); closes it."""
-    ext = os.path.splitext(path)[1].lstrip(".").lower()
-    buf = io.BytesIO()
-    fig.savefig(buf, format=ext, dpi=120, bbox_inches="tight", metadata=_METADATA.get(ext))
-    write_atomic(path, buf.getvalue())
+    _write(fig, path)
     plt.close(fig)
 
 
